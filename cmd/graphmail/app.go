@@ -1,0 +1,144 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/graphmail/graphmail/config"
+	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/auth"
+)
+
+// app is the wired-up object graph for one command: one token provider
+// shared by Graph and the SMTP fallback.
+type app struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	tls      *tls.Config
+	http     *http.Client
+	tokens   *auth.Provider
+	mail     *graphmail.Client
+	policy   graphmail.Policy
+	closers  []func() error
+}
+
+// newApp wires the token provider, the Graph client and the fallback from
+// cfg. With dryRun no credential is needed and nothing is contacted.
+func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun bool) (*app, error) {
+	a := &app{cfg: cfg, log: newLogger(cfg.Log, env)}
+	var err error
+	if a.tls, err = tlsConfig(cfg.CAFile); err != nil {
+		return nil, err
+	}
+	a.http = &http.Client{
+		Timeout:   100 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: a.tls, Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 15 * time.Second, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true},
+	}
+	a.policy = via
+	if a.policy == "" {
+		a.policy = graphmail.Policy(cfg.SMTP.Fallback)
+	}
+	sender := cfg.Sender
+	if sender == "" && dryRun {
+		sender = "sender@example.invalid"
+	}
+	gcfg := graphmail.Config{
+		Sender:          sender,
+		GraphEndpoint:   cfg.GraphEndpoint,
+		GraphScope:      cfg.GraphScope,
+		HTTPClient:      a.http,
+		SaveToSentItems: &cfg.SaveToSentItems,
+		Policy:          a.policy,
+		Logger:          a.log,
+	}
+	if !dryRun {
+		if a.tokens, err = newTokenProvider(cfg, a.http, a.log); err != nil {
+			return nil, err
+		}
+		gcfg.Credential = a.tokens.TokenCredential()
+		if a.policy != graphmail.PolicyNever {
+			fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens)
+			if err != nil {
+				return nil, err
+			}
+			gcfg.Fallback = fb
+			a.closers = append(a.closers, closeFn)
+		}
+	}
+	if a.mail, err = graphmail.New(gcfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close releases connections (pooled SMTP sessions).
+func (a *app) Close() {
+	for _, c := range a.closers {
+		_ = c()
+	}
+}
+
+func newTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*auth.Provider, error) {
+	opts := auth.Options{
+		AuthorityHost:     cfg.AuthorityHost,
+		TenantID:          cfg.TenantID,
+		ClientID:          cfg.ClientID,
+		ClientSecret:      cfg.ClientSecret.Reveal(),
+		HTTPClient:        hc,
+		InstanceDiscovery: cfg.InstanceDiscovery,
+		Logger:            log,
+	}
+	if cfg.ClientCertificate != "" {
+		cert, err := auth.LoadCertificate(cfg.ClientCertificate, cfg.ClientCertificatePassword.Reveal())
+		if err != nil {
+			return nil, &config.Error{Key: "client_certificate", Problem: err.Error(), Hint: "give a PEM file with the certificate and its unencrypted private key, or a .pfx with client_certificate_password"}
+		}
+		opts.Certificate = cert
+	}
+	return auth.New(opts)
+}
+
+// tlsConfig trusts the system roots plus ca_file.
+func tlsConfig(caFile string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return c, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, &config.Error{Key: "ca_file", Problem: err.Error(), Hint: "point ca_file at a readable PEM bundle, or remove the key"}
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, &config.Error{Key: "ca_file", Problem: fmt.Sprintf("%s holds no PEM certificate", caFile), Hint: "ca_file must contain one or more -----BEGIN CERTIFICATE----- blocks"}
+	}
+	c.RootCAs = pool
+	return c, nil
+}
+
+// newLogger builds the slog logger from the log section: text or JSON on
+// standard error.
+func newLogger(l config.Log, env *environment) *slog.Logger {
+	var level slog.Level
+	switch l.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(env.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(env.stderr, opts))
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graphmail/graphmail/config"
+	"github.com/graphmail/graphmail/graphmail"
+)
+
+// maxAttachment is the largest attachment the Graph JSON path carries in one
+// request (Graph's request limit is 4 MB after base64).
+const maxAttachment = 3 << 20
+
+type sendOptions struct {
+	to, cc, bcc, replyTo []string
+	from                 string
+	subject              string
+	body                 string
+	bodySet              bool
+	bodyFile             string
+	html                 bool
+	attach               []string
+	importance           string
+	headers              []string
+	dryRun               bool
+	via                  string
+	sandbox              bool
+	sandboxDir           string
+	configFile           string
+}
+
+func newSendCommand(env *environment) *cobra.Command {
+	var o sendOptions
+	cmd := &cobra.Command{
+		Use:   "send --to ADDRESS --subject TEXT [--body TEXT | --body-file FILE | < body]",
+		Short: "Send one message",
+		Long: `Send one message through Microsoft Graph (and the SMTP fallback when
+configured). The body comes from --body, --body-file, or standard input.`,
+		Example: `  # try it on the built-in sandbox tenant (no Microsoft 365 needed)
+  graphmail send --sandbox --to you@example.com --subject hello --body 'it works'
+
+  # a report from cron, body on stdin, with an attachment
+  df -h | graphmail send --to ops@contoso.com --subject "disk report" --attach /var/log/disk.csv
+
+  # HTML, several recipients, high importance
+  graphmail send --to a@contoso.com,b@contoso.com --cc boss@contoso.com \
+      --subject "Weekly" --body-file weekly.html --html --importance high
+
+  # show the Graph request that would be sent, send nothing
+  graphmail send --dry-run --to a@contoso.com --subject test --body hi`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.bodySet = cmd.Flags().Changed("body")
+			o.configFile = configFlag(cmd)
+			return runSend(cmd.Context(), env, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.to, "to", nil, "recipient (repeat or comma-separate)")
+	f.StringSliceVar(&o.cc, "cc", nil, "carbon-copy recipient")
+	f.StringSliceVar(&o.bcc, "bcc", nil, "blind carbon-copy recipient (never shown to others)")
+	f.StringSliceVar(&o.replyTo, "reply-to", nil, "address replies should go to")
+	f.StringVar(&o.from, "from", "", "author shown to recipients (default: the sender mailbox); needs Send As rights")
+	f.StringVar(&o.subject, "subject", "", "subject line")
+	f.StringVar(&o.body, "body", "", "message body")
+	f.StringVar(&o.bodyFile, "body-file", "", "read the body from this file")
+	f.BoolVar(&o.html, "html", false, "the body is HTML")
+	f.StringArrayVar(&o.attach, "attach", nil, "attach a file (repeat for more)")
+	f.StringVar(&o.importance, "importance", "", "low, normal or high")
+	f.StringArrayVar(&o.headers, "header", nil, "extra header 'X-Name: value' (repeat for more; names must start with X-)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the request that would be sent and send nothing")
+	f.StringVar(&o.via, "via", "", "path: auto (Graph, SMTP fallback), graph or smtp; default from smtp.fallback")
+	f.BoolVar(&o.sandbox, "sandbox", false, "send to a built-in local fake Microsoft 365 tenant instead of a real one")
+	f.StringVar(&o.sandboxDir, "sandbox-dir", "", "with --sandbox: where delivered messages are written (default: a new temporary directory)")
+	return cmd
+}
+
+func runSend(ctx context.Context, env *environment, o *sendOptions) error {
+	msg, err := buildMessage(env, o)
+	if err != nil {
+		return err
+	}
+	policy, err := viaPolicy(o.via)
+	if err != nil {
+		return err
+	}
+	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, RequireCredentials: !o.dryRun}
+	var box *sandbox
+	if o.sandbox {
+		box, err = startSandbox(o.sandboxDir, env)
+		if err != nil {
+			return err
+		}
+		defer box.Close()
+		lopts.Overrides = box.overrides()
+		lopts.RequireCredentials = true
+	}
+	cfg, err := config.Load(lopts)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg, env, policy, o.dryRun)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	if o.dryRun {
+		return printDryRun(env, a, cfg, msg)
+	}
+	res, err := a.mail.Send(ctx, msg)
+	if err != nil {
+		return err
+	}
+	via := "Microsoft Graph"
+	if res.Path == "smtp" {
+		via = "SMTP (" + res.FallbackReason + ")"
+	}
+	env.printf("sent message <%s> via %s to %d recipient(s)\n", res.MessageID, via, len(msg.Recipients()))
+	if box != nil {
+		box.report(env, res)
+	}
+	return nil
+}
+
+// buildMessage turns flags and input files into a message.
+func buildMessage(env *environment, o *sendOptions) (*graphmail.Message, error) {
+	if len(o.to)+len(o.cc)+len(o.bcc) == 0 {
+		return nil, usagef("no recipients: give at least one --to, --cc or --bcc")
+	}
+	if o.bodySet && o.bodyFile != "" {
+		return nil, usagef("--body and --body-file are mutually exclusive")
+	}
+	m := &graphmail.Message{Subject: o.subject}
+	var err error
+	for _, l := range []struct {
+		flag string
+		in   []string
+		out  *[]graphmail.Address
+	}{{"to", o.to, &m.To}, {"cc", o.cc, &m.Cc}, {"bcc", o.bcc, &m.Bcc}, {"reply-to", o.replyTo, &m.ReplyTo}} {
+		for _, s := range l.in {
+			a, err := graphmail.ParseAddress(s)
+			if err != nil {
+				return nil, &inputError{err: fmt.Errorf("--%s: %w", l.flag, err), hint: "write addresses as user@example.com or 'Name <user@example.com>'"}
+			}
+			*l.out = append(*l.out, a)
+		}
+	}
+	if o.from != "" {
+		if m.From, err = graphmail.ParseAddress(o.from); err != nil {
+			return nil, &inputError{err: fmt.Errorf("--from: %w", err)}
+		}
+	}
+	switch strings.ToLower(o.importance) {
+	case "":
+	case "low", "normal", "high":
+		m.Importance = graphmail.Importance(strings.ToLower(o.importance))
+	default:
+		return nil, usagef("--importance must be low, normal or high, not %q", o.importance)
+	}
+	for _, h := range o.headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return nil, usagef("--header %q: write it as 'X-Name: value'", h)
+		}
+		m.Headers = append(m.Headers, graphmail.Header{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+	}
+	body, err := readBody(env, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.html {
+		m.HTML = body
+	} else {
+		m.Text = body
+	}
+	for _, path := range o.attach {
+		a, err := readAttachment(path)
+		if err != nil {
+			return nil, err
+		}
+		m.Attachments = append(m.Attachments, a)
+	}
+	return m, nil
+}
+
+func readBody(env *environment, o *sendOptions) (string, error) {
+	switch {
+	case o.bodySet:
+		return o.body, nil
+	case o.bodyFile != "":
+		b, err := os.ReadFile(o.bodyFile)
+		if err != nil {
+			return "", &inputError{err: fmt.Errorf("--body-file: %w", err), hint: "check the path and that the file is readable"}
+		}
+		return string(b), nil
+	}
+	if f, ok := env.stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return "", usagef("no body: give --body, --body-file, or pipe the body on standard input")
+		}
+	}
+	b, err := io.ReadAll(env.stdin)
+	if err != nil {
+		return "", &inputError{err: fmt.Errorf("reading the body from standard input: %w", err)}
+	}
+	return string(b), nil
+}
+
+func readAttachment(path string) (graphmail.Attachment, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach: %w", err), hint: "check the path and that the file is readable"}
+	}
+	if !st.Mode().IsRegular() {
+		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach %s: not a regular file", path)}
+	}
+	if st.Size() > maxAttachment {
+		return graphmail.Attachment{}, &inputError{
+			err:  fmt.Errorf("--attach %s: %d bytes is over the 3 MB a single Graph request can carry", path, st.Size()),
+			hint: "compress the file, or send it with --via smtp (Exchange accepts up to 35 MB by default)",
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach: %w", err)}
+	}
+	ctype := mime.TypeByExtension(filepath.Ext(path))
+	if ctype == "" {
+		ctype = http.DetectContentType(b)
+	}
+	return graphmail.Attachment{Name: filepath.Base(path), ContentType: ctype, Content: b}, nil
+}
+
+func viaPolicy(via string) (graphmail.Policy, error) {
+	switch via {
+	case "":
+		return "", nil
+	case "auto":
+		return graphmail.PolicyAuto, nil
+	case "graph":
+		return graphmail.PolicyNever, nil
+	case "smtp":
+		return graphmail.PolicyOnly, nil
+	}
+	return "", usagef("--via must be auto, graph or smtp, not %q", via)
+}
+
+// printDryRun shows the request that would be sent. Tokens are never part
+// of it: the Authorization header is added by the transport.
+func printDryRun(env *environment, a *app, cfg *config.Config, m *graphmail.Message) error {
+	sender := cfg.Sender
+	if sender == "" {
+		sender = "{sender}"
+	}
+	if a.policy == graphmail.PolicyOnly {
+		raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{DefaultFrom: graphmail.Address{Address: sender}, Hostname: mailDomain(sender)})
+		if err != nil {
+			return err
+		}
+		env.printf("# SMTP %s:%d  MAIL FROM:<%s>  RCPT TO: %d recipient(s)\n", cfg.SMTP.Host, cfg.SMTP.Port, sender, len(m.Recipients()))
+		_, err = env.stdout.Write(raw)
+		return err
+	}
+	body, ctype, err := a.mail.GraphRequest(m)
+	if err != nil {
+		return err
+	}
+	env.printf("POST %s/v1.0/users/%s/sendMail\nContent-Type: %s\n\n%s\n", cfg.GraphEndpoint, sender, ctype, body)
+	return nil
+}
+
+func mailDomain(addr string) string {
+	if _, d, ok := strings.Cut(addr, "@"); ok {
+		return d
+	}
+	return "graphmail.local"
+}

@@ -1,0 +1,55 @@
+// Command graphmail sends mail through Microsoft 365 with an app-only OAuth2
+// token: Microsoft Graph sendMail first, SMTP AUTH XOAUTH2 as a fallback.
+//
+// Run "graphmail --help" for the commands, and see the README for the app
+// registration, the configuration keys and the exit codes.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &environment{
+		stdin:     stdin,
+		stdout:    stdout,
+		stderr:    stderr,
+		lookupEnv: os.LookupEnv,
+	}
+	root := newRootCommand(env)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	report(stderr, err)
+	return code
+}
+
+// environment is what a command may touch outside its arguments; tests
+// replace it.
+type environment struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+}
+
+func (e *environment) printf(format string, args ...any) {
+	fmt.Fprintf(e.stdout, format, args...)
+}

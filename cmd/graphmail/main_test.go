@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/graphmail/graphmail/graphmail/graphmailtest"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"graphmail": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the CLI end to end: each testdata/script/*.txtar is a
+// shell-like script run against the real binary (and, where it says
+// "sandbox start", against a fake tenant this test process serves).
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"sandbox": cmdSandbox,
+			"exits":   cmdExits,
+			"lasteml": cmdLastEML,
+		},
+	})
+}
+
+// cmdExits runs graphmail and checks its exit code:
+//
+//	exits 64 graphmail send --subject x
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("exit code %d, want %d", got, want)
+	}
+}
+
+// sandboxes are the fake tenants of running scripts, by work directory.
+var sandboxes = map[string]*graphmailtest.Server{}
+
+// cmdSandbox controls a fake tenant served by the test process:
+//
+//	sandbox start            start it; writes $WORK/sandbox.yaml and delivers to $WORK/mail
+//	sandbox fail ENDPOINT STATUS CODE [TIMES] [RETRY-AFTER]
+//	sandbox roles ROLE,ROLE  set the app's roles
+//	sandbox restdisabled     the sender mailbox is not enabled for REST
+//	sandbox messages N       exactly N messages were delivered
+//	sandbox tokens RESOURCE N  exactly N tokens were issued for RESOURCE (graph, outlook)
+func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) == 0 {
+		ts.Fatalf("usage: sandbox start|fail|roles|restdisabled|messages|tokens")
+	}
+	work := ts.Getenv("WORK")
+	if args[0] == "start" {
+		srv, err := graphmailtest.NewServer(graphmailtest.Options{Dir: filepath.Join(work, "mail")})
+		ts.Check(err)
+		sandboxes[work] = srv
+		ts.Defer(func() { srv.Close(); delete(sandboxes, work) })
+		ca := filepath.Join(work, "sandbox-ca.pem")
+		ts.Check(os.WriteFile(ca, srv.CACertPEM(), 0o600))
+		app := srv.App()
+		cfg := fmt.Sprintf("tenant_id: %s\nclient_id: %s\nclient_secret: %q\nauthority_host: %s\ngraph_endpoint: %s\ninstance_discovery: false\nca_file: %s\nsender: %s\nsmtp:\n  host: %s\n  port: %d\n",
+			srv.TenantID(), app.ClientID, app.Secret, srv.AuthorityHost(), srv.GraphEndpoint(), ca, srv.Mailboxes()[0], srv.SMTPHost(), srv.SMTPPort())
+		ts.Check(os.WriteFile(filepath.Join(work, "sandbox.yaml"), []byte(cfg), 0o600))
+		ts.Setenv("SANDBOX_SECRET", app.Secret)
+		return
+	}
+	srv := sandboxes[work]
+	if srv == nil {
+		ts.Fatalf("sandbox: run 'sandbox start' first")
+	}
+	switch args[0] {
+	case "fail":
+		if len(args) < 4 {
+			ts.Fatalf("usage: sandbox fail ENDPOINT STATUS CODE [TIMES] [RETRY-AFTER]")
+		}
+		f := graphmailtest.Failure{Endpoint: args[1], Code: args[3], Times: 1}
+		f.Status, _ = strconv.Atoi(args[2])
+		if len(args) > 4 {
+			f.Times, _ = strconv.Atoi(args[4])
+		}
+		if len(args) > 5 {
+			f.RetryAfter = args[5]
+		}
+		srv.Fail(f)
+	case "roles":
+		srv.SetRoles(srv.App().ClientID, strings.Split(args[1], ","))
+	case "restdisabled":
+		srv.SetMailboxRESTDisabled(srv.Mailboxes()[0])
+	case "messages":
+		want, _ := strconv.Atoi(args[1])
+		if got := len(srv.Messages()); (got == want) == neg {
+			ts.Fatalf("sandbox delivered %d message(s), want %d", got, want)
+		}
+	case "tokens":
+		resource := map[string]string{"graph": "https://graph.microsoft.com", "outlook": "https://outlook.office365.com"}[args[1]]
+		want, _ := strconv.Atoi(args[2])
+		if got := srv.TokenRequests(resource); got != want {
+			ts.Fatalf("sandbox issued %d %s token(s), want %d", got, args[1], want)
+		}
+	default:
+		ts.Fatalf("sandbox: unknown subcommand %q", args[0])
+	}
+}
+
+// cmdLastEML prints the newest .eml file under DIR.
+func cmdLastEML(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: lasteml DIR")
+	}
+	dir := ts.MkAbs(args[0])
+	var files []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".eml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		ts.Fatalf("no .eml under %s", dir)
+	}
+	sort.Slice(files, func(i, j int) bool { return modTime(files[i]).Before(modTime(files[j])) || modTime(files[i]).Equal(modTime(files[j])) && files[i] < files[j] })
+	b, err := os.ReadFile(files[len(files)-1])
+	ts.Check(err)
+	_, _ = ts.Stdout().Write(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")))
+}
+
+func modTime(p string) time.Time {
+	st, err := os.Stat(p)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRootCommand(env *environment) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "graphmail",
+		Short: "Send mail through Microsoft 365 with OAuth2 (Graph, SMTP XOAUTH2 fallback)",
+		Long: `graphmail sends mail through Microsoft 365 without passwords: an app-only
+OAuth2 token (client credentials) from Microsoft Entra ID, Microsoft Graph
+sendMail as the main path and SMTP AUTH XOAUTH2 as a fallback.
+
+Configuration comes from flags, GRAPHMAIL_* environment variables, a config
+file (--config, $GRAPHMAIL_CONFIG, ./graphmail.yaml,
+$XDG_CONFIG_HOME/graphmail/config.yaml, /etc/graphmail/config.yaml) and the
+AZURE_* variables azidentity uses. Try it without a tenant:
+
+  graphmail send --sandbox --to you@example.com --subject hello --body 'it works'`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &usageError{err}
+	})
+	root.PersistentFlags().String("config", "", "config file (YAML, TOML or JSON); default: $GRAPHMAIL_CONFIG, ./graphmail.yaml, $XDG_CONFIG_HOME/graphmail/config.yaml, /etc/graphmail/config.yaml")
+	root.AddCommand(newSendCommand(env), newVersionCommand(env), newSandboxCommand(env))
+	return root
+}
+
+// configFlag returns the --config value.
+func configFlag(cmd *cobra.Command) string {
+	v, _ := cmd.Flags().GetString("config")
+	return v
+}
+
+// noArgs rejects positional arguments with a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}

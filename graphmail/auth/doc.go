@@ -1,0 +1,26 @@
+// Package auth acquires app-only OAuth2 access tokens for graphmail with the
+// Microsoft Authentication Library (MSAL Go) client-credentials flow.
+//
+// # One client, every scope
+//
+// A [Provider] wraps exactly one MSAL confidential client per (authority,
+// tenant, client). It serves any resource's "/.default" scope: the Graph
+// sender asks for https://graph.microsoft.com/.default and the SMTP fallback
+// for https://outlook.office365.com/.default. Each consumer sees it through a
+// small view bound to one scope ([Provider.Source], [Provider.TokenCredential]).
+//
+// # Caching and refresh
+//
+// MSAL's in-memory cache answers repeated calls; a token counts as expired
+// five minutes before it really expires, so a token is always renewed ahead
+// of time, and when the authority sends refresh_in MSAL renews it earlier
+// still. Concurrent callers asking for the same scope share one in-flight
+// token request. Tokens are kept in memory only.
+//
+// # Errors
+//
+// Failures come back as *[Error], which carries the AADSTS code the identity
+// platform returned, the HTTP status, a class (temporary or not) and a hint
+// for people. The error text never contains the client secret, the
+// certificate key or a token.
+package auth

@@ -1,0 +1,137 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+
+	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
+)
+
+// Error is a failure to obtain a token.
+type Error struct {
+	// Scope is the scope that was asked for.
+	Scope string
+	// Code is the identity platform's error code, for example "AADSTS7000215",
+	// or "" when the authority was not reached.
+	Code string
+	// StatusCode is the HTTP status of the token response (0 when none).
+	StatusCode int
+	// Err is the underlying error. Its text comes from MSAL and holds the
+	// authority's error description, never a secret.
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	msg := "auth: acquiring a token"
+	if e.Scope != "" {
+		msg += " for " + e.Scope
+	}
+	if e.Code != "" {
+		msg += ": " + e.Code
+		if d := describe[e.Code]; d != "" {
+			msg += " (" + d + ")"
+		}
+		return msg
+	}
+	if e.StatusCode != 0 {
+		msg += fmt.Sprintf(": HTTP %d", e.StatusCode)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether trying again later may succeed: the authority
+// could not be reached, timed out, throttled, or failed on its side.
+func (e *Error) Temporary() bool {
+	if e.Code != "" {
+		_, permanent := describe[e.Code]
+		if permanent {
+			return false
+		}
+	}
+	switch {
+	case e.StatusCode == 429 || e.StatusCode >= 500:
+		return true
+	case e.StatusCode != 0:
+		return false
+	}
+	var ne net.Error
+	return errors.As(e.Err, &ne) || errors.Is(e.Err, context.DeadlineExceeded)
+}
+
+// Hint returns the next step for a person, or "" when there is no specific
+// advice for this error.
+func (e *Error) Hint() string {
+	if h := hints[e.Code]; h != "" {
+		return h
+	}
+	if e.Code == "" && e.Temporary() {
+		return "the identity platform could not be reached; check the network, proxy and authority_host, then try again"
+	}
+	return ""
+}
+
+// describe gives a short explanation of AADSTS codes that are permanent
+// (a retry with the same configuration cannot succeed).
+var describe = map[string]string{
+	"AADSTS7000215": "invalid client secret",
+	"AADSTS7000222": "the client secret has expired",
+	"AADSTS700016":  "application not found in the tenant",
+	"AADSTS90002":   "tenant not found",
+	"AADSTS700027":  "client assertion failed signature validation",
+	"AADSTS50049":   "unknown or invalid authority",
+	"AADSTS700022":  "the scope mixes resources",
+	"AADSTS1002012": "client credentials need a /.default scope",
+	"AADSTS7000112": "the application is disabled",
+	"AADSTS900382":  "confidential client is not supported in this cloud",
+	"AADSTS900023":  "the tenant identifier is not valid",
+}
+
+var hints = map[string]string{
+	"AADSTS7000215": "the client secret is wrong; copy the secret's Value (not its Secret ID) from the app registration's Certificates & secrets page into client_secret",
+	"AADSTS7000222": "the client secret has expired; create a new one under Certificates & secrets and update client_secret",
+	"AADSTS700016":  "check client_id (the Application (client) ID on the app registration's Overview page) and that the app belongs to tenant_id",
+	"AADSTS90002":   "check tenant_id (the Directory (tenant) ID) and cloud: a national-cloud tenant needs cloud: usgov, usgovdod or china",
+	"AADSTS700027":  "the certificate is not registered on the app, or its key does not match; upload the certificate's public part under Certificates & secrets",
+	"AADSTS50049":   "check authority_host and cloud",
+	"AADSTS700022":  "request one resource's /.default scope at a time",
+	"AADSTS1002012": "use a scope ending in /.default for app-only tokens",
+	"AADSTS7000112": "the application is disabled in the tenant; ask an administrator to enable it (Enterprise applications → Properties)",
+	"AADSTS900382":  "the tenant is in another cloud; set cloud to match it",
+	"AADSTS900023":  "tenant_id must be the Directory (tenant) ID GUID or a verified domain name",
+}
+
+var aadstsRE = regexp.MustCompile(`AADSTS\d{5,8}`)
+
+// wrap turns an MSAL error into *Error.
+func wrap(scope string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Scope: scope, Err: err}
+	var ce msalerrors.CallErr
+	if errors.As(err, &ce) && ce.Resp != nil {
+		e.StatusCode = ce.Resp.StatusCode
+	}
+	if m := aadstsRE.FindString(err.Error()); m != "" {
+		e.Code = m
+	} else if e.StatusCode == 0 {
+		// MSAL reports some HTTP failures only as text; keep the status when present.
+		if m := statusRE.FindStringSubmatch(err.Error()); m != nil {
+			e.StatusCode, _ = strconv.Atoi(m[1])
+		}
+	}
+	return e
+}
+
+var statusRE = regexp.MustCompile(`status code was (\d{3})`)

@@ -1,0 +1,214 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"golang.org/x/sync/singleflight"
+)
+
+// Well-known scopes of the global cloud.
+const (
+	GraphScope   = "https://graph.microsoft.com/.default"
+	OutlookScope = "https://outlook.office365.com/.default"
+)
+
+// Options configure a Provider.
+type Options struct {
+	// AuthorityHost is the identity platform's base URL, for example
+	// "https://login.microsoftonline.com". It must be https.
+	AuthorityHost string
+	// TenantID is the Directory (tenant) ID or a verified domain.
+	TenantID string
+	// ClientID is the Application (client) ID.
+	ClientID string
+	// ClientSecret authenticates the app with a secret. Exactly one of
+	// ClientSecret and Certificate must be set.
+	ClientSecret string
+	// Certificate authenticates the app with a certificate.
+	Certificate *Certificate
+	// HTTPClient is used for every call to the authority; nil means a client
+	// with default TLS settings. Use it to trust an extra CA (ca_file).
+	HTTPClient *http.Client
+	// InstanceDiscovery asks login.microsoftonline.com to validate the
+	// authority. Set it false for private or test authorities.
+	InstanceDiscovery bool
+	// Cache persists MSAL's token cache between processes; nil keeps tokens
+	// in memory only.
+	Cache cache.ExportReplace
+	// Logger receives one debug line per token acquisition (scope, source,
+	// expiry); never a token. Nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Token is an access token with its lifetime. Its String method redacts the
+// value, so a Token can be logged safely.
+type Token struct {
+	// Value is the bearer token. Never log it.
+	Value string
+	// ExpiresOn is when the token stops being accepted.
+	ExpiresOn time.Time
+	// RefreshOn is when MSAL will renew the token proactively (zero if the
+	// authority did not say).
+	RefreshOn time.Time
+	// FromCache is true when no request reached the authority.
+	FromCache bool
+}
+
+// String implements fmt.Stringer without revealing the token.
+func (t Token) String() string {
+	return fmt.Sprintf("token(expires %s, cached %t)", t.ExpiresOn.UTC().Format(time.RFC3339), t.FromCache)
+}
+
+// GoString implements fmt.GoStringer without revealing the token.
+func (t Token) GoString() string { return t.String() }
+
+// LogValue implements slog.LogValuer without revealing the token.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.Time("expires_on", t.ExpiresOn), slog.Bool("from_cache", t.FromCache))
+}
+
+// Provider acquires tokens for any resource with one MSAL confidential
+// client. It is safe for concurrent use.
+type Provider struct {
+	client   confidential.Client
+	tenantID string
+	clientID string
+	log      *slog.Logger
+	now      func() time.Time
+	group    singleflight.Group
+}
+
+// New creates a Provider. It does not contact the authority.
+func New(opts Options) (*Provider, error) {
+	host := strings.TrimRight(opts.AuthorityHost, "/")
+	if host == "" {
+		host = "https://login.microsoftonline.com"
+	}
+	if !strings.HasPrefix(host, "https://") {
+		return nil, errors.New("auth: the authority host must be an https URL")
+	}
+	if opts.TenantID == "" || opts.ClientID == "" {
+		return nil, errors.New("auth: tenant id and client id are required")
+	}
+	var cred confidential.Credential
+	var err error
+	switch {
+	case opts.ClientSecret != "" && opts.Certificate != nil:
+		return nil, errors.New("auth: set a client secret or a certificate, not both")
+	case opts.ClientSecret != "":
+		cred, err = confidential.NewCredFromSecret(opts.ClientSecret)
+	case opts.Certificate != nil:
+		cred, err = confidential.NewCredFromCert(opts.Certificate.Chain, opts.Certificate.Key)
+	default:
+		return nil, errors.New("auth: a client secret or a certificate is required")
+	}
+	if err != nil {
+		// MSAL's messages about credentials never contain the secret itself.
+		return nil, fmt.Errorf("auth: invalid credential: %w", err)
+	}
+	copts := []confidential.Option{confidential.WithInstanceDiscovery(opts.InstanceDiscovery)}
+	if opts.HTTPClient != nil {
+		copts = append(copts, confidential.WithHTTPClient(opts.HTTPClient))
+	}
+	if opts.Cache != nil {
+		copts = append(copts, confidential.WithCache(opts.Cache))
+	}
+	client, err := confidential.New(host+"/"+opts.TenantID, opts.ClientID, cred, copts...)
+	if err != nil {
+		return nil, fmt.Errorf("auth: creating the MSAL client: %w", err)
+	}
+	p := &Provider{client: client, tenantID: opts.TenantID, clientID: opts.ClientID, log: opts.Logger, now: opts.Now}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p, nil
+}
+
+// Token returns an access token for scope (for example GraphScope). A cached
+// token is returned while it is valid for more than five minutes. With
+// forceRefresh the cache is bypassed: use it once after a server rejected a
+// cached token. Concurrent calls for the same scope share one request.
+func (p *Provider) Token(ctx context.Context, scope string, forceRefresh bool) (Token, error) {
+	key := scope
+	if forceRefresh {
+		key = "refresh\x00" + scope
+	}
+	ch := p.group.DoChan(key, func() (any, error) {
+		// The shared request must not die with the first caller's context.
+		return p.acquire(context.WithoutCancel(ctx), scope, forceRefresh)
+	})
+	select {
+	case <-ctx.Done():
+		return Token{}, &Error{Scope: scope, Err: ctx.Err()}
+	case r := <-ch:
+		if r.Err != nil {
+			return Token{}, r.Err
+		}
+		return r.Val.(Token), nil
+	}
+}
+
+func (p *Provider) acquire(ctx context.Context, scope string, forceRefresh bool) (Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var opts []confidential.AcquireByCredentialOption
+	if forceRefresh {
+		// A claims request bypasses MSAL's cache; asking for a token issued
+		// no earlier than now is what a CAE claims challenge asks for too.
+		opts = append(opts, confidential.WithClaims(fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, p.now().Unix())))
+	}
+	res, err := p.client.AcquireTokenByCredential(ctx, []string{scope}, opts...)
+	if err != nil {
+		err = wrap(scope, err)
+		p.log.Debug("token request failed", "scope", scope, "error", err)
+		return Token{}, err
+	}
+	t := Token{
+		Value:     res.AccessToken,
+		ExpiresOn: res.ExpiresOn,
+		RefreshOn: res.Metadata.RefreshOn,
+		FromCache: res.Metadata.TokenSource == confidential.TokenSourceCache,
+	}
+	p.log.Debug("token acquired", "scope", scope, "from_cache", t.FromCache, "expires_on", t.ExpiresOn)
+	return t, nil
+}
+
+// TenantID returns the tenant the provider authenticates against.
+func (p *Provider) TenantID() string { return p.tenantID }
+
+// ClientID returns the application (client) ID.
+func (p *Provider) ClientID() string { return p.clientID }
+
+// Source returns a view of p bound to one scope, with the method the SMTP
+// fallback's TokenSource interface asks for.
+func (p *Provider) Source(scope string) *ScopedSource {
+	return &ScopedSource{p: p, scope: scope}
+}
+
+// ScopedSource yields tokens of one scope from a Provider.
+type ScopedSource struct {
+	p     *Provider
+	scope string
+}
+
+// Token returns the bearer token for the source's scope.
+func (s *ScopedSource) Token(ctx context.Context, forceRefresh bool) (string, error) {
+	t, err := s.p.Token(ctx, s.scope, forceRefresh)
+	return t.Value, err
+}
+
+// Scope returns the scope the source is bound to.
+func (s *ScopedSource) Scope() string { return s.scope }

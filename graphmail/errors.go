@@ -1,0 +1,155 @@
+package graphmail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+)
+
+// GraphError is a request to Microsoft Graph that failed: an error response,
+// or no response at all (StatusCode 0, network failure or timeout in Err).
+type GraphError struct {
+	// StatusCode is the HTTP status, 0 when no response arrived.
+	StatusCode int
+	// Code is Graph's error code, for example "ErrorAccessDenied".
+	Code string
+	// Message is Graph's error message.
+	Message string
+	// RequestID and ClientRequestID identify the request for Microsoft support.
+	RequestID, ClientRequestID string
+	// RetryAfter is the delay Graph asked for (429, 503), or 0.
+	RetryAfter time.Duration
+	// Attempts is how many times the request was sent.
+	Attempts int
+	// Err is the transport error when no response arrived.
+	Err error
+}
+
+// Error implements error.
+func (e *GraphError) Error() string {
+	if e.StatusCode == 0 {
+		return fmt.Sprintf("graphmail: graph request failed after %d attempt(s): %v", e.Attempts, e.Err)
+	}
+	s := fmt.Sprintf("graphmail: graph answered %d", e.StatusCode)
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.RequestID != "" {
+		s += " (request-id " + e.RequestID + ")"
+	}
+	return s
+}
+
+// Unwrap returns the transport error, if any.
+func (e *GraphError) Unwrap() error { return e.Err }
+
+// Temporary reports whether the same request may succeed later: no response
+// (network, timeout), 429 throttling, or a 5xx server failure.
+func (e *GraphError) Temporary() bool {
+	switch {
+	case e.StatusCode == 0:
+		return !errors.Is(e.Err, context.Canceled)
+	case e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
+		return true
+	}
+	return false
+}
+
+// AuthFailure reports whether Graph refused the app's token or permissions
+// (401, or 403 ErrorAccessDenied).
+func (e *GraphError) AuthFailure() bool {
+	return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+}
+
+// TooLarge reports whether Graph refused the message for its size.
+func (e *GraphError) TooLarge() bool {
+	return e.StatusCode == http.StatusRequestEntityTooLarge || e.Code == "ErrorMessageSizeExceeded"
+}
+
+// MailboxProblem reports whether the sending mailbox does not exist or cannot
+// be used through the REST API.
+func (e *GraphError) MailboxProblem() bool {
+	return e.Code == "ErrorInvalidUser" || e.Code == "MailboxNotEnabledForRESTAPI" || e.Code == "ResourceNotFound" && e.StatusCode == http.StatusNotFound
+}
+
+// Hint returns the next step for a person, or "".
+func (e *GraphError) Hint() string {
+	switch {
+	case e.StatusCode == http.StatusUnauthorized:
+		return "Graph rejected the access token; check that tenant_id, client_id and cloud/graph_endpoint belong to the same cloud, and that the token is for " + "the Graph resource"
+	case e.StatusCode == http.StatusForbidden:
+		return "grant the Mail.Send application permission with admin consent (Entra ID → App registrations → API permissions), and check that no application access policy or RBAC for Applications scope excludes the sender mailbox; changes take up to 30 minutes"
+	case e.Code == "MailboxNotEnabledForRESTAPI":
+		return "the sender mailbox cannot be used through Graph: it must be an Exchange Online mailbox with a license (not on-premises, not inactive); check sender"
+	case e.MailboxProblem():
+		return "the sender mailbox does not exist in this tenant; set sender to the UPN or primary SMTP address of an Exchange Online mailbox"
+	case e.Code == "ErrorInvalidRecipients":
+		return "check the recipient addresses"
+	case e.TooLarge():
+		return "the message is over Graph's 4 MB request limit; use the SMTP fallback (smtp.fallback: auto) or send smaller attachments"
+	case e.StatusCode == http.StatusTooManyRequests:
+		return "Graph is throttling this mailbox; try again later or lower the sending rate"
+	case e.StatusCode == 0 || e.StatusCode >= 500:
+		return "Microsoft Graph could not be reached or failed; try again later (exit code 75 makes cron and MTAs retry)"
+	}
+	return ""
+}
+
+// graphError converts an error from the Graph SDK into *GraphError.
+func graphError(err error, x *exchange) *GraphError {
+	ge := &GraphError{Err: err}
+	if x != nil {
+		ge.StatusCode = x.status
+		ge.RequestID = x.requestID
+		ge.ClientRequestID = x.clientRequestID
+		ge.RetryAfter = x.retryAfter
+	}
+	var oe *odataerrors.ODataError
+	var ae *abs.ApiError
+	switch {
+	case errors.As(err, &oe):
+		ge.StatusCode = oe.ResponseStatusCode
+		if main := oe.GetErrorEscaped(); main != nil {
+			if c := main.GetCode(); c != nil {
+				ge.Code = *c
+			}
+			if m := main.GetMessage(); m != nil {
+				ge.Message = *m
+			}
+		}
+		ge.Err = nil
+	case errors.As(err, &ae):
+		ge.StatusCode = ae.ResponseStatusCode
+		ge.Message = ae.Message
+		ge.Err = nil
+	}
+	if ge.StatusCode != 0 {
+		ge.Err = nil
+	}
+	return ge
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
