@@ -153,3 +153,14 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// CredentialError is a send that failed before reaching Graph because the
+// credential could not provide a token. Err is the credential's error (for
+// the auth package, an *auth.Error with the AADSTS code and a hint).
+type CredentialError struct{ Err error }
+
+// Error implements error.
+func (e *CredentialError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the credential's error.
+func (e *CredentialError) Unwrap() error { return e.Err }

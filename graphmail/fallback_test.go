@@ -23,8 +23,12 @@ func TestFallbackMatrix(t *testing.T) {
 		reason   string
 	}{
 		{"graph ok", nil, graphmail.PolicyAuto, false, ""},
-		{"503 after retries", func(s *graphmailtest.Server) { s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: -1}) }, graphmail.PolicyAuto, true, "graph server error 503"},
-		{"429 after retries", func(s *graphmailtest.Server) { s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 429, Times: -1}) }, graphmail.PolicyAuto, true, "graph throttling after retries"},
+		{"503 after retries", func(s *graphmailtest.Server) {
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: -1})
+		}, graphmail.PolicyAuto, true, "graph server error 503"},
+		{"429 after retries", func(s *graphmailtest.Server) {
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 429, Times: -1})
+		}, graphmail.PolicyAuto, true, "graph throttling after retries"},
 		{"413 too large", func(s *graphmailtest.Server) {
 			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 413, Code: "ErrorMessageSizeExceeded"})
 		}, graphmail.PolicyAuto, true, "message too large for graph"},
@@ -32,8 +36,12 @@ func TestFallbackMatrix(t *testing.T) {
 			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 400, Code: "ErrorInvalidRecipients"})
 		}, graphmail.PolicyAuto, false, ""},
 		{"403 access denied is not bypassed", func(s *graphmailtest.Server) { s.SetRoles(s.App().ClientID, []string{"SMTP.SendAsApp"}) }, graphmail.PolicyAuto, false, ""},
-		{"401", func(s *graphmailtest.Server) { s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 401, Code: "InvalidAuthenticationToken"}) }, graphmail.PolicyAuto, false, ""},
-		{"503 with policy never", func(s *graphmailtest.Server) { s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: -1}) }, graphmail.PolicyNever, false, ""},
+		{"401", func(s *graphmailtest.Server) {
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 401, Code: "InvalidAuthenticationToken"})
+		}, graphmail.PolicyAuto, false, ""},
+		{"503 with policy never", func(s *graphmailtest.Server) {
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: -1})
+		}, graphmail.PolicyNever, false, ""},
 		{"policy only", nil, graphmail.PolicyOnly, true, "smtp.fallback is only"},
 	}
 	for _, tt := range tests {

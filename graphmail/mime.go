@@ -83,7 +83,8 @@ func (m *Message) EnsureMessageID(host string) string {
 //
 // Errors about the message are *MessageError: no recipients, no sender, an
 // invalid address, an invalid or reserved header name in m.Headers, a CR or
-// LF in any header text (header injection), text that is not UTF-8, or an
+// LF in any header text (header injection), text that is not UTF-8, header
+// text (subject, display name, header value, file name) over 8 KiB, or an
 // unusable attachment content type or content ID.
 func RenderMIME(m *Message, opts MIMEOptions) ([]byte, error) {
 	var buf bytes.Buffer

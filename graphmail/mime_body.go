@@ -10,7 +10,7 @@ import (
 	"github.com/emersion/go-message"
 )
 
-// part is one MIME entity to write: a leaf with a body, or a multipart
+// mimePart is one MIME entity to write: a leaf with a body, or a multipart
 // container with children.
 type mimePart struct {
 	fields   []mimeField // header fields; for the root, the message header too
@@ -66,7 +66,7 @@ func mimeMultipart(kind string, params map[string]string, children ...*mimePart)
 	return p
 }
 
-// textPart returns a UTF-8 body part with canonical CRLF line breaks.
+// mimeTextPart returns a UTF-8 body part with canonical CRLF line breaks.
 func mimeTextPart(mediaType, s string) *mimePart {
 	body := []byte(mimeCRLF(s))
 	return &mimePart{
@@ -78,7 +78,7 @@ func mimeTextPart(mediaType, s string) *mimePart {
 	}
 }
 
-// attachmentPart returns a base64 part for a; disp is "attachment" or
+// mimeAttachmentPart returns a base64 part for a; disp is "attachment" or
 // "inline".
 func mimeAttachmentPart(a Attachment, disp string) *mimePart {
 	t, params := "application/octet-stream", map[string]string{}

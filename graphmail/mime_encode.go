@@ -79,19 +79,14 @@ func mimeBEncode(s string) string {
 	return b.String()
 }
 
-// mimeFormatAddress formats a validated address as name-addr, or as a bare
-// addr-spec when there is no display name. A plain name is quoted (by
-// net/mail); any other is B-encoded.
+// mimeFormatAddress formats a validated address as name-addr, or as
+// "<addr-spec>" when there is no display name (as net/mail does). A plain
+// name is quoted (by net/mail); any other is B-encoded.
 func mimeFormatAddress(a Address) string {
-	addr := (&mail.Address{Address: a.Address}).String() // "<addr-spec>"
-	switch {
-	case a.Name == "":
-		return addr[1 : len(addr)-1]
-	case mimeIsPlain(a.Name):
+	if mimeIsPlain(a.Name) {
 		return (&mail.Address{Name: a.Name, Address: a.Address}).String()
-	default:
-		return mimeBEncode(a.Name) + " " + addr
 	}
+	return mimeBEncode(a.Name) + " " + (&mail.Address{Address: a.Address}).String()
 }
 
 func mimeFormatAddressList(list []Address) string {
@@ -104,9 +99,11 @@ func mimeFormatAddressList(list []Address) string {
 
 // mimeFormatDisposition formats a Content-Disposition value with an
 // optional filename. A plain name is written as a (quoted) string; any
-// other in RFC 2231 extended notation (filename*=utf-8''r%C3%A9sum%C3%A9),
-// split into RFC 2231 continuations (filename*0*=…; filename*1*=…) on
-// character boundaries so that a long name still folds into short lines.
+// other in RFC 2231 extended notation, split into RFC 2231 continuations on
+// character boundaries so that a long name still folds into short lines:
+//
+//	attachment; filename*=utf-8''r%C3%A9sum%C3%A9.pdf
+//	attachment; filename*0*=utf-8''%C3%9Cberweisung...; filename*1*=...
 func mimeFormatDisposition(disp, filename string) string {
 	if filename == "" {
 		return disp

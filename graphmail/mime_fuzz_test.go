@@ -11,8 +11,9 @@ import (
 // the output is well-formed (CRLF, short lines, 7-bit) and that the
 // standard library parses it back to the same subject, display name,
 // bodies, attachment name and bytes. Inputs that RenderMIME may reject
-// (line breaks or invalid UTF-8 in header text, control characters in an
-// attachment name) must be rejected with a *MessageError, others not.
+// (line breaks, invalid UTF-8 or more than 8 KiB in header text, control
+// characters in an attachment name) must be rejected with a *MessageError,
+// others not.
 func FuzzRenderMIME(f *testing.F) {
 	f.Add("Quarterly report", "Alice Example", "Hello,\nsee attached.\n", "<p>Hello</p>", "report.pdf", []byte("%PDF-1.4"))
 	f.Add("Résumé — 日本語", "Zoë Ünïcode", "Grüße\r\n", "", "résumé.txt", []byte("x"))
@@ -61,7 +62,7 @@ func FuzzRenderMIME(f *testing.F) {
 // rejectable reports whether RenderMIME may reject a fuzz input.
 func rejectable(subject, name, text, html, attName string) bool {
 	for _, s := range []string{subject, name, attName} {
-		if strings.ContainsAny(s, "\r\n") || !utf8.ValidString(s) {
+		if strings.ContainsAny(s, "\r\n") || !utf8.ValidString(s) || len(s) > mimeMaxText {
 			return true
 		}
 	}

@@ -30,7 +30,7 @@ func mimeErrorf(field, format string, args ...any) *MessageError {
 	return &MessageError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
-// reservedHeaders are the fields RenderMIME writes itself; m.Headers may not
+// mimeReservedHeaders are the fields RenderMIME writes itself; m.Headers may not
 // set them (a second From or Content-Type would confuse or break the message).
 var mimeReservedHeaders = map[string]string{
 	"from": "From", "to": "To", "cc": "Cc", "bcc": "Bcc", "reply-to": "ReplyTo",
@@ -38,10 +38,11 @@ var mimeReservedHeaders = map[string]string{
 	"mime-version": "", "importance": "Importance", "x-priority": "Importance",
 }
 
-// maxHeaderNameLen keeps "Name: " well within a 78-octet line.
-const mimeMaxHeaderNameLen = 76
+// mimeMaxHeaderNameLen keeps "Name: " well within a 78-octet line; go-message
+// panics folding a field whose name is over 72 characters.
+const mimeMaxHeaderNameLen = 64
 
-// validateMessage checks everything RenderMIME needs before it writes a
+// validateMIMEMessage checks everything RenderMIME needs before it writes a
 // byte, so that an error never leaves half a message in the writer. from is
 // the effective sender (m.From or the default).
 func validateMIMEMessage(m *Message, from Address) error {
@@ -117,14 +118,24 @@ func validateMIMEAddress(field string, a Address) error {
 	return nil
 }
 
-// validateText checks a header text (subject, display name, header value):
-// valid UTF-8 and no CR or LF, which would let the text start a new header.
+// mimeMaxText is the longest header text (subject, display name, header
+// value, attachment name) RenderMIME accepts, in bytes. Longer texts are
+// almost certainly mistakes, and go-message takes quadratic time to fold
+// them (a 200 KB subject takes seconds).
+const mimeMaxText = 8 << 10
+
+// validateMIMEText checks a header text (subject, display name, header
+// value, file name): valid UTF-8, not too long, and no CR or LF, which would
+// let the text start a new header.
 func validateMIMEText(field, s string) error {
 	if strings.ContainsAny(s, "\r\n") {
 		return mimeErrorf(field, "contains a line break (header injection)")
 	}
 	if !utf8.ValidString(s) {
 		return mimeErrorf(field, "is not valid UTF-8")
+	}
+	if len(s) > mimeMaxText {
+		return mimeErrorf(field, "longer than %d bytes", mimeMaxText)
 	}
 	return nil
 }
@@ -192,6 +203,9 @@ func validateMIMEAttachment(field string, a Attachment) error {
 		if strings.ContainsAny(a.ContentType, "\r\n") {
 			return mimeErrorf(field+".ContentType", "contains a line break (header injection)")
 		}
+		if len(a.ContentType) > 256 {
+			return mimeErrorf(field+".ContentType", "longer than 256 characters")
+		}
 		t, params, err := mime.ParseMediaType(a.ContentType)
 		if err != nil || !strings.Contains(t, "/") || mime.FormatMediaType(t, params) == "" {
 			return mimeErrorf(field+".ContentType", "%s is not a media type", mimeQuote(a.ContentType))
@@ -232,7 +246,7 @@ func mimeIsASCII(s string) bool {
 	return true
 }
 
-// quoteShort quotes s for an error message, shortening long values.
+// mimeQuote quotes s for an error message, shortening long values.
 func mimeQuote(s string) string {
 	const max = 60
 	if len(s) > max {

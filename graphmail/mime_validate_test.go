@@ -43,11 +43,13 @@ func TestRenderMIMERejects(t *testing.T) {
 		{"header name with space", func(m *Message) { m.Headers = []Header{{Name: "X A", Value: "1"}} }, testOpts, "Headers[0].Name", "not a header field name"},
 		{"header name with colon", func(m *Message) { m.Headers = []Header{{Name: "X-A:", Value: "1"}} }, testOpts, "Headers[0].Name", "not a header field name"},
 		{"empty header name", func(m *Message) { m.Headers = []Header{{Value: "1"}} }, testOpts, "Headers[0].Name", "empty"},
-		{"long header name", func(m *Message) { m.Headers = []Header{{Name: "X-" + strings.Repeat("a", 80)}} }, testOpts, "Headers[0].Name", "longer"},
+		{"long header name", func(m *Message) { m.Headers = []Header{{Name: "X-" + strings.Repeat("a", 63)}} }, testOpts, "Headers[0].Name", "longer"},
 		{"reserved header", func(m *Message) { m.Headers = []Header{{Name: "bcc", Value: "a@b.com"}} }, testOpts, "Headers[0].Name", "Message.Bcc"},
 		{"content header", func(m *Message) { m.Headers = []Header{{Name: "Content-Type", Value: "text/html"}} }, testOpts, "Headers[0].Name", "written by RenderMIME"},
 		{"priority header", func(m *Message) { m.Headers = []Header{{Name: "X-Priority", Value: "2"}} }, testOpts, "Headers[0].Name", "Message.Importance"},
 		{"bad importance", func(m *Message) { m.Importance = "urgent" }, testOpts, "Importance", "not low, normal or high"},
+		{"huge subject", func(m *Message) { m.Subject = strings.Repeat("a ", 5000) }, testOpts, "Subject", "longer than 8192 bytes"},
+		{"huge header value", func(m *Message) { m.Headers = []Header{{Name: "X-A", Value: strings.Repeat("é", 5000)}} }, testOpts, "Headers[0].Value", "longer than"},
 		{"invalid UTF-8 subject", func(m *Message) { m.Subject = "caf\xe9" }, testOpts, "Subject", "UTF-8"},
 		{"invalid UTF-8 text", func(m *Message) { m.Text = "caf\xe9" }, testOpts, "Text", "UTF-8"},
 		{"invalid UTF-8 html", func(m *Message) { m.HTML = "caf\xe9" }, testOpts, "HTML", "UTF-8"},
@@ -56,6 +58,9 @@ func TestRenderMIMERejects(t *testing.T) {
 		{"bad hostname", func(m *Message) { m.MessageID = "" }, MIMEOptions{DefaultFrom: testOpts.DefaultFrom, Hostname: "a b"}, "MessageID", "not a valid Message-ID"},
 		{"tab in attachment name", func(m *Message) { m.Attachments = []Attachment{{Name: "a\tb"}} }, testOpts, "Attachments[0].Name", "control character"},
 		{"bad content type", func(m *Message) { m.Attachments = []Attachment{{Name: "a", ContentType: "pdf"}} }, testOpts, "Attachments[0].ContentType", "not a media type"},
+		{"long content type", func(m *Message) {
+			m.Attachments = []Attachment{{Name: "a", ContentType: "text/plain; x=" + strings.Repeat("y", 300)}}
+		}, testOpts, "Attachments[0].ContentType", "longer"},
 		{"multipart content type", func(m *Message) { m.Attachments = []Attachment{{Name: "a", ContentType: "multipart/mixed"}} }, testOpts, "Attachments[0].ContentType", "application/octet-stream"},
 		{"other charset", func(m *Message) { m.Attachments = []Attachment{{Name: "a", ContentType: "text/plain; charset=latin1"}} }, testOpts, "Attachments[0].ContentType", "charset"},
 		{"content id brackets", func(m *Message) { m.Attachments = []Attachment{{Name: "a", ContentID: "<x@y>", Inline: true}} }, testOpts, "Attachments[0].ContentID", "angle brackets"},
@@ -88,7 +93,7 @@ func TestRenderMIMERejects(t *testing.T) {
 	}
 }
 
-func TestEnsureMessageID(t *testing.T) {
+func TestMIMEEnsureMessageID(t *testing.T) {
 	m := &Message{}
 	id := m.EnsureMessageID("mail.contoso.com")
 	if !regexp.MustCompile(`^[0-9a-f]{24}\.[0-9]+@mail\.contoso\.com$`).MatchString(id) {
@@ -138,7 +143,10 @@ func TestRenderMIMEEdges(t *testing.T) {
 				{Name: "", Content: []byte("d")},
 			}
 		}},
-		{"long body lines", func(m *Message) { m.Text = strings.Repeat("z", 5000) + "\n" + strings.Repeat("é", 3000); m.HTML = strings.Repeat("<p>", 2000) }},
+		{"long body lines", func(m *Message) {
+			m.Text = strings.Repeat("z", 5000) + "\n" + strings.Repeat("é", 3000)
+			m.HTML = strings.Repeat("<p>", 2000)
+		}},
 		{"line endings", func(m *Message) { m.Text = "a\nb\r\nc\rd\n\r\n.\nFrom here\n" }},
 		{"inline without html", func(m *Message) {
 			m.Attachments = []Attachment{{Name: "i.png", ContentType: "image/png", ContentID: "i", Inline: true, Content: pngBytes}}
@@ -182,6 +190,34 @@ func TestMIMETextEncoding(t *testing.T) {
 	} {
 		if got := mimeTextEncoding([]byte(tc.body)); got != tc.want {
 			t.Errorf("mimeTextEncoding(%q) = %s, want %s", tc.body, got, tc.want)
+		}
+	}
+}
+
+// TestRenderMIMEHeaderNameLengths renders extra headers with every allowed
+// name length and values that fold differently: go-message's folding
+// panics when a name leaves no room on the first line.
+func TestRenderMIMEHeaderNameLengths(t *testing.T) {
+	values := []string{"", "v", strings.Repeat("v ", 100) + "v", strings.Repeat("x", 300), "é " + strings.Repeat("w", 70)}
+	for n := 1; n <= mimeMaxHeaderNameLen; n++ {
+		for _, v := range values {
+			m := baseMessage()
+			m.Text = "x"
+			m.Headers = []Header{{Name: strings.Repeat("X", n), Value: v}}
+			raw, err := RenderMIME(m, testOpts)
+			if err != nil {
+				t.Fatalf("name length %d: %v", n, err)
+			}
+			for _, p := range checkWire(raw, testOpts) {
+				t.Errorf("name length %d: %s", n, p)
+			}
+			p, err := parseMIME(raw)
+			if err != nil {
+				t.Fatalf("name length %d: parse: %v", n, err)
+			}
+			for _, d := range diffParsed(m, testOpts, p) {
+				t.Errorf("name length %d: %s", n, d)
+			}
 		}
 	}
 }

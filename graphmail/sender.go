@@ -195,6 +195,11 @@ func (c *Client) prepare(m *Message) error {
 		}
 	}
 	m.EnsureMessageID(c.hostname())
+	if m.Date.IsZero() {
+		// Fixed once, like the Message-ID, so every path and every retry
+		// renders the same message.
+		m.Date = c.now()
+	}
 	return nil
 }
 
@@ -265,12 +270,22 @@ func (c *Client) sendGraph(ctx context.Context, m *Message) (Result, error) {
 	}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
+		x.mu.Lock()
+		x.reached = false
+		x.mu.Unlock()
 		err = c.adapter.SendNoContent(withExchange(ctx, x), ri, errMap)
 		x.mu.Lock()
 		res.RequestID = x.requestID
+		reached := x.reached
 		x.mu.Unlock()
 		if err == nil {
 			return res, nil
+		}
+		if !reached {
+			// The request never left: the credential could not produce a
+			// token. Its error carries its own class (an *auth.Error with
+			// the AADSTS code); it is not a Graph failure.
+			return res, &CredentialError{Err: err}
 		}
 		ge := graphError(err, x)
 		ge.ClientRequestID = x.clientRequestID

@@ -222,12 +222,18 @@ func TestErrorClasses(t *testing.T) {
 		auth      bool
 		hint      string
 	}{
-		{"401", func(s *graphmailtest.Server) { s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 401, Code: "InvalidAuthenticationToken"}) }, 401, "InvalidAuthenticationToken", false, true, "access token"},
+		{"401", func(s *graphmailtest.Server) {
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 401, Code: "InvalidAuthenticationToken"})
+		}, 401, "InvalidAuthenticationToken", false, true, "access token"},
 		{"403 no Mail.Send", func(s *graphmailtest.Server) { s.SetRoles(s.App().ClientID, []string{"SMTP.SendAsApp"}) }, 403, "ErrorAccessDenied", false, true, "Mail.Send"},
 		{"unknown mailbox", nil, 404, "ErrorInvalidUser", false, false, "does not exist"},
 		{"REST disabled", func(s *graphmailtest.Server) { s.SetMailboxRESTDisabled(s.Mailboxes()[0]) }, 0, "MailboxNotEnabledForRESTAPI", false, false, "license"},
-		{"429 exhausted", func(s *graphmailtest.Server) { s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 429, Times: 10}) }, 429, "", true, false, "throttling"},
-		{"503", func(s *graphmailtest.Server) { s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: 10}) }, 503, "", true, false, "try again later"},
+		{"429 exhausted", func(s *graphmailtest.Server) {
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 429, Times: 10})
+		}, 429, "", true, false, "throttling"},
+		{"503", func(s *graphmailtest.Server) {
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: 10})
+		}, 503, "", true, false, "try again later"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 type exchange struct {
 	mu              sync.Mutex
 	clientRequestID string
+	reached         bool // a request of this exchange got to the transport
 	status          int
 	requestID       string
 	retryAfter      time.Duration
@@ -38,6 +39,9 @@ func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if x != nil {
 		req = req.Clone(req.Context())
 		req.Header.Set("client-request-id", x.clientRequestID)
+		x.mu.Lock()
+		x.reached = true
+		x.mu.Unlock()
 	}
 	resp, err := t.next.RoundTrip(req)
 	if x != nil && resp != nil {

@@ -17,14 +17,14 @@ import (
 // app is the wired-up object graph for one command: one token provider
 // shared by Graph and the SMTP fallback.
 type app struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	tls      *tls.Config
-	http     *http.Client
-	tokens   *auth.Provider
-	mail     *graphmail.Client
-	policy   graphmail.Policy
-	closers  []func() error
+	cfg     *config.Config
+	log     *slog.Logger
+	tls     *tls.Config
+	http    *http.Client
+	tokens  *auth.Provider
+	mail    *graphmail.Client
+	policy  graphmail.Policy
+	closers []func() error
 }
 
 // newApp wires the token provider, the Graph client and the fallback from

@@ -150,14 +150,14 @@ func buildMessage(env *environment, o *sendOptions) (*graphmail.Message, error) 
 		for _, s := range l.in {
 			a, err := graphmail.ParseAddress(s)
 			if err != nil {
-				return nil, &inputError{err: fmt.Errorf("--%s: %w", l.flag, err), hint: "write addresses as user@example.com or 'Name <user@example.com>'"}
+				return nil, &inputError{err: fmt.Errorf("--%s: %q is not an e-mail address", l.flag, s), hint: "write addresses as user@example.com or 'Name <user@example.com>'"}
 			}
 			*l.out = append(*l.out, a)
 		}
 	}
 	if o.from != "" {
 		if m.From, err = graphmail.ParseAddress(o.from); err != nil {
-			return nil, &inputError{err: fmt.Errorf("--from: %w", err)}
+			return nil, &inputError{err: fmt.Errorf("--from: %q is not an e-mail address", o.from), hint: "write the address as user@example.com or 'Name <user@example.com>'"}
 		}
 	}
 	switch strings.ToLower(o.importance) {

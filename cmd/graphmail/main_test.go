@@ -75,6 +75,7 @@ var sandboxes = map[string]*graphmailtest.Server{}
 //
 //	sandbox start            start it; writes $WORK/sandbox.yaml and delivers to $WORK/mail
 //	sandbox fail ENDPOINT STATUS CODE [TIMES] [RETRY-AFTER]
+//	sandbox clear            drop queued failures
 //	sandbox roles ROLE,ROLE  set the app's roles
 //	sandbox restdisabled     the sender mailbox is not enabled for REST
 //	sandbox messages N       exactly N messages were delivered
@@ -116,6 +117,8 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 			f.RetryAfter = args[5]
 		}
 		srv.Fail(f)
+	case "clear":
+		srv.ClearFailures()
 	case "roles":
 		srv.SetRoles(srv.App().ClientID, strings.Split(args[1], ","))
 	case "restdisabled":
@@ -152,7 +155,9 @@ func cmdLastEML(ts *testscript.TestScript, neg bool, args []string) {
 	if len(files) == 0 {
 		ts.Fatalf("no .eml under %s", dir)
 	}
-	sort.Slice(files, func(i, j int) bool { return modTime(files[i]).Before(modTime(files[j])) || modTime(files[i]).Equal(modTime(files[j])) && files[i] < files[j] })
+	sort.Slice(files, func(i, j int) bool {
+		return modTime(files[i]).Before(modTime(files[j])) || modTime(files[i]).Equal(modTime(files[j])) && files[i] < files[j]
+	})
 	b, err := os.ReadFile(files[len(files)-1])
 	ts.Check(err)
 	_, _ = ts.Stdout().Write(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")))

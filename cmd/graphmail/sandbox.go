@@ -31,7 +31,7 @@ func startSandbox(dir string, env *environment) (*sandbox, error) {
 	}
 	srv, err := graphmailtest.NewServer(graphmailtest.Options{
 		Dir:    dir,
-		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: slog.New(slog.NewTextHandler(env.stderr, nil)).With("component", "sandbox"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)

@@ -1,0 +1,69 @@
+package config
+
+// cloudDef holds the endpoints of one Microsoft 365 cloud.
+type cloudDef struct {
+	authorityHost string
+	graphEndpoint string
+	graphScope    string
+	smtpHost      string
+	smtpScope     string
+}
+
+// cloudNames lists the valid values of the cloud key, in documentation order.
+var cloudNames = []string{"global", "usgov", "usgovdod", "china"}
+
+// clouds maps each cloud name to its endpoints.
+var clouds = map[string]cloudDef{
+	"global": {
+		authorityHost: "https://login.microsoftonline.com",
+		graphEndpoint: "https://graph.microsoft.com",
+		graphScope:    "https://graph.microsoft.com/.default",
+		smtpHost:      "smtp.office365.com",
+		smtpScope:     "https://outlook.office365.com/.default",
+	},
+	"usgov": { // GCC High
+		authorityHost: "https://login.microsoftonline.us",
+		graphEndpoint: "https://graph.microsoft.us",
+		graphScope:    "https://graph.microsoft.us/.default",
+		smtpHost:      "smtp.office365.us",
+		smtpScope:     "https://outlook.office365.us/.default",
+	},
+	"usgovdod": {
+		authorityHost: "https://login.microsoftonline.us",
+		graphEndpoint: "https://dod-graph.microsoft.us",
+		graphScope:    "https://dod-graph.microsoft.us/.default",
+		smtpHost:      "smtp.office365.us",
+		smtpScope:     "https://outlook-dod.office365.us/.default",
+	},
+	"china": { // operated by 21Vianet
+		authorityHost: "https://login.chinacloudapi.cn",
+		graphEndpoint: "https://microsoftgraph.chinacloudapi.cn",
+		graphScope:    "https://microsoftgraph.chinacloudapi.cn/.default",
+		smtpHost:      "smtp.partner.outlook.cn",
+		smtpScope:     "https://partner.outlook.cn/.default",
+	},
+}
+
+// defaults returns the built-in default of every key for a cloud. Keys
+// without a default (tenant_id, sender, …) map to "".
+func defaults(cloud string) map[string]any {
+	c, ok := clouds[cloud]
+	if !ok {
+		c = clouds["global"]
+	}
+	return map[string]any{
+		"cloud":              "global",
+		"authority_host":     c.authorityHost,
+		"graph_endpoint":     c.graphEndpoint,
+		"graph_scope":        c.graphScope,
+		"instance_discovery": true,
+		"save_to_sent_items": true,
+		"smtp.host":          c.smtpHost,
+		"smtp.port":          587,
+		"smtp.fallback":      "auto",
+		"smtp.scope":         c.smtpScope,
+		"log.level":          "info",
+		"log.format":         "text",
+		"log.recipients":     false,
+	}
+}

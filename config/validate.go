@@ -1,0 +1,225 @@
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"io/fs"
+	"net/mail"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var (
+	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	// domainRE matches a DNS name with at least two labels and an
+	// alphabetic top-level label.
+	domainRE = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+)
+
+// Hints shared by several checks.
+const (
+	hintTenant = "copy the Directory (tenant) ID from the app registration's Overview page"
+	hintClient = "copy the Application (client) ID from the app registration's Overview page"
+)
+
+// validate checks the values in c. Presence and file checks run only with
+// RequireCredentials; a value that is set is always checked for its form.
+// Keys whose value failed to convert were reported already and are skipped.
+func (l *loader) validate(c *Config) {
+	req := l.opts.RequireCredentials
+	ok := func(key string, value string) bool { return value != "" && !l.bad[key] }
+	missing := func(key, hint string) {
+		if req && !l.bad[key] {
+			l.fail(key, "not set", "set "+key+" in the file or "+EnvName(key)+"; "+hint, nil)
+		}
+	}
+
+	switch {
+	case ok("tenant_id", c.TenantID):
+		l.checkTenant(c.TenantID)
+	default:
+		missing("tenant_id", hintTenant)
+	}
+	switch {
+	case ok("client_id", c.ClientID):
+		if !guidRE.MatchString(c.ClientID) {
+			l.fail("client_id", "not a GUID", hintClient, nil)
+		}
+	default:
+		missing("client_id", hintClient)
+	}
+	if req {
+		l.checkCredentials(c)
+	}
+
+	if ok("cloud", c.Cloud) && !slices.Contains(cloudNames, c.Cloud) {
+		l.fail("cloud", "not one of "+strings.Join(cloudNames, ", "),
+			"commercial and GCC tenants use global, GCC High usgov, DoD usgovdod, 21Vianet china", nil)
+	}
+	if ok("authority_host", c.AuthorityHost) {
+		l.checkURL("authority_host", c.AuthorityHost, false)
+	}
+	if ok("graph_endpoint", c.GraphEndpoint) {
+		l.checkURL("graph_endpoint", c.GraphEndpoint, true)
+	}
+	if ok("graph_scope", c.GraphScope) {
+		l.checkScope("graph_scope", c.GraphScope, "https://graph.microsoft.com/.default")
+	}
+	if ok("ca_file", c.CAFile) && req {
+		l.checkCAFile(c.CAFile)
+	}
+
+	switch {
+	case ok("sender", c.Sender):
+		if a, err := mail.ParseAddress(c.Sender); err != nil || a.Name != "" || a.Address != c.Sender {
+			l.fail("sender", "not an e-mail address",
+				"write the sending mailbox's address alone, e.g. reports@contoso.com", nil)
+		}
+	default:
+		missing("sender", "it is the address of the mailbox that sends")
+	}
+
+	if ok("smtp.host", c.SMTP.Host) {
+		if strings.Contains(c.SMTP.Host, "/") || strings.Count(c.SMTP.Host, ":") == 1 ||
+			strings.ContainsAny(c.SMTP.Host, " \t") {
+			l.fail("smtp.host", "not a host name",
+				"write the host alone, e.g. smtp.office365.com; the port goes in smtp.port", nil)
+		}
+	}
+	if !l.bad["smtp.port"] && (c.SMTP.Port < 1 || c.SMTP.Port > 65535) {
+		l.fail("smtp.port", "not a port number (1 to 65535)", "Exchange Online takes submission on 587", nil)
+	}
+	l.checkChoice("smtp.fallback", c.SMTP.Fallback, []string{"auto", "never", "only"},
+		"auto sends by SMTP when Graph fails, never disables SMTP, only skips Graph")
+	if ok("smtp.scope", c.SMTP.Scope) {
+		l.checkScope("smtp.scope", c.SMTP.Scope, "https://outlook.office365.com/.default")
+	}
+	l.checkChoice("log.level", c.Log.Level, []string{"debug", "info", "warn", "error"}, "")
+	l.checkChoice("log.format", c.Log.Format, []string{"text", "json"}, "")
+}
+
+// checkTenant accepts a GUID or a domain name, but not the multi-tenant
+// aliases: client credentials need one specific tenant.
+func (l *loader) checkTenant(t string) {
+	switch lt := strings.ToLower(t); {
+	case lt == "common" || lt == "organizations" || lt == "consumers":
+		l.fail("tenant_id", lt+" is not a specific tenant (client credentials need one)", hintTenant, nil)
+	case guidRE.MatchString(t) || domainRE.MatchString(t):
+	default:
+		l.fail("tenant_id", "not a GUID or a domain name", hintTenant+" (a verified domain such as contoso.onmicrosoft.com works too)", nil)
+	}
+}
+
+// checkCredentials wants exactly one credential and usable files.
+func (l *loader) checkCredentials(c *Config) {
+	hasSecret := c.ClientSecret != "" || c.ClientSecretFile != ""
+	hasCert := c.ClientCertificate != ""
+	if l.bad["client_secret"] || l.bad["client_secret_file"] || l.bad["client_certificate"] {
+		return
+	}
+	switch {
+	case !hasSecret && !hasCert:
+		l.fail("client_secret", "no client credential is set",
+			"set client_secret or client_secret_file to a client secret's value, or client_certificate to a PEM or PFX file; both are created under Certificates & secrets in the app registration", nil)
+		return
+	case hasSecret && hasCert:
+		secretKey := "client_secret"
+		if c.ClientSecretFile != "" {
+			secretKey = "client_secret_file"
+		}
+		l.fail("client_secret", "both a client secret ("+secretKey+", from "+l.sources[secretKey]+
+			") and a certificate (client_certificate, from "+l.sources["client_certificate"]+") are set",
+			"keep one of them", nil)
+	}
+	if c.ClientSecretFile != "" && l.sources["client_secret"] != SourceDefault {
+		l.fail("client_secret_file", "set together with client_secret (from "+l.sources["client_secret"]+")",
+			"keep one of them; a file keeps the secret out of the configuration and the environment", nil)
+	}
+	if hasCert {
+		switch fi, err := os.Stat(c.ClientCertificate); {
+		case err != nil:
+			hint := "check the path and its permissions"
+			if errors.Is(err, fs.ErrNotExist) {
+				hint = "check the path; it should name a PEM file (certificate and private key) or a .pfx/.p12 file"
+			}
+			l.fail("client_certificate", "cannot read "+c.ClientCertificate+": "+causeText(err), hint, err)
+		case fi.IsDir():
+			l.fail("client_certificate", c.ClientCertificate+" is a directory", "name the certificate file itself", nil)
+		}
+	}
+}
+
+// checkCAFile wants a readable PEM file with at least one certificate.
+func (l *loader) checkCAFile(path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		l.fail("ca_file", "cannot read "+path+": "+causeText(err), "check the path and its permissions", err)
+		return
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		l.fail("ca_file", "holds no PEM certificate",
+			"give a PEM file with one or more -----BEGIN CERTIFICATE----- blocks", nil)
+	}
+}
+
+// checkURL wants an absolute https URL with no query, fragment or user
+// info. The authority may have no path (MSAL requires https always); the
+// Graph endpoint may use http on a loopback host and may have a path prefix
+// but not the API version.
+func (l *loader) checkURL(key, raw string, graph bool) {
+	example := "https://login.microsoftonline.com"
+	if graph {
+		example = "https://graph.microsoft.com"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		l.fail(key, "not an absolute https URL", "write it like "+example, nil)
+		return
+	}
+	if u.Scheme == "http" {
+		if !graph {
+			l.fail(key, "not an https URL", "MSAL only talks to an https authority; write it like "+example, nil)
+			return
+		}
+		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			l.fail(key, "not an https URL", "plain http is allowed only for localhost, 127.0.0.1 and ::1", nil)
+			return
+		}
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		l.fail(key, "has user info, a query or a fragment", "write it like "+example, nil)
+		return
+	}
+	path := strings.Trim(u.Path, "/")
+	switch {
+	case !graph && path != "":
+		l.fail(key, "has a path", "write only scheme and host, like "+example+"; the tenant goes in tenant_id", nil)
+	case graph && (path == "v1.0" || path == "beta" || strings.HasSuffix(path, "/v1.0") || strings.HasSuffix(path, "/beta")):
+		l.fail(key, "includes the API version", "drop the /v1.0 or /beta at the end; graphmail adds it", nil)
+	}
+}
+
+// checkScope wants an absolute URL ending in /.default, the only form the
+// client credentials flow accepts (AADSTS1002012 otherwise).
+func (l *loader) checkScope(key, scope, example string) {
+	u, err := url.Parse(scope)
+	if err != nil || u.Scheme == "" || u.Host == "" || !strings.HasSuffix(scope, "/.default") {
+		l.fail(key, "not a resource's /.default scope",
+			"client credentials need a scope like "+example+"; usually leave it unset so the cloud's default applies", nil)
+	}
+}
+
+// checkChoice wants one of a fixed set of values.
+func (l *loader) checkChoice(key, value string, choices []string, hint string) {
+	if l.bad[key] || slices.Contains(choices, value) {
+		return
+	}
+	problem := "not one of " + strings.Join(choices, ", ")
+	if hint == "" {
+		hint = "use one of " + strings.Join(choices, ", ")
+	}
+	l.fail(key, problem, hint, nil)
+}
