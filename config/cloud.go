@@ -62,6 +62,8 @@ func defaults(cloud string) map[string]any {
 		"smtp.port":          587,
 		"smtp.fallback":      "auto",
 		"smtp.scope":         c.smtpScope,
+		"retry.max_attempts": 4,
+		"retry.max_elapsed":  "2m",
 		"log.level":          "info",
 		"log.format":         "text",
 		"log.recipients":     false,

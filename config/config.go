@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 )
 
 // Config is the validated configuration: plain values, defaults resolved.
@@ -49,6 +50,8 @@ type Config struct {
 	SaveToSentItems bool
 	// SMTP configures the SMTP XOAUTH2 fallback.
 	SMTP SMTP
+	// Retry bounds retries of temporary Graph failures.
+	Retry Retry
 	// TokenCache configures the persistent token cache.
 	TokenCache TokenCache
 	// Log configures logging.
@@ -58,6 +61,17 @@ type Config struct {
 	Sources map[string]string
 	// File is the configuration file that was read, "" when none.
 	File string
+}
+
+// Retry bounds how often and how long a temporary Graph failure (429, 503,
+// 504, network) is retried before it is reported or handed to the fallback.
+type Retry struct {
+	// MaxAttempts is the number of tries including the first
+	// (retry.max_attempts, default 4).
+	MaxAttempts int
+	// MaxElapsed bounds the total time spent waiting between tries
+	// (retry.max_elapsed, default 2m).
+	MaxElapsed time.Duration
 }
 
 // SMTP configures the SMTP fallback.
@@ -124,6 +138,10 @@ func (l *loader) build() *Config {
 			Port:     l.value("smtp.port").(int),
 			Fallback: strings.ToLower(str("smtp.fallback")),
 			Scope:    str("smtp.scope"),
+		},
+		Retry: Retry{
+			MaxAttempts: l.value("retry.max_attempts").(int),
+			MaxElapsed:  l.value("retry.max_elapsed").(time.Duration),
 		},
 		TokenCache: TokenCache{Path: str("token_cache.path")},
 		Log: Log{

@@ -29,7 +29,8 @@ const (
 	kindSecret      // a string that is never echoed
 	kindInt
 	kindBool
-	kindPath // a string naming a file; relative paths in the file are relative to it
+	kindPath     // a string naming a file; relative paths in the file are relative to it
+	kindDuration // a Go duration such as "90s" or "2m"
 )
 
 // keyDef describes one configuration key.
@@ -59,6 +60,8 @@ var keyTable = []keyDef{
 	{name: "smtp.port", kind: kindInt},
 	{name: "smtp.fallback", kind: kindString},
 	{name: "smtp.scope", kind: kindString},
+	{name: "retry.max_attempts", kind: kindInt},
+	{name: "retry.max_elapsed", kind: kindDuration},
 	{name: "token_cache.path", kind: kindPath},
 	{name: "log.level", kind: kindString},
 	{name: "log.format", kind: kindString},

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/viper"
 )
@@ -358,6 +359,17 @@ func (l *loader) value(key string) any {
 	case kindBool:
 		out, ok = asBool(raw)
 		problem, hint = "not true or false", "write true or false"
+	case kindDuration:
+		var str string
+		if str, ok = asString(raw); ok {
+			d, err := time.ParseDuration(strings.TrimSpace(str))
+			ok = err == nil && d >= 0
+			out = d
+		}
+		if !ok {
+			out = time.Duration(0)
+		}
+		problem, hint = "not a duration", "write a duration such as 90s or 2m"
 	default:
 		var s string
 		s, ok = asString(raw)

@@ -97,6 +97,9 @@ func (l *loader) validate(c *Config) {
 	if ok("smtp.scope", c.SMTP.Scope) {
 		l.checkScope("smtp.scope", c.SMTP.Scope, "https://outlook.office365.com/.default")
 	}
+	if !l.bad["retry.max_attempts"] && (c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 20) {
+		l.fail("retry.max_attempts", "must be between 1 and 20", "1 means no retry; the default is 4", nil)
+	}
 	l.checkChoice("log.level", c.Log.Level, []string{"debug", "info", "warn", "error"}, "")
 	l.checkChoice("log.format", c.Log.Format, []string{"text", "json"}, "")
 }

@@ -81,7 +81,7 @@ func (c *Client) Send(ctx context.Context, m *Message) (Result, error) {
 	}
 	start := c.now()
 	if c.cfg.Policy == PolicyOnly {
-		res, err := c.sendFallback(ctx, m, "smtp.fallback is only")
+		res, err := c.sendFallback(ctx, m, "")
 		c.audit(m, res, err, start)
 		return res, err
 	}
@@ -125,6 +125,7 @@ func (c *Client) sendFallback(ctx context.Context, m *Message, reason string) (R
 	}
 	reply, err := c.cfg.Fallback.Send(ctx, c.cfg.Sender, to, raw)
 	res.Reply = reply
+	res.Attempts++
 	if err != nil {
 		return res, &FallbackError{Reason: reason, Err: err}
 	}

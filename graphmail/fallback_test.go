@@ -42,7 +42,7 @@ func TestFallbackMatrix(t *testing.T) {
 		{"503 with policy never", func(s *graphmailtest.Server) {
 			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: -1})
 		}, graphmail.PolicyNever, false, ""},
-		{"policy only", nil, graphmail.PolicyOnly, true, "smtp.fallback is only"},
+		{"policy only", nil, graphmail.PolicyOnly, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -146,7 +146,8 @@ type Result struct {
 	RequestID, ClientRequestID string
 	// Attempts counts Graph requests made for the message.
 	Attempts int
-	// FallbackReason says why the fallback was used ("" when it was not).
+	// FallbackReason says why the fallback was used after Graph failed
+	// ("" when Graph delivered, or with PolicyOnly).
 	FallbackReason string
 	// Reply is the SMTP server's final reply when Path is "smtp".
 	Reply string

@@ -54,6 +54,7 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 		HTTPClient:      a.http,
 		SaveToSentItems: &cfg.SaveToSentItems,
 		Policy:          a.policy,
+		Retry:           graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
 		Logger:          a.log,
 	}
 	if !dryRun {

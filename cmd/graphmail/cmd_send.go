@@ -14,6 +14,7 @@ import (
 
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 )
 
 // maxAttachment is the largest attachment the Graph JSON path carries in one
@@ -35,6 +36,7 @@ type sendOptions struct {
 	via                  string
 	sandbox              bool
 	sandboxDir           string
+	sandboxFailGraph     int
 	configFile           string
 }
 
@@ -81,6 +83,7 @@ configured). The body comes from --body, --body-file, or standard input.`,
 	f.StringVar(&o.via, "via", "", "path: auto (Graph, SMTP fallback), graph or smtp; default from smtp.fallback")
 	f.BoolVar(&o.sandbox, "sandbox", false, "send to a built-in local fake Microsoft 365 tenant instead of a real one")
 	f.StringVar(&o.sandboxDir, "sandbox-dir", "", "with --sandbox: where delivered messages are written (default: a new temporary directory)")
+	f.IntVar(&o.sandboxFailGraph, "sandbox-fail-graph", 0, "with --sandbox: make the sandbox's Graph answer every request with this HTTP status (e.g. 503), to watch the SMTP fallback")
 	return cmd
 }
 
@@ -101,6 +104,9 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 			return err
 		}
 		defer box.Close()
+		if o.sandboxFailGraph != 0 {
+			box.srv.Fail(graphmailtest.Failure{Endpoint: graphmailtest.EndpointGraph, Status: o.sandboxFailGraph, Times: -1})
+		}
 		lopts.Overrides = box.overrides()
 		lopts.RequireCredentials = true
 	}
@@ -122,8 +128,11 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 		return err
 	}
 	via := "Microsoft Graph"
-	if res.Path == "smtp" {
-		via = "SMTP (" + res.FallbackReason + ")"
+	switch {
+	case res.Path == "smtp" && res.FallbackReason != "":
+		via = "SMTP fallback (" + res.FallbackReason + ")"
+	case res.Path == "smtp":
+		via = "SMTP"
 	}
 	env.printf("sent message <%s> via %s to %d recipient(s)\n", res.MessageID, via, len(msg.Recipients()))
 	if box != nil {

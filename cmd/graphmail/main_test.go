@@ -76,6 +76,8 @@ var sandboxes = map[string]*graphmailtest.Server{}
 //	sandbox start            start it; writes $WORK/sandbox.yaml and delivers to $WORK/mail
 //	sandbox fail ENDPOINT STATUS CODE [TIMES] [RETRY-AFTER]
 //	sandbox clear            drop queued failures
+//	sandbox smtpauth on|off  turn SMTP AUTH on or off (off: 535 5.7.139)
+//	sandbox smtpfail CODE X.Y.Z STAGE  next SMTP reply at STAGE (auth, mail, rcpt, data)
 //	sandbox roles ROLE,ROLE  set the app's roles
 //	sandbox restdisabled     the sender mailbox is not enabled for REST
 //	sandbox messages N       exactly N messages were delivered
@@ -117,6 +119,17 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 			f.RetryAfter = args[5]
 		}
 		srv.Fail(f)
+	case "smtpauth":
+		srv.SMTP().DisableAuth(args[1] == "off")
+	case "smtpfail":
+		if len(args) != 4 {
+			ts.Fatalf("usage: sandbox smtpfail CODE X.Y.Z STAGE")
+		}
+		code, _ := strconv.Atoi(args[1])
+		var enh [3]int
+		_, err := fmt.Sscanf(args[2], "%d.%d.%d", &enh[0], &enh[1], &enh[2])
+		ts.Check(err)
+		srv.SMTP().FailNext(code, enh, "injected by the test", args[3])
 	case "clear":
 		srv.ClearFailures()
 	case "roles":
