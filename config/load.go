@@ -169,8 +169,8 @@ func (l *loader) checkEnviron() {
 	}
 	var unknown []string
 	for _, kv := range l.environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, envPrefix) && name != EnvConfig && !slices.Contains(valid, name) {
+		name, value, _ := strings.Cut(kv, "=")
+		if value != "" && strings.HasPrefix(name, envPrefix) && name != EnvConfig && !slices.Contains(valid, name) {
 			unknown = append(unknown, name)
 		}
 	}

@@ -38,6 +38,7 @@ type sendOptions struct {
 	sandboxDir           string
 	sandboxFailGraph     int
 	configFile           string
+	set                  map[string]any
 }
 
 func newSendCommand(env *environment) *cobra.Command {
@@ -63,6 +64,10 @@ configured). The body comes from --body, --body-file, or standard input.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.bodySet = cmd.Flags().Changed("body")
 			o.configFile = configFlag(cmd)
+			var err error
+			if o.set, err = setFlags(cmd); err != nil {
+				return err
+			}
 			return runSend(cmd.Context(), env, &o)
 		},
 	}
@@ -96,7 +101,7 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	if err != nil {
 		return err
 	}
-	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, RequireCredentials: !o.dryRun}
+	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, Environ: env.environ, Overrides: o.set, RequireCredentials: !o.dryRun}
 	var box *sandbox
 	if o.sandbox {
 		box, err = startSandbox(o.sandboxDir, env)
@@ -108,6 +113,9 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 			box.srv.Fail(graphmailtest.Failure{Endpoint: graphmailtest.EndpointGraph, Status: o.sandboxFailGraph, Times: -1})
 		}
 		lopts.Overrides = box.overrides()
+		for k, v := range o.set {
+			lopts.Overrides[k] = v
+		}
 		lopts.RequireCredentials = true
 	}
 	cfg, err := config.Load(lopts)

@@ -22,23 +22,28 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	env := &environment{
+	return runEnv(ctx, args, &environment{
 		stdin:     stdin,
 		stdout:    stdout,
 		stderr:    stderr,
 		lookupEnv: os.LookupEnv,
-	}
+		environ:   os.Environ,
+	})
+}
+
+// runEnv executes one command line in env and returns the exit code.
+func runEnv(ctx context.Context, args []string, env *environment) int {
 	root := newRootCommand(env)
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(env.stdin)
+	root.SetOut(env.stdout)
+	root.SetErr(env.stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
 	code := exitCode(err)
-	report(stderr, err)
+	report(env.stderr, err)
 	return code
 }
 
@@ -48,6 +53,7 @@ type environment struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
+	environ        func() []string
 }
 
 func (e *environment) printf(format string, args ...any) {

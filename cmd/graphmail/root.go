@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 )
 
@@ -25,6 +27,7 @@ AZURE_* variables azidentity uses. Try it without a tenant:
 		return &usageError{err}
 	})
 	root.PersistentFlags().String("config", "", "config file (YAML, TOML or JSON); default: $GRAPHMAIL_CONFIG, ./graphmail.yaml, $XDG_CONFIG_HOME/graphmail/config.yaml, /etc/graphmail/config.yaml")
+	root.PersistentFlags().StringArray("set", nil, "set a config key, highest precedence: --set smtp.fallback=never (repeat for more)")
 	root.AddCommand(newSendCommand(env), newVersionCommand(env), newSandboxCommand(env))
 	return root
 }
@@ -41,4 +44,21 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usagef("unexpected argument %q", args[0])
 	}
 	return nil
+}
+
+// setFlags returns the --set KEY=VALUE pairs as config overrides.
+func setFlags(cmd *cobra.Command) (map[string]any, error) {
+	pairs, _ := cmd.Flags().GetStringArray("set")
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]any, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, usagef("--set %q: write it as key=value, e.g. --set smtp.fallback=never", p)
+		}
+		out[strings.ToLower(strings.TrimSpace(k))] = v
+	}
+	return out, nil
 }
