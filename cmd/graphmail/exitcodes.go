@@ -68,6 +68,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
+	case isDoctorFailedWithoutCause(err):
+		return exitUnavailable
 	case errors.As(err, &ce), errors.As(err, &c1):
 		return exitConfig
 	case errors.As(err, &ie), errors.As(err, &me):
@@ -120,6 +122,10 @@ func report(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintf(w, "graphmail: error: %s\n", strings.TrimPrefix(err.Error(), "graphmail: "))
+	var df *doctorFailed
+	if errors.As(err, &df) {
+		return // the report already showed each problem with its hint
+	}
 	for _, h := range hintsFor(err) {
 		fmt.Fprintf(w, "graphmail: hint: %s\n", h)
 	}
@@ -161,4 +167,9 @@ func hintsFor(err error) []string {
 		add(h.Hint())
 	}
 	return out
+}
+
+func isDoctorFailedWithoutCause(err error) bool {
+	var df *doctorFailed
+	return errors.As(err, &df) && df.first == nil
 }

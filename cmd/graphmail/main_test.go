@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,8 +22,51 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"graphmail": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"graphmail": leakCheckedMain,
 	})
+}
+
+// ambientSecret is a known client secret every script runs with (as
+// AZURE_CLIENT_SECRET, which graphmail reads as a fallback credential), so
+// that the leak check below has a secret to look for in every script.
+const ambientSecret = "Amb1ent~Secret.Value_for-leak-check"
+
+// jwtRE matches a JWT (an access token issued by the sandbox or anyone).
+var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+`)
+
+// leakCheckedMain runs graphmail as the scripts' "graphmail" command and
+// fails the command (exit 99, "LEAK:" on stderr) when its standard output
+// or standard error contains a known secret or any access token. Every CLI
+// script therefore doubles as a secret-leak test.
+func leakCheckedMain() {
+	var stdout, stderr bytes.Buffer
+	code := run(os.Args[1:], os.Stdin, &stdout, &stderr)
+	var secrets []string
+	for _, name := range []string{"AZURE_CLIENT_SECRET", "GRAPHMAIL_CLIENT_SECRET", "GRAPHMAIL_CLIENT_CERTIFICATE_PASSWORD", "SANDBOX_SECRET"} {
+		if v := os.Getenv(name); len(v) >= 8 {
+			secrets = append(secrets, v)
+		}
+	}
+	raw := slices.Contains(os.Args[1:], "--raw") // graphmail token --raw prints a token on request
+	var leaks []string
+	for stream, b := range map[string][]byte{"stdout": stdout.Bytes(), "stderr": stderr.Bytes()} {
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				leaks = append(leaks, stream+" contains a client secret")
+			}
+		}
+		if !(raw && stream == "stdout") && jwtRE.Match(b) {
+			leaks = append(leaks, stream+" contains an access token")
+		}
+	}
+	_, _ = os.Stdout.Write(stdout.Bytes())
+	_, _ = os.Stderr.Write(stderr.Bytes())
+	if len(leaks) > 0 {
+		sort.Strings(leaks)
+		fmt.Fprintf(os.Stderr, "LEAK: %s\n", strings.Join(leaks, "; "))
+		os.Exit(99)
+	}
+	os.Exit(code)
 }
 
 // TestScripts runs the CLI end to end: each testdata/script/*.txtar is a
@@ -33,6 +78,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
 			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+			env.Setenv("AZURE_CLIENT_SECRET", ambientSecret)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graphmail/graphmail/config"
+	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/auth"
+	"github.com/graphmail/graphmail/smtpfallback"
+)
+
+// check statuses, in increasing order of trouble.
+const (
+	statusOK   = "ok"
+	statusInfo = "info"
+	statusSkip = "skip"
+	statusWarn = "warn"
+	statusFail = "fail"
+)
+
+// checkResult is one line of the doctor's report.
+type checkResult struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+	Hint   string `json:"hint,omitempty"`
+	err    error
+}
+
+type doctorOptions struct {
+	sendTest string
+	asJSON   bool
+}
+
+func newDoctorCommand(env *environment) *cobra.Command {
+	var o doctorOptions
+	cmd := &cobra.Command{
+		Use:   "doctor [--send-test ADDRESS] [--json]",
+		Short: "Check configuration, credentials, permissions and connectivity",
+		Long: `Check, in order: the configuration; that the authority is reachable; that a
+Graph token and (when the SMTP fallback is enabled) an Outlook token can be
+acquired and carry the Mail.Send / SMTP.SendAsApp roles; that Graph accepts
+the token for the sender mailbox (without sending mail); that the SMTP server
+takes STARTTLS and AUTH XOAUTH2 (without sending mail); and how long the
+credential is valid. Each line says ✓ or ✗ with a hint. Exit status is 0
+only when everything the configured paths need works.`,
+		Example: `  graphmail doctor
+  graphmail doctor --send-test you@contoso.com
+  graphmail doctor --json | jq '.checks[] | select(.status=="fail")'`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDoctor(cmd, env, &o)
+		},
+	}
+	cmd.Flags().StringVar(&o.sendTest, "send-test", "", "also send a test message to ADDRESS through each enabled path")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// doctorFailed is the error runDoctor returns when a check failed; the
+// report has already been printed.
+type doctorFailed struct{ first error }
+
+func (e *doctorFailed) Error() string {
+	return "doctor found problems (see the ✗ lines above)"
+}
+func (e *doctorFailed) Unwrap() error { return e.first }
+
+func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
+	ctx := cmd.Context()
+	var results []checkResult
+	add := func(r checkResult) {
+		if r.err != nil && r.Hint == "" {
+			if h := hintsFor(r.err); len(h) > 0 {
+				r.Hint = h[0]
+			}
+		}
+		results = append(results, r)
+		if !o.asJSON {
+			printCheck(env.stdout, r)
+		}
+	}
+	finish := func() error {
+		if o.asJSON {
+			ok := true
+			for _, r := range results {
+				ok = ok && r.Status != statusFail
+			}
+			enc := json.NewEncoder(env.stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(struct {
+				OK     bool          `json:"ok"`
+				Checks []checkResult `json:"checks"`
+			}{ok, results}); err != nil {
+				return err
+			}
+		}
+		for _, r := range results {
+			if r.Status == statusFail {
+				return &doctorFailed{first: r.err}
+			}
+		}
+		return nil
+	}
+
+	cfg, err := loadConfig(cmd, env, true)
+	if err != nil {
+		detail := err.Error()
+		var ce config.Errors
+		if errors.As(err, &ce) && len(ce) > 0 {
+			detail = fmt.Sprintf("%d problem(s); first: %s: %s", len(ce), ce[0].Key, ce[0].Problem)
+		}
+		add(checkResult{Name: "config", Status: statusFail, Detail: detail, err: err})
+		return finish()
+	}
+	file := cfg.File
+	if file == "" {
+		file = "no file, environment only"
+	}
+	add(checkResult{Name: "config", Status: statusOK, Detail: fmt.Sprintf("%s; sender %s; cloud %s; smtp.fallback %s", file, cfg.Sender, cfg.Cloud, cfg.SMTP.Fallback)})
+
+	a, err := newApp(cfg, env, "", false)
+	if err != nil {
+		add(checkResult{Name: "credential", Status: statusFail, Detail: err.Error(), err: err})
+		return finish()
+	}
+	defer a.Close()
+	useGraph := cfg.SMTP.Fallback != string(graphmail.PolicyOnly)
+	useSMTP := cfg.SMTP.Fallback != string(graphmail.PolicyNever)
+
+	add(checkAuthority(ctx, a))
+	add(checkCredential(cfg))
+	graphOK := true
+	if useGraph {
+		r := checkToken(ctx, a, "graph token", cfg.GraphScope, "Mail.Send",
+			"grant the Mail.Send application permission (Microsoft Graph) and admin consent; tokens carry new roles after up to an hour")
+		graphOK = r.Status != statusFail
+		add(r)
+	} else {
+		add(checkResult{Name: "graph token", Status: statusSkip, Detail: "smtp.fallback is only: Graph is not used"})
+	}
+	smtpOK := true
+	if useSMTP {
+		r := checkToken(ctx, a, "outlook token", cfg.SMTP.Scope, "SMTP.SendAsApp",
+			"grant the SMTP.SendAsApp application permission (Office 365 Exchange Online) and admin consent, or set smtp.fallback: never")
+		smtpOK = r.Status != statusFail
+		add(r)
+	} else {
+		add(checkResult{Name: "outlook token", Status: statusSkip, Detail: "smtp.fallback is never: SMTP is not used"})
+	}
+	if useGraph && graphOK {
+		add(checkGraphMailbox(ctx, a))
+	} else if useGraph {
+		add(checkResult{Name: "graph mailbox", Status: statusSkip, Detail: "no Graph token"})
+	}
+	var smtpClient *smtpfallback.Client
+	if useSMTP && smtpOK {
+		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens)
+		if err != nil {
+			add(checkResult{Name: "smtp", Status: statusFail, Detail: err.Error(), err: err})
+		} else {
+			defer closeFn()
+			smtpClient = fb.(smtpAdapter).c
+			add(checkSMTP(ctx, cfg, smtpClient))
+		}
+	} else if useSMTP {
+		add(checkResult{Name: "smtp", Status: statusSkip, Detail: "no Outlook token"})
+	}
+
+	if o.sendTest != "" {
+		to, err := graphmail.ParseAddress(o.sendTest)
+		if err != nil {
+			return &inputError{err: fmt.Errorf("--send-test: %q is not an e-mail address", o.sendTest)}
+		}
+		paths := []graphmail.Policy{}
+		if useGraph {
+			paths = append(paths, graphmail.PolicyNever)
+		}
+		if useSMTP {
+			paths = append(paths, graphmail.PolicyOnly)
+		}
+		for _, p := range paths {
+			add(sendTest(ctx, a, cfg, p, to))
+		}
+	}
+	return finish()
+}
+
+func printCheck(w io.Writer, r checkResult) {
+	mark := map[string]string{statusOK: "✓", statusInfo: "·", statusSkip: "-", statusWarn: "!", statusFail: "✗"}[r.Status]
+	fmt.Fprintf(w, "%s %s: %s\n", mark, r.Name, r.Detail)
+	if r.Hint != "" {
+		fmt.Fprintf(w, "    hint: %s\n", r.Hint)
+	}
+}
+
+// checkAuthority fetches the tenant's OpenID configuration, as MSAL will.
+func checkAuthority(ctx context.Context, a *app) checkResult {
+	u := a.cfg.AuthorityHost + "/" + a.cfg.TenantID + "/v2.0/.well-known/openid-configuration"
+	r := checkResult{Name: "authority"}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
+		return r
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		r.Status, r.Detail = statusFail, fmt.Sprintf("%s unreachable: %v", a.cfg.AuthorityHost, err)
+		r.err = &auth.Error{Err: err}
+		r.Hint = "check the network, proxy (HTTPS_PROXY), ca_file and authority_host/cloud"
+		return r
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		code := aadstsRE.FindString(string(body))
+		r.Status, r.Detail = statusFail, fmt.Sprintf("%s answered %d %s", a.cfg.AuthorityHost, resp.StatusCode, code)
+		r.err = &auth.Error{Code: code, StatusCode: resp.StatusCode}
+		return r
+	}
+	r.Status, r.Detail = statusOK, fmt.Sprintf("%s/%s", a.cfg.AuthorityHost, a.cfg.TenantID)
+	return r
+}
+
+// checkToken acquires a token and reads its roles.
+func checkToken(ctx context.Context, a *app, name, scope, role, hint string) checkResult {
+	r := checkResult{Name: name}
+	tok, err := a.tokens.Token(ctx, scope, false)
+	if err != nil {
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
+		return r
+	}
+	c, err := decodeClaims(tok.Value)
+	if err != nil {
+		r.Status, r.Detail = statusWarn, fmt.Sprintf("acquired (expires %s) but its claims are unreadable: %v", tok.ExpiresOn.Format(time.RFC3339), err)
+		return r
+	}
+	roles := strings.Join(c.Roles, " ")
+	if roles == "" {
+		roles = "none"
+	}
+	r.Status = statusOK
+	r.Detail = fmt.Sprintf("tenant %s, app %s, expires %s, roles %s", c.TenantID, c.AppID, tok.ExpiresOn.Local().Format(time.RFC3339), roles)
+	if !c.hasRole(role) {
+		r.Status, r.Hint = statusWarn, role+" is missing from the token: "+hint
+	}
+	return r
+}
+
+func checkGraphMailbox(ctx context.Context, a *app) checkResult {
+	r := checkResult{Name: "graph mailbox"}
+	if err := a.mail.Probe(ctx); err != nil {
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
+		return r
+	}
+	r.Status = statusOK
+	r.Detail = fmt.Sprintf("Graph accepts the app for %s (checked with a sendMail that has no recipients; nothing was sent)", a.cfg.Sender)
+	return r
+}
+
+func checkSMTP(ctx context.Context, cfg *config.Config, c *smtpfallback.Client) checkResult {
+	r := checkResult{Name: "smtp"}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := c.Verify(ctx, cfg.Sender); err != nil {
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
+		return r
+	}
+	r.Status = statusOK
+	r.Detail = fmt.Sprintf("%s:%d STARTTLS and AUTH XOAUTH2 as %s (no mail sent)", cfg.SMTP.Host, cfg.SMTP.Port, cfg.Sender)
+	return r
+}
+
+// checkCredential reports how long the credential stays valid.
+func checkCredential(cfg *config.Config) checkResult {
+	r := checkResult{Name: "credential"}
+	if cfg.ClientCertificate == "" {
+		r.Status = statusInfo
+		r.Detail = "client secret: its expiry date cannot be read locally"
+		r.Hint = "see Certificates & secrets on the app registration, or run: az ad app credential list --id " + cfg.ClientID + " --query \"[].endDateTime\"; an expired secret fails with AADSTS7000222"
+		return r
+	}
+	cert, err := auth.LoadCertificate(cfg.ClientCertificate, cfg.ClientCertificatePassword.Reveal())
+	if err != nil {
+		r.Status, r.Detail, r.err = statusFail, err.Error(), &config.Error{Key: "client_certificate", Problem: err.Error()}
+		return r
+	}
+	leaf := cert.Chain[0]
+	days := int(time.Until(leaf.NotAfter).Hours() / 24)
+	r.Detail = fmt.Sprintf("certificate %q expires %s (%d days)", leaf.Subject.CommonName, leaf.NotAfter.Format("2006-01-02"), days)
+	switch {
+	case time.Now().After(leaf.NotAfter):
+		r.Status, r.Hint = statusFail, "the certificate has expired: create a new one, upload it under Certificates & secrets and update client_certificate"
+		r.err = &auth.Error{Code: "AADSTS700027"}
+	case days < 30:
+		r.Status, r.Hint = statusWarn, "renew the certificate soon: upload the new one beside the old, switch client_certificate, then remove the old"
+	default:
+		r.Status = statusOK
+	}
+	return r
+}
+
+func sendTest(ctx context.Context, a *app, cfg *config.Config, p graphmail.Policy, to graphmail.Address) checkResult {
+	name := "send test (graph)"
+	if p == graphmail.PolicyOnly {
+		name = "send test (smtp)"
+	}
+	r := checkResult{Name: name}
+	gcfg := graphmail.Config{
+		Sender: cfg.Sender, Credential: a.tokens.TokenCredential(), GraphEndpoint: cfg.GraphEndpoint, GraphScope: cfg.GraphScope,
+		HTTPClient: a.http, SaveToSentItems: &cfg.SaveToSentItems, Policy: p, Logger: a.log,
+	}
+	if p == graphmail.PolicyOnly {
+		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens)
+		if err != nil {
+			r.Status, r.Detail, r.err = statusFail, err.Error(), err
+			return r
+		}
+		defer closeFn()
+		gcfg.Fallback = fb
+	}
+	c, err := graphmail.New(gcfg)
+	if err != nil {
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
+		return r
+	}
+	res, err := c.Send(ctx, &graphmail.Message{
+		To:      []graphmail.Address{to},
+		Subject: "graphmail doctor test message (" + pathName(p) + ")",
+		Text:    "This is a test message from graphmail doctor on " + hostname() + ", sent through " + pathName(p) + ".\n",
+	})
+	if err != nil {
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
+		return r
+	}
+	r.Status, r.Detail = statusOK, fmt.Sprintf("sent <%s> to %s", res.MessageID, to.Address)
+	return r
+}
+
+func pathName(p graphmail.Policy) string {
+	if p == graphmail.PolicyOnly {
+		return "SMTP XOAUTH2"
+	}
+	return "Microsoft Graph"
+}
