@@ -52,6 +52,13 @@ type Config struct {
 	SMTP SMTP
 	// Retry bounds retries of temporary Graph failures.
 	Retry Retry
+	// LargeMessages is how a message over Graph's 4 MB request limit is
+	// sent: "" (hand it to the SMTP fallback when it fits
+	// smtp.max_message_size) or "upload_session" (a draft with attachments
+	// uploaded in chunks; needs the Mail.ReadWrite application permission).
+	LargeMessages string
+	// Limits paces sending per mailbox.
+	Limits Limits
 	// TokenCache configures the persistent token cache.
 	TokenCache TokenCache
 	// Log configures logging.
@@ -74,6 +81,15 @@ type Retry struct {
 	MaxElapsed time.Duration
 }
 
+// Limits paces sending so that Exchange Online delays or throttles
+// nothing.
+type Limits struct {
+	// MessagesPerMinute is the most messages one process starts per minute
+	// and sending mailbox (limits.messages_per_minute, default 30,
+	// Exchange Online's limit); 0 means unlimited.
+	MessagesPerMinute int
+}
+
 // SMTP configures the SMTP fallback.
 type SMTP struct {
 	// Host is the submission server; default from the cloud
@@ -87,6 +103,10 @@ type SMTP struct {
 	// Scope is the OAuth scope requested for SMTP tokens; smtp.scope, else
 	// the cloud's ("https://outlook.office365.com/.default").
 	Scope string
+	// MaxMessageSize is the largest message, in bytes, handed to the SMTP
+	// fallback (smtp.max_message_size, default 35 MB = 36700160 bytes,
+	// Exchange Online's default; units are binary: 1 MB = 1048576).
+	MaxMessageSize int64
 }
 
 // TokenCache configures the persistent token cache.
@@ -138,7 +158,11 @@ func (l *loader) build() *Config {
 			Port:     l.value("smtp.port").(int),
 			Fallback: strings.ToLower(str("smtp.fallback")),
 			Scope:    str("smtp.scope"),
+
+			MaxMessageSize: l.value("smtp.max_message_size").(int64),
 		},
+		LargeMessages: strings.ToLower(str("large_messages")),
+		Limits:        Limits{MessagesPerMinute: l.value("limits.messages_per_minute").(int)},
 		Retry: Retry{
 			MaxAttempts: l.value("retry.max_attempts").(int),
 			MaxElapsed:  l.value("retry.max_elapsed").(time.Duration),

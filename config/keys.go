@@ -31,6 +31,7 @@ const (
 	kindBool
 	kindPath     // a string naming a file; relative paths in the file are relative to it
 	kindDuration // a Go duration such as "90s" or "2m"
+	kindSize     // a byte count: a whole number, or with a unit (KB, MB; binary multiples)
 )
 
 // keyDef describes one configuration key.
@@ -60,6 +61,9 @@ var keyTable = []keyDef{
 	{name: "smtp.port", kind: kindInt},
 	{name: "smtp.fallback", kind: kindString},
 	{name: "smtp.scope", kind: kindString},
+	{name: "smtp.max_message_size", kind: kindSize},
+	{name: "large_messages", kind: kindString},
+	{name: "limits.messages_per_minute", kind: kindInt},
 	{name: "retry.max_attempts", kind: kindInt},
 	{name: "retry.max_elapsed", kind: kindDuration},
 	{name: "token_cache.path", kind: kindPath},

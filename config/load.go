@@ -370,6 +370,11 @@ func (l *loader) value(key string) any {
 			out = time.Duration(0)
 		}
 		problem, hint = "not a duration", "write a duration such as 90s or 2m"
+	case kindSize:
+		var n int64
+		n, ok = asSize(raw)
+		out = n
+		problem, hint = "not a size", "write a size such as 35MB, 512KB or a number of bytes"
 	default:
 		var s string
 		s, ok = asString(raw)
@@ -417,6 +422,37 @@ func asInt(v any) (int, bool) {
 		return n, err == nil
 	}
 	return 0, false
+}
+
+// sizeUnits are the units a size may carry; like Exchange, KB and MB are
+// binary multiples.
+var sizeUnits = map[string]int64{"": 1, "b": 1, "kb": 1 << 10, "kib": 1 << 10, "k": 1 << 10,
+	"mb": 1 << 20, "mib": 1 << 20, "m": 1 << 20, "gb": 1 << 30, "gib": 1 << 30, "g": 1 << 30}
+
+// asSize accepts a whole number of bytes, or one with a unit ("35MB",
+// "512 KiB"). Negative sizes are refused.
+func asSize(v any) (int64, bool) {
+	if n, ok := asInt(v); ok {
+		return int64(n), n >= 0
+	}
+	s, ok := v.(string)
+	if !ok {
+		return 0, false
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i <= 0 {
+		return 0, false
+	}
+	mult, ok := sizeUnits[strings.TrimSpace(s[i:])]
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s[:i], 64)
+	if err != nil || f < 0 || f*float64(mult) > 1<<50 {
+		return 0, false
+	}
+	return int64(f * float64(mult)), true
 }
 
 // asBool accepts booleans and the strings strconv.ParseBool knows.

@@ -97,6 +97,18 @@ func (l *loader) validate(c *Config) {
 	if ok("smtp.scope", c.SMTP.Scope) {
 		l.checkScope("smtp.scope", c.SMTP.Scope, "https://outlook.office365.com/.default")
 	}
+	if !l.bad["smtp.max_message_size"] && (c.SMTP.MaxMessageSize < 1<<10 || c.SMTP.MaxMessageSize > 150<<20) {
+		l.fail("smtp.max_message_size", "must be between 1KB and 150MB",
+			"Exchange Online accepts 35MB by default and up to 150MB when an administrator raises the limit", nil)
+	}
+	if !l.bad["large_messages"] && c.LargeMessages != "" && c.LargeMessages != "upload_session" {
+		l.fail("large_messages", "not empty or upload_session",
+			"leave it empty to hand messages over 4 MB to the SMTP fallback, or set upload_session (needs the Mail.ReadWrite application permission)", nil)
+	}
+	if !l.bad["limits.messages_per_minute"] && (c.Limits.MessagesPerMinute < 0 || c.Limits.MessagesPerMinute > 10000) {
+		l.fail("limits.messages_per_minute", "must be between 0 and 10000",
+			"0 means unlimited; Exchange Online delays messages beyond 30 per minute per mailbox", nil)
+	}
 	if !l.bad["retry.max_attempts"] && (c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 20) {
 		l.fail("retry.max_attempts", "must be between 1 and 20", "1 means no retry; the default is 4", nil)
 	}

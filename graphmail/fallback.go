@@ -75,38 +75,103 @@ func fallbackReason(err error) (string, bool) {
 // fallback. m.MessageID is filled in first and kept for every path, so a
 // message that reaches both paths (Graph accepted it but the answer was
 // lost) can be recognised as one.
+//
+// The size of the Graph request is computed first. Up to MaxRequestBytes
+// the message goes in one sendMail request. A larger one takes the upload
+// session path when Config.LargeMessages is LargeUploadSession; otherwise it
+// goes to the fallback if the policy allows one and it is within
+// Config.MaxFallbackBytes; otherwise Send fails with a *TooLargeError.
 func (c *Client) Send(ctx context.Context, m *Message) (Result, error) {
 	if err := c.prepare(m); err != nil {
 		return Result{}, err
 	}
 	start := c.now()
+	if err := c.gov.Pace(ctx, c.cfg.GraphEndpoint, c.cfg.Sender); err != nil {
+		return Result{}, fmt.Errorf("graphmail: waiting for the mailbox's message rate: %w", err)
+	}
 	if c.cfg.Policy == PolicyOnly {
 		res, err := c.sendFallback(ctx, m, "")
-		c.audit(m, res, err, start)
+		c.audit(m.MessageID, len(m.Recipients()), res, err, start)
 		return res, err
 	}
-	res, err := c.sendGraph(ctx, m)
+	size, err := c.requestSize(m)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	switch {
+	case size <= MaxRequestBytes:
+		full, err2 := materialize(m)
+		if err2 != nil {
+			return Result{}, err2
+		}
+		res, err = c.sendGraph(ctx, full)
+	case c.cfg.LargeMessages == LargeUploadSession:
+		res, err = c.sendLarge(ctx, m)
+	default:
+		res, err = c.sendTooLarge(ctx, m, size)
+		c.audit(m.MessageID, len(m.Recipients()), res, err, start)
+		return res, err
+	}
+	return c.afterGraph(ctx, m.MessageID, len(m.Recipients()), res, err, start, func(reason string) (Result, error) {
+		return c.sendFallback(ctx, m, reason)
+	})
+}
+
+// afterGraph hands a failed Graph send to the fallback when the policy and
+// the failure allow it, and writes the audit line.
+func (c *Client) afterGraph(ctx context.Context, msgID string, rcpts int, res Result, err error, start time.Time, fallback func(reason string) (Result, error)) (Result, error) {
 	if err == nil || c.cfg.Policy == PolicyNever || c.cfg.Fallback == nil {
-		c.audit(m, res, err, start)
+		c.audit(msgID, rcpts, res, err, start)
 		return res, err
 	}
 	reason, ok := fallbackReason(err)
 	if !ok {
-		c.log.Info("not falling back", "message_id", m.MessageID, "error", err)
-		c.audit(m, res, err, start)
+		c.log.Info("not falling back", "message_id", msgID, "error", err)
+		c.audit(msgID, rcpts, res, err, start)
 		return res, err
 	}
-	c.log.Info("falling back to smtp", "message_id", m.MessageID, "reason", reason)
-	fres, ferr := c.sendFallback(ctx, m, reason)
+	c.log.Info("falling back to smtp", "message_id", msgID, "reason", reason)
+	fres, ferr := fallback(reason)
 	fres.Attempts += res.Attempts
 	if ferr != nil {
 		var fe *FallbackError
 		if errors.As(ferr, &fe) {
 			fe.GraphErr = err
 		}
+		var tl *TooLargeError
+		if errors.As(ferr, &tl) {
+			// The fallback cannot take it either: Graph's error says more.
+			ferr = err
+		}
 	}
-	c.audit(m, fres, ferr, start)
+	c.audit(msgID, rcpts, fres, ferr, start)
 	return fres, ferr
+}
+
+// sendTooLarge handles a message over Graph's request limit without an
+// upload session: the fallback takes it if it may and it fits.
+func (c *Client) sendTooLarge(ctx context.Context, m *Message, reqSize int64) (Result, error) {
+	mimeSize, err := c.mimeSize(m, false)
+	if err != nil {
+		return Result{}, err
+	}
+	if c.cfg.Policy == PolicyNever || c.cfg.Fallback == nil {
+		return Result{}, newTooLargeError(reqSize, mimeSize, 0, false)
+	}
+	if mimeSize > c.maxFallback() {
+		return Result{}, newTooLargeError(reqSize, mimeSize, c.maxFallback(), false)
+	}
+	reason := fmt.Sprintf("message too large for graph (%s request)", formatBytes(reqSize))
+	c.log.Info("falling back to smtp", "message_id", m.MessageID, "reason", reason)
+	return c.sendFallback(ctx, m, reason)
+}
+
+func (c *Client) maxFallback() int64 {
+	if c.cfg.MaxFallbackBytes > 0 {
+		return c.cfg.MaxFallbackBytes
+	}
+	return DefaultMaxFallbackBytes
 }
 
 func (c *Client) sendFallback(ctx context.Context, m *Message, reason string) (Result, error) {
@@ -114,14 +179,31 @@ func (c *Client) sendFallback(ctx context.Context, m *Message, reason string) (R
 	if c.cfg.Fallback == nil {
 		return res, errors.New("graphmail: no fallback configured")
 	}
-	raw, err := RenderMIME(m, MIMEOptions{DefaultFrom: Address{Address: c.cfg.Sender}, Now: c.now, Hostname: c.hostname()})
+	if size, err := c.mimeSize(m, false); err != nil {
+		return res, err
+	} else if size > c.maxFallback() {
+		return res, newTooLargeError(0, size, c.maxFallback(), false)
+	}
+	full, err := materialize(m)
 	if err != nil {
 		return res, err
 	}
-	res.Bytes = len(raw)
+	raw, err := RenderMIME(full, MIMEOptions{DefaultFrom: Address{Address: c.cfg.Sender}, Now: c.now, Hostname: c.hostname()})
+	if err != nil {
+		return res, err
+	}
 	to := make([]string, 0, len(m.To)+len(m.Cc)+len(m.Bcc))
 	for _, a := range m.Recipients() {
 		to = append(to, a.Address)
+	}
+	return c.fallbackRaw(ctx, raw, to, reason, m.MessageID)
+}
+
+// fallbackRaw hands a rendered message and its envelope to the fallback.
+func (c *Client) fallbackRaw(ctx context.Context, raw []byte, to []string, reason, msgID string) (Result, error) {
+	res := Result{Path: "smtp", MessageID: msgID, FallbackReason: reason, Bytes: len(raw)}
+	if c.cfg.Fallback == nil {
+		return res, errors.New("graphmail: no fallback configured")
 	}
 	reply, err := c.cfg.Fallback.Send(ctx, c.cfg.Sender, to, raw)
 	res.Reply = reply
@@ -133,11 +215,11 @@ func (c *Client) sendFallback(ctx context.Context, m *Message, reason string) (R
 }
 
 // audit logs one line per message: what an operator needs, no addresses.
-func (c *Client) audit(m *Message, res Result, err error, start time.Time) {
+func (c *Client) audit(msgID string, recipients int, res Result, err error, start time.Time) {
 	attrs := []any{
-		"message_id", m.MessageID,
+		"message_id", msgID,
 		"sender", c.cfg.Sender,
-		"recipients", len(m.To) + len(m.Cc) + len(m.Bcc),
+		"recipients", recipients,
 		"path", res.Path,
 		"attempts", res.Attempts,
 		"latency_ms", c.now().Sub(start).Milliseconds(),

@@ -3,7 +3,12 @@ package graphmail
 import (
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"net/http"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -66,8 +71,18 @@ type Attachment struct {
 	// ContentType is the MIME type, for example "application/pdf". Empty
 	// means application/octet-stream.
 	ContentType string
-	// Content is the file's bytes.
+	// Content is the file's bytes. Leave it nil and set Open and Size for
+	// content that should not be held in memory (see AttachFile).
 	Content []byte
+	// Open, when set (and Content is nil), opens the content for reading.
+	// It may be called more than once (once per path tried, and again to
+	// resume an upload); each reader is closed after use. A reader that
+	// implements io.Seeker is seeked rather than reopened. The upload
+	// session path streams from it in chunks; the other paths read it
+	// whole, as they must hold the message in memory anyway.
+	Open func() (io.ReadCloser, error)
+	// Size is the length of the content in bytes when Open is used.
+	Size int64
 	// ContentID, when set together with Inline, lets an HTML body refer to
 	// the attachment as "cid:<ContentID>" (an inline image).
 	ContentID string
@@ -118,4 +133,44 @@ func (m *Message) Recipients() []Address {
 	out = append(out, m.To...)
 	out = append(out, m.Cc...)
 	return append(out, m.Bcc...)
+}
+
+// Len returns the attachment's size in bytes: len(Content), or Size when the
+// content comes from Open.
+func (a *Attachment) Len() int64 {
+	if a.Content != nil || a.Open == nil {
+		return int64(len(a.Content))
+	}
+	return a.Size
+}
+
+// AttachFile returns an attachment backed by the file at path: it records
+// the file's name, size and content type (from the extension, else sniffed
+// from the first 512 bytes) and reads the content only when it is sent, so
+// a 150 MB file is never held in memory on the upload session path.
+func AttachFile(path string) (Attachment, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("graphmail: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Attachment{}, fmt.Errorf("graphmail: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return Attachment{}, fmt.Errorf("graphmail: %s is not a regular file", path)
+	}
+	ctype := mime.TypeByExtension(filepath.Ext(path))
+	if ctype == "" {
+		head := make([]byte, 512)
+		n, _ := io.ReadFull(f, head)
+		ctype = http.DetectContentType(head[:n])
+	}
+	return Attachment{
+		Name:        filepath.Base(path),
+		ContentType: ctype,
+		Size:        st.Size(),
+		Open:        func() (io.ReadCloser, error) { return os.Open(path) },
+	}, nil
 }

@@ -72,6 +72,20 @@ type Config struct {
 	Now func() time.Time
 	// Sleep waits between retries; nil means a timer honouring ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Governor keeps requests within Exchange's per-mailbox limits; nil
+	// means DefaultGovernor(), shared by every Client of the process.
+	Governor *Governor
+	// LargeMessages chooses how a message over Graph's 4 MB request limit
+	// is sent; see LargeMessages.
+	LargeMessages LargeMessages
+	// MaxFallbackBytes is the largest message handed to the fallback
+	// because it is too large for Graph; 0 means DefaultMaxFallbackBytes.
+	MaxFallbackBytes int64
+	// Progress, if set, is told how an upload session advances.
+	Progress ProgressFunc
+	// ChunkSize is the upload session chunk size, rounded down to a
+	// multiple of 320 KiB; 0 means DefaultChunkSize.
+	ChunkSize int
 }
 
 // Client sends messages through Microsoft Graph. It is safe for concurrent use.
@@ -82,6 +96,8 @@ type Client struct {
 	log     *slog.Logger
 	now     func() time.Time
 	sleep   func(context.Context, time.Duration) error
+	gov     *Governor
+	raw     *http.Client // for upload URLs: no kiota middleware, no token
 }
 
 // New creates a Client. It does not contact Graph.
@@ -112,6 +128,14 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.sleep == nil {
 		c.sleep = sleepCtx
+	}
+	c.gov = cfg.Governor
+	if c.gov == nil {
+		c.gov = DefaultGovernor()
+	}
+	c.raw = cfg.HTTPClient
+	if c.raw == nil {
+		c.raw = &http.Client{Timeout: 100 * time.Second}
 	}
 	if cfg.Credential != nil {
 		// Only the configured Graph host gets a token: kiota silently sends
@@ -151,8 +175,12 @@ type Result struct {
 	FallbackReason string
 	// Reply is the SMTP server's final reply when Path is "smtp".
 	Reply string
-	// Bytes is the size of the request body or MIME message sent.
+	// Bytes is the size of the request body or MIME message sent (on the
+	// upload session path: the draft, small attachments and uploads).
 	Bytes int
+	// UploadSession reports that the message went as a draft with its
+	// large attachments uploaded in chunks (Config.LargeMessages).
+	UploadSession bool
 }
 
 func (c *Client) saveToSentItems() bool {
@@ -164,6 +192,10 @@ func (c *Client) saveToSentItems() bool {
 // base64 MIME body, with its content type. It fills in m.MessageID.
 func (c *Client) GraphRequest(m *Message) (body []byte, contentType string, err error) {
 	if err := c.prepare(m); err != nil {
+		return nil, "", err
+	}
+	m, err = m.WithContent()
+	if err != nil {
 		return nil, "", err
 	}
 	if needsMIME(m) {
@@ -256,8 +288,20 @@ func (c *Client) sendGraph(ctx context.Context, m *Message) (Result, error) {
 	}
 	x := &exchange{clientRequestID: uuid.NewString()}
 	res.ClientRequestID = x.clientRequestID
-	errMap := abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+	_, err = c.callGraph(ctx, x, ri, false, &res)
+	return res, err
+}
 
+// graphErrorMappings turns every error response into an ODataError.
+var graphErrorMappings = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+
+// callGraph sends ri through the SDK adapter with the retry policy: the same
+// client-request-id (x) on every attempt, each attempt holding one of the
+// mailbox's in-flight slots (not the waits between attempts). With want it
+// returns the response body. res.Attempts and res.RequestID are updated
+// (attempts add up across the calls of one message). Errors are
+// *GraphError or *CredentialError.
+func (c *Client) callGraph(ctx context.Context, x *exchange, ri *abs.RequestInformation, want bool, res *Result) ([]byte, error) {
 	start := c.now()
 	policy := c.cfg.Retry
 	if policy.MaxAttempts <= 0 {
@@ -270,47 +314,67 @@ func (c *Client) sendGraph(ctx context.Context, m *Message) (Result, error) {
 		policy.BaseDelay = time.Second
 	}
 	for attempt := 1; ; attempt++ {
-		res.Attempts = attempt
+		res.Attempts++
 		x.mu.Lock()
 		x.reached = false
 		x.mu.Unlock()
-		err = c.adapter.SendNoContent(withExchange(ctx, x), ri, errMap)
+		body, err := c.send(ctx, x, ri, want)
 		x.mu.Lock()
 		res.RequestID = x.requestID
 		reached := x.reached
 		x.mu.Unlock()
 		if err == nil {
-			return res, nil
+			return body, nil
 		}
 		if !reached {
+			if ctx.Err() != nil {
+				// Cancelled while waiting for a slot or a token.
+				return nil, &GraphError{Err: ctx.Err(), Attempts: attempt, ClientRequestID: x.clientRequestID}
+			}
 			// The request never left: the credential could not produce a
 			// token. Its error carries its own class (an *auth.Error with
 			// the AADSTS code); it is not a Graph failure.
-			return res, &CredentialError{Err: err}
+			return nil, &CredentialError{Err: err}
 		}
 		ge := graphError(err, x)
 		ge.ClientRequestID = x.clientRequestID
 		ge.Attempts = attempt
 		if ctx.Err() != nil {
 			ge.StatusCode, ge.Err = 0, ctx.Err()
-			return res, ge
+			return nil, ge
 		}
 		if !ge.Temporary() || attempt >= policy.MaxAttempts {
-			return res, ge
+			return nil, ge
 		}
 		wait := backoff(policy.BaseDelay, attempt)
 		if ge.RetryAfter > 0 {
 			wait = ge.RetryAfter
 		}
 		if c.now().Add(wait).Sub(start) > policy.MaxElapsed {
-			return res, ge
+			return nil, ge
 		}
 		c.log.Info("graph request failed, retrying", "status", ge.StatusCode, "code", ge.Code, "attempt", attempt, "wait", wait.String(), "client_request_id", x.clientRequestID)
 		if err := c.sleep(ctx, wait); err != nil {
 			ge.StatusCode, ge.Err = 0, err
-			return res, ge
+			return nil, ge
 		}
 	}
+}
+
+// send makes one attempt, holding one of the mailbox's in-flight slots.
+func (c *Client) send(ctx context.Context, x *exchange, ri *abs.RequestInformation, want bool) ([]byte, error) {
+	release, err := c.gov.Acquire(ctx, c.cfg.GraphEndpoint, c.cfg.Sender)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx = withExchange(ctx, x)
+	if !want {
+		return nil, c.adapter.SendNoContent(ctx, ri, graphErrorMappings)
+	}
+	v, err := c.adapter.SendPrimitive(ctx, ri, "[]byte", graphErrorMappings)
+	b, _ := v.([]byte)
+	return b, err
 }
 
 // backoff is exponential backoff with full jitter.

@@ -28,8 +28,10 @@ type app struct {
 }
 
 // newApp wires the token provider, the Graph client and the fallback from
-// cfg. With dryRun no credential is needed and nothing is contacted.
-func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun bool) (*app, error) {
+// cfg. With dryRun no credential is needed and nothing is contacted. The
+// mutators adjust the Graph client's configuration last (e.g. a progress
+// callback).
+func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun bool, mutators ...func(*graphmail.Config)) (*app, error) {
 	a := &app{cfg: cfg, log: newLogger(cfg.Log, env)}
 	var err error
 	if a.tls, err = tlsConfig(cfg.CAFile); err != nil {
@@ -56,6 +58,11 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 		Policy:          a.policy,
 		Retry:           graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
 		Logger:          a.log,
+		// One process, one governor: MailboxConcurrency requests in flight
+		// and limits.messages_per_minute per mailbox.
+		Governor:         graphmail.NewGovernor(graphmail.GovernorOptions{MessagesPerMinute: cfg.Limits.MessagesPerMinute}),
+		LargeMessages:    graphmail.LargeMessages(cfg.LargeMessages),
+		MaxFallbackBytes: cfg.SMTP.MaxMessageSize,
 	}
 	if !dryRun {
 		if a.tokens, err = newTokenProvider(cfg, a.http, a.log); err != nil {
@@ -70,6 +77,9 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 			gcfg.Fallback = fb
 			a.closers = append(a.closers, closeFn)
 		}
+	}
+	for _, m := range mutators {
+		m(&gcfg)
 	}
 	if a.mail, err = graphmail.New(gcfg); err != nil {
 		return nil, err
@@ -101,6 +111,7 @@ func newTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*a
 		}
 		opts.Certificate = cert
 	}
+	opts.Cache = openTokenCache(cfg, opts, log)
 	return auth.New(opts)
 }
 

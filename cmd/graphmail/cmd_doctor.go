@@ -233,10 +233,11 @@ func checkAuthority(ctx context.Context, a *app) checkResult {
 	return r
 }
 
-// checkToken acquires a token and reads its roles.
+// checkToken acquires a fresh token (bypassing the caches, so the roles
+// shown are the ones granted now) and reads its roles.
 func checkToken(ctx context.Context, a *app, name, scope, role, hint string) checkResult {
 	r := checkResult{Name: name}
-	tok, err := a.tokens.Token(ctx, scope, false)
+	tok, err := a.tokens.Token(ctx, scope, true)
 	if err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r

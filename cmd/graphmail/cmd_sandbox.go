@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 )
@@ -36,6 +37,7 @@ beside it). Stop it with Ctrl-C.`,
 				env.printf("%s: %s\n", kv[0], yamlScalar(kv[1]))
 			}
 			env.printf("smtp:\n  host: %s\n  port: %v\n", b.srv.SMTPHost(), b.srv.SMTPPort())
+			env.printf("token_cache:\n  path: %s\n", filepath.Join(b.dir, "tokens.bin"))
 			<-cmd.Context().Done()
 			fmt.Fprintln(env.stderr, "graphmail: sandbox stopped")
 			return nil

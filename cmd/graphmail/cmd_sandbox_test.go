@@ -59,7 +59,7 @@ func TestSandboxCommand(t *testing.T) {
 	for sc.Scan() {
 		line := sc.Text()
 		cfg.WriteString(line + "\n")
-		if strings.HasPrefix(line, "  port: ") {
+		if strings.HasPrefix(line, "  path: ") {
 			break
 		}
 	}

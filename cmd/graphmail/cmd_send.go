@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,10 +14,6 @@ import (
 	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 )
-
-// maxAttachment is the largest attachment the Graph JSON path carries in one
-// request (Graph's request limit is 4 MB after base64).
-const maxAttachment = 3 << 20
 
 type sendOptions struct {
 	to, cc, bcc, replyTo []string
@@ -39,15 +33,25 @@ type sendOptions struct {
 	sandboxFailGraph     int
 	configFile           string
 	set                  map[string]any
+	mime                 string // --mime FILE ("-" for standard input)
+	quiet                bool
 }
 
 func newSendCommand(env *environment) *cobra.Command {
 	var o sendOptions
 	cmd := &cobra.Command{
-		Use:   "send --to ADDRESS --subject TEXT [--body TEXT | --body-file FILE | < body]",
+		Use:   "send --to ADDRESS --subject TEXT [--body TEXT | --body-file FILE | < body] | send --mime FILE [--to/--cc/--bcc ADDRESS]",
 		Short: "Send one message",
 		Long: `Send one message through Microsoft Graph (and the SMTP fallback when
-configured). The body comes from --body, --body-file, or standard input.`,
+configured). The body comes from --body, --body-file, or standard input.
+
+With --mime, send an existing RFC 5322 message (an .eml file, or "-" for
+standard input) byte for byte through Graph's MIME sendMail; --to, --cc and
+--bcc then name extra recipients, added to its Bcc header.
+
+A message over Graph's 4 MB request limit goes through an upload session
+when large_messages is upload_session (needs Mail.ReadWrite), else to the
+SMTP fallback when it is within smtp.max_message_size.`,
 		Example: `  # try it on the built-in sandbox tenant (no Microsoft 365 needed)
   graphmail send --sandbox --to you@example.com --subject hello --body 'it works'
 
@@ -57,6 +61,9 @@ configured). The body comes from --body, --body-file, or standard input.`,
   # HTML, several recipients, high importance
   graphmail send --to a@contoso.com,b@contoso.com --cc boss@contoso.com \
       --subject "Weekly" --body-file weekly.html --html --importance high
+
+  # an existing message, with an extra (Bcc) recipient
+  graphmail send --mime message.eml --bcc audit@contoso.com
 
   # show the Graph request that would be sent, send nothing
   graphmail send --dry-run --to a@contoso.com --subject test --body hi`,
@@ -81,7 +88,9 @@ configured). The body comes from --body, --body-file, or standard input.`,
 	f.StringVar(&o.body, "body", "", "message body")
 	f.StringVar(&o.bodyFile, "body-file", "", "read the body from this file")
 	f.BoolVar(&o.html, "html", false, "the body is HTML")
-	f.StringArrayVar(&o.attach, "attach", nil, "attach a file (repeat for more)")
+	f.StringArrayVar(&o.attach, "attach", nil, "attach a file (repeat for more); files over 3 MB need large_messages: upload_session or the SMTP fallback")
+	f.StringVar(&o.mime, "mime", "", "send this RFC 5322 message file as it is (\"-\": standard input); --to/--cc/--bcc add recipients")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar for large uploads")
 	f.StringVar(&o.importance, "importance", "", "low, normal or high")
 	f.StringArrayVar(&o.headers, "header", nil, "extra header 'X-Name: value' (repeat for more; names must start with X-)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the request that would be sent and send nothing")
@@ -93,7 +102,17 @@ configured). The body comes from --body, --body-file, or standard input.`,
 }
 
 func runSend(ctx context.Context, env *environment, o *sendOptions) error {
-	msg, err := buildMessage(env, o)
+	var (
+		msg   *graphmail.Message
+		raw   []byte
+		extra []graphmail.Address
+		err   error
+	)
+	if o.mime != "" {
+		raw, extra, err = readMIME(env, o)
+	} else {
+		msg, err = buildMessage(env, o)
+	}
 	if err != nil {
 		return err
 	}
@@ -122,16 +141,36 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, env, policy, o.dryRun)
+	bar := newProgressBar(env, o.quiet)
+	a, err := newApp(cfg, env, policy, o.dryRun, func(c *graphmail.Config) { c.Progress = bar.update })
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
+	if o.dryRun && raw != nil {
+		body, err := graphmail.MIMERequest(raw, extra)
+		if err != nil {
+			return err
+		}
+		env.printf("POST %s/v1.0/users/%s/sendMail\nContent-Type: text/plain\n\n%s\n", cfg.GraphEndpoint, cfg.Sender, body)
+		return nil
+	}
 	if o.dryRun {
 		return printDryRun(env, a, cfg, msg)
 	}
-	res, err := a.mail.Send(ctx, msg)
+	var (
+		res   graphmail.Result
+		rcpts int
+	)
+	if raw != nil {
+		res, err = a.mail.SendMIME(ctx, raw, extra)
+		rcpts = -1
+	} else {
+		res, err = a.mail.Send(ctx, msg)
+		rcpts = len(msg.Recipients())
+	}
+	bar.done()
 	if err != nil {
 		return err
 	}
@@ -141,8 +180,14 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 		via = "SMTP fallback (" + res.FallbackReason + ")"
 	case res.Path == "smtp":
 		via = "SMTP"
+	case res.UploadSession:
+		via = "Microsoft Graph (draft with upload session)"
 	}
-	env.printf("sent message <%s> via %s to %d recipient(s)\n", res.MessageID, via, len(msg.Recipients()))
+	if rcpts < 0 {
+		env.printf("sent message <%s> via %s\n", res.MessageID, via)
+	} else {
+		env.printf("sent message <%s> via %s to %d recipient(s)\n", res.MessageID, via, rcpts)
+	}
 	if box != nil {
 		box.report(env, res)
 	}
@@ -233,29 +278,58 @@ func readBody(env *environment, o *sendOptions) (string, error) {
 	return string(b), nil
 }
 
+// readAttachment records a file to attach. Its content is read when the
+// message is sent: whole for a request under 4 MB or the SMTP fallback, in
+// chunks for an upload session.
 func readAttachment(path string) (graphmail.Attachment, error) {
-	st, err := os.Stat(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach: %w", err), hint: "check the path and that the file is readable"}
 	}
-	if !st.Mode().IsRegular() {
-		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach %s: not a regular file", path)}
+	a, err := graphmail.AttachFile(path)
+	if err != nil {
+		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach %s: %w", path, errors.Unwrap(err)), hint: "attach regular, readable files"}
 	}
-	if st.Size() > maxAttachment {
-		return graphmail.Attachment{}, &inputError{
-			err:  fmt.Errorf("--attach %s: %d bytes is over the 3 MB a single Graph request can carry", path, st.Size()),
-			hint: "compress the file, or send it with --via smtp (Exchange accepts up to 35 MB by default)",
+	return a, nil
+}
+
+// readMIME reads the --mime message and the extra recipients.
+func readMIME(env *environment, o *sendOptions) ([]byte, []graphmail.Address, error) {
+	for _, c := range []struct {
+		set  bool
+		flag string
+	}{{o.subject != "", "--subject"}, {o.bodySet, "--body"}, {o.bodyFile != "", "--body-file"}, {o.html, "--html"},
+		{len(o.attach) > 0, "--attach"}, {o.importance != "", "--importance"}, {len(o.headers) > 0, "--header"},
+		{o.from != "", "--from"}, {len(o.replyTo) > 0, "--reply-to"}} {
+		if c.set {
+			return nil, nil, usagef("%s cannot be combined with --mime: the message is sent as it is", c.flag)
 		}
 	}
-	b, err := os.ReadFile(path)
+	var extra []graphmail.Address
+	for _, l := range []struct {
+		flag string
+		in   []string
+	}{{"to", o.to}, {"cc", o.cc}, {"bcc", o.bcc}} {
+		for _, s := range l.in {
+			a, err := graphmail.ParseAddress(s)
+			if err != nil {
+				return nil, nil, &inputError{err: fmt.Errorf("--%s: %q is not an e-mail address", l.flag, s), hint: "write addresses as user@example.com or 'Name <user@example.com>'"}
+			}
+			extra = append(extra, a)
+		}
+	}
+	var (
+		raw []byte
+		err error
+	)
+	if o.mime == "-" {
+		raw, err = io.ReadAll(env.stdin)
+	} else {
+		raw, err = os.ReadFile(o.mime)
+	}
 	if err != nil {
-		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach: %w", err)}
+		return nil, nil, &inputError{err: fmt.Errorf("--mime: %w", err), hint: "check the path and that the file is readable"}
 	}
-	ctype := mime.TypeByExtension(filepath.Ext(path))
-	if ctype == "" {
-		ctype = http.DetectContentType(b)
-	}
-	return graphmail.Attachment{Name: filepath.Base(path), ContentType: ctype, Content: b}, nil
+	return raw, extra, nil
 }
 
 func viaPolicy(via string) (graphmail.Policy, error) {
@@ -280,6 +354,10 @@ func printDryRun(env *environment, a *app, cfg *config.Config, m *graphmail.Mess
 		sender = "{sender}"
 	}
 	if a.policy == graphmail.PolicyOnly {
+		m, err := m.WithContent()
+		if err != nil {
+			return err
+		}
 		raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{DefaultFrom: graphmail.Address{Address: sender}, Hostname: mailDomain(sender)})
 		if err != nil {
 			return err

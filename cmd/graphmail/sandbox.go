@@ -67,7 +67,9 @@ func (b *sandbox) settings() [][2]any {
 // overrides returns the sandbox settings as flag-level overrides, so that no
 // config file or environment variable can point a sandbox run elsewhere.
 func (b *sandbox) overrides() map[string]any {
-	m := map[string]any{"client_certificate": "", "client_secret_file": "", "cloud": "global"}
+	// Each sandbox has a new secret, so a persistent token cache could
+	// never be reused: keep tokens in memory.
+	m := map[string]any{"client_certificate": "", "client_secret_file": "", "cloud": "global", "token_cache.path": "none"}
 	for _, kv := range b.settings() {
 		m[kv[0].(string)] = kv[1]
 	}

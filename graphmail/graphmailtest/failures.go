@@ -11,12 +11,14 @@ const (
 	EndpointGraph = "graph"
 	// EndpointToken is the login host's token endpoint.
 	EndpointToken = "token"
+	// EndpointUpload is an upload session's URL (the PUT of a chunk).
+	EndpointUpload = "upload"
 )
 
 // Failure is an error the server returns instead of handling a request,
 // before any other check. Queue it with Server.Fail.
 type Failure struct {
-	// Endpoint is EndpointGraph or EndpointToken.
+	// Endpoint is EndpointGraph, EndpointToken or EndpointUpload.
 	Endpoint string
 	// Status is the HTTP status. Zero means 503 for Graph, and for the
 	// token endpoint the status Entra ID uses for Code (400 if unknown).
@@ -33,6 +35,10 @@ type Failure struct {
 	// Delay holds the response back this long. If the client gives up
 	// first (or the server closes), no response is written.
 	Delay time.Duration
+	// Drop (EndpointGraph and EndpointUpload) cuts the connection instead
+	// of answering, like a network failure. On EndpointUpload the first half of the chunk is stored
+	// first, so the session expects a range the client did not choose.
+	Drop bool
 	// Times is how many matching requests fail; 0 means 1, negative means
 	// all of them until ClearFailures.
 	Times int

@@ -29,9 +29,9 @@ func (s *Server) graphHandler() http.Handler {
 	return http.HandlerFunc(s.serveGraph)
 }
 
-// serveGraph answers every request to the Graph host. The only operation
-// is POST /v1.0/users/{id}/sendMail; path segments match without regard
-// to case, as in Graph.
+// serveGraph answers every request to the Graph host: the Graph API under
+// /v1.0 and the upload session URLs. Path segments of the API match without
+// regard to case, as in Graph.
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	gr := graphRequest{requestID: newGUID(), clientRequestID: r.Header.Get("client-request-id")}
 	if gr.clientRequestID == "" {
@@ -42,72 +42,150 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	h.Set("client-request-id", gr.clientRequestID)
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"Sandbox","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"graphmailtest"}}`)
+	if strings.HasPrefix(r.URL.Path, uploadPrefix) {
+		s.serveUpload(w, r, gr)
+		return
+	}
+	s.mail.count(r)
 
 	if f := s.takeFailure(EndpointGraph); f != nil {
-		if !s.delay(r, f.Delay) {
-			return
-		}
-		if f.RetryAfter != "" {
-			h.Set("Retry-After", f.RetryAfter)
-		}
-		s.writeGraphError(w, r, gr, f.graphError())
+		s.serveFailure(w, r, gr, f)
 		return
 	}
 
-	mailbox, ge := s.route(r)
+	rt, ge := s.route(r)
 	if ge == nil {
-		ge = s.sendMail(w, r, gr, mailbox)
+		release, ok := s.mail.enter(rt.mailbox)
+		if !ok {
+			h.Set("Retry-After", "1")
+			ge = &graphError{status: http.StatusTooManyRequests, code: "ApplicationThrottled", message: "Application is over its MailboxConcurrency limit."}
+		} else {
+			defer release()
+			s.mail.hold(r)
+			ge = s.dispatch(w, r, gr, rt)
+		}
 	}
 	if ge != nil {
 		s.writeGraphError(w, r, gr, *ge)
 	}
 }
 
-// route matches /v1.0/users/{id}/sendMail and returns {id}.
-func (s *Server) route(r *http.Request) (string, *graphError) {
-	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(segs) == 0 || !strings.EqualFold(segs[0], "v1.0") {
-		first := ""
-		if len(segs) > 0 {
-			first = segs[0]
-		}
-		return "", &graphError{status: 400, code: "BadRequest", message: fmt.Sprintf("Invalid version: %s", first)}
+// serveFailure answers with an injected failure.
+func (s *Server) serveFailure(w http.ResponseWriter, r *http.Request, gr graphRequest, f *Failure) {
+	if !s.delay(r, f.Delay) {
+		return
 	}
-	if len(segs) == 3 && strings.EqualFold(segs[1], "me") && strings.EqualFold(segs[2], "sendMail") {
-		return "", &graphError{status: 400, code: "BadRequest", message: "/me request is only valid with delegated authentication flow."}
+	if f.Drop {
+		panic(http.ErrAbortHandler) // cut the connection without an answer
 	}
-	if len(segs) != 4 || !strings.EqualFold(segs[1], "users") || !strings.EqualFold(segs[3], "sendMail") || segs[2] == "" {
-		last := segs[len(segs)-1]
-		return "", &graphError{status: 400, code: "BadRequest", message: fmt.Sprintf("Resource not found for the segment '%s'.", last)}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
 	}
-	if r.Method != http.MethodPost {
-		return "", &graphError{status: 405, code: "BadRequest", message: fmt.Sprintf("The HTTP method '%s' is not supported for sendMail.", r.Method)}
-	}
-	return segs[2], nil
+	s.writeGraphError(w, r, gr, f.graphError())
 }
 
-// sendMail runs Graph's checks in Graph's order — token, permission,
-// mailbox, body — and records an accepted message.
-func (s *Server) sendMail(w http.ResponseWriter, r *http.Request, gr graphRequest, id string) *graphError {
+// Graph operations the fake implements (graphRoute.op).
+const (
+	opSendMail            = "sendMail"            // POST users/{id}/sendMail
+	opCreateDraft         = "createDraft"         // POST users/{id}/messages
+	opDeleteDraft         = "deleteDraft"         // DELETE users/{id}/messages/{mid}
+	opAddAttachment       = "addAttachment"       // POST users/{id}/messages/{mid}/attachments
+	opCreateUploadSession = "createUploadSession" // POST …/attachments/createUploadSession
+	opSendDraft           = "sendDraft"           // POST users/{id}/messages/{mid}/send
+)
+
+// graphRoute is a matched Graph API request.
+type graphRoute struct {
+	mailbox, op, messageID string
+}
+
+// route matches the API paths the fake implements.
+func (s *Server) route(r *http.Request) (graphRoute, *graphError) {
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(segs) == 0 || !strings.EqualFold(segs[0], "v1.0") {
+		return graphRoute{}, &graphError{status: 400, code: "BadRequest", message: fmt.Sprintf("Invalid version: %s", segs[0])}
+	}
+	if len(segs) == 3 && strings.EqualFold(segs[1], "me") {
+		return graphRoute{}, &graphError{status: 400, code: "BadRequest", message: "/me request is only valid with delegated authentication flow."}
+	}
+	notFound := &graphError{status: 400, code: "BadRequest", message: fmt.Sprintf("Resource not found for the segment '%s'.", segs[len(segs)-1])}
+	if len(segs) < 4 || !strings.EqualFold(segs[1], "users") || segs[2] == "" {
+		return graphRoute{}, notFound
+	}
+	rt := graphRoute{mailbox: segs[2]}
+	rest := make([]string, len(segs)-3)
+	for i, seg := range segs[3:] {
+		rest[i] = strings.ToLower(seg)
+	}
+	method := http.MethodPost
+	switch {
+	case len(rest) == 1 && rest[0] == "sendmail":
+		rt.op = opSendMail
+	case len(rest) == 1 && rest[0] == "messages":
+		rt.op = opCreateDraft
+	case len(rest) == 2 && rest[0] == "messages":
+		rt.op, method = opDeleteDraft, http.MethodDelete
+	case len(rest) == 3 && rest[0] == "messages" && rest[2] == "attachments":
+		rt.op = opAddAttachment
+	case len(rest) == 4 && rest[0] == "messages" && rest[2] == "attachments" && rest[3] == "createuploadsession":
+		rt.op = opCreateUploadSession
+	case len(rest) == 3 && rest[0] == "messages" && rest[2] == "send":
+		rt.op = opSendDraft
+	default:
+		return graphRoute{}, notFound
+	}
+	if len(rest) >= 2 {
+		rt.messageID = segs[4]
+	}
+	if r.Method != method {
+		return graphRoute{}, &graphError{status: 405, code: "BadRequest", message: fmt.Sprintf("The HTTP method '%s' is not supported for %s.", r.Method, rt.op)}
+	}
+	return rt, nil
+}
+
+// dispatch runs Graph's checks in Graph's order — token, permission,
+// mailbox — and then the operation.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, gr graphRequest, rt graphRoute) *graphError {
 	claims, ge := s.authorizeGraph(r)
 	if ge != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s/%s/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`, s.authority.url, s.tenantID))
 		return ge
 	}
-	if !claims.HasRole("Mail.Send") {
+	role := "Mail.ReadWrite"
+	if rt.op == opSendMail || rt.op == opSendDraft {
+		role = "Mail.Send"
+	}
+	if !claims.HasRole(role) {
 		return &graphError{status: 403, code: "ErrorAccessDenied", message: "Access is denied. Check credentials and try again."}
 	}
 	s.mu.Lock()
-	mailbox, exists := s.mailboxes[strings.ToLower(id)]
-	disabled := s.restDisabled[strings.ToLower(id)]
+	mailbox, exists := s.mailboxes[strings.ToLower(rt.mailbox)]
+	disabled := s.restDisabled[strings.ToLower(rt.mailbox)]
 	s.mu.Unlock()
 	if !exists {
-		return &graphError{status: 404, code: "ErrorInvalidUser", message: fmt.Sprintf("The requested user '%s' is invalid.", id)}
+		return &graphError{status: 404, code: "ErrorInvalidUser", message: fmt.Sprintf("The requested user '%s' is invalid.", rt.mailbox)}
 	}
 	if disabled {
 		return &graphError{status: 404, code: "MailboxNotEnabledForRESTAPI", message: "The mailbox is either inactive, soft-deleted, or is hosted on-premise."}
 	}
+	switch rt.op {
+	case opSendMail:
+		return s.sendMail(w, r, gr, claims, mailbox)
+	case opCreateDraft:
+		return s.createDraft(w, r, claims, mailbox)
+	case opDeleteDraft:
+		return s.deleteDraft(w, mailbox, rt.messageID)
+	case opAddAttachment:
+		return s.addAttachment(w, r, mailbox, rt.messageID)
+	case opCreateUploadSession:
+		return s.createUploadSession(w, r, mailbox, rt.messageID)
+	default:
+		return s.sendDraft(w, gr, claims, mailbox, rt.messageID)
+	}
+}
 
+// sendMail validates the body and records an accepted message.
+func (s *Server) sendMail(w http.ResponseWriter, r *http.Request, gr graphRequest, claims *Claims, mailbox string) *graphError {
 	body, ge := readGraphBody(r)
 	if ge != nil {
 		return ge

@@ -97,6 +97,11 @@ type Options struct {
 	// Logger receives a record of each token request and each Graph
 	// request. Nil discards. Secrets and tokens are never logged.
 	Logger *slog.Logger
+	// MailboxConcurrency is how many Graph requests (upload chunks
+	// included) may be in flight per mailbox before the next gets 429
+	// ApplicationThrottled (MailboxConcurrency); default 4, as in Exchange
+	// Online; negative means no limit.
+	MailboxConcurrency int
 	// AuthorityAddr, GraphAddr and SMTPAddr are the listen addresses of the
 	// login host, the Graph host and the SMTP submission server; default
 	// "127.0.0.1:0" each.
@@ -134,6 +139,7 @@ type Server struct {
 	messages     []Delivered
 	failures     []*queuedFailure
 	seq          int
+	mail         *mailState // drafts, upload sessions, requests in flight
 }
 
 type listener struct {
@@ -161,6 +167,7 @@ func NewServer(opts Options) (*Server, error) {
 		restDisabled: map[string]bool{},
 		sendAs:       map[string]map[string]bool{},
 		tokens:       map[string]int{},
+		mail:         newMailState(opts.MailboxConcurrency),
 	}
 	if s.lifetime <= 0 {
 		s.lifetime = time.Hour
@@ -441,57 +448,5 @@ func (s *Server) Reset() {
 	s.messages = nil
 	s.tokens = map[string]int{}
 	s.failures = nil
-}
-
-func cloneApp(a App) *App {
-	c := a
-	c.Certificates = slices.Clone(a.Certificates)
-	if a.Roles == nil {
-		c.Roles = []string{"Mail.Send", "SMTP.SendAsApp"}
-	} else {
-		c.Roles = slices.Clone(a.Roles)
-	}
-	return &c
-}
-
-// NewSecret returns a random client secret in the shape Entra ID uses
-// (40 characters, "Q~" at positions 4–5).
-func NewSecret() (string, error) {
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~"
-	b := make([]byte, 40)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("graphmailtest: %w", err)
-	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	b[3], b[4] = '8', 'Q'
-	b[5] = '~'
-	return string(b), nil
-}
-
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
-// String describes the app without its secret.
-func (a App) String() string {
-	return fmt.Sprintf("graphmailtest.App{ClientID: %q, Secret: %s, Certificates: %d, Roles: %v}",
-		a.ClientID, redacted(a.Secret), len(a.Certificates), a.Roles)
-}
-
-// LogValue logs the app without its secret.
-func (a App) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("client_id", a.ClientID), slog.String("secret", redacted(a.Secret)),
-		slog.Int("certificates", len(a.Certificates)), slog.Any("roles", a.Roles))
-}
-
-func redacted(secret string) string {
-	if secret == "" {
-		return "(none)"
-	}
-	return "REDACTED"
+	s.mail.reset()
 }

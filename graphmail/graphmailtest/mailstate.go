@@ -1,0 +1,146 @@
+package graphmailtest
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// mailState is the fake's mailbox-side state: drafts, upload sessions and
+// the Graph requests in flight per mailbox.
+type mailState struct {
+	limit int // requests in flight per mailbox; negative is unlimited
+
+	mu        sync.Mutex
+	latency   time.Duration
+	inFlight  map[string]int // lower-case mailbox → requests now
+	highWater map[string]int // lower-case mailbox → most at once
+	throttled int            // 429 MailboxConcurrency answers
+	requests  map[string]int // "METHOD op" → count; "" → all Graph API requests
+	drafts    map[string]*draft
+	sessions  map[string]*uploadSession
+	deleted   int
+}
+
+func newMailState(limit int) *mailState {
+	if limit == 0 {
+		limit = 4
+	}
+	st := &mailState{limit: limit}
+	st.reset()
+	return st
+}
+
+func (st *mailState) reset() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.inFlight, st.highWater = map[string]int{}, map[string]int{}
+	st.requests = map[string]int{}
+	st.drafts, st.sessions = map[string]*draft{}, map[string]*uploadSession{}
+	st.throttled, st.deleted = 0, 0
+}
+
+// count records a Graph API request.
+func (st *mailState) count(r *http.Request) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.requests[""]++
+	st.requests[r.Method+" "+lastSegment(r.URL.Path)]++
+}
+
+func lastSegment(p string) string {
+	p = strings.TrimRight(p, "/")
+	return strings.ToLower(p[strings.LastIndex(p, "/")+1:])
+}
+
+// enter admits one more request for mailbox, or reports false when the
+// mailbox already has the limit in flight.
+func (st *mailState) enter(mailbox string) (release func(), ok bool) {
+	k := strings.ToLower(mailbox)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.limit > 0 && st.inFlight[k] >= st.limit {
+		st.throttled++
+		return nil, false
+	}
+	st.inFlight[k]++
+	st.highWater[k] = max(st.highWater[k], st.inFlight[k])
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			st.mu.Lock()
+			st.inFlight[k]--
+			st.mu.Unlock()
+		})
+	}, true
+}
+
+// hold keeps an admitted request in flight for the configured latency.
+func (st *mailState) hold(r *http.Request) {
+	st.mu.Lock()
+	d := st.latency
+	st.mu.Unlock()
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
+// SetLatency makes every admitted Graph request (and upload chunk) take at
+// least d, like a busy service, so that concurrent requests overlap.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mail.mu.Lock()
+	defer s.mail.mu.Unlock()
+	s.mail.latency = d
+}
+
+// MaxInFlight returns the most Graph requests (upload chunks included) the
+// mailbox had in flight at once since the start or Reset.
+func (s *Server) MaxInFlight(mailbox string) int {
+	s.mail.mu.Lock()
+	defer s.mail.mu.Unlock()
+	return s.mail.highWater[strings.ToLower(mailbox)]
+}
+
+// Throttled returns how many requests got 429 MailboxConcurrency.
+func (s *Server) Throttled() int {
+	s.mail.mu.Lock()
+	defer s.mail.mu.Unlock()
+	return s.mail.throttled
+}
+
+// GraphRequests returns how many requests reached the Graph API (not
+// counting upload chunks), whatever their outcome, including injected
+// failures. With op ("sendMail", "messages", "send", "attachments",
+// "createUploadSession", a draft id…, matched against the last path
+// segment without regard to case) and a method, it counts only those:
+// GraphRequests("POST sendMail").
+func (s *Server) GraphRequests(methodOp string) int {
+	if m, op, ok := strings.Cut(methodOp, " "); ok {
+		methodOp = strings.ToUpper(m) + " " + strings.ToLower(op)
+	}
+	s.mail.mu.Lock()
+	defer s.mail.mu.Unlock()
+	return s.mail.requests[methodOp]
+}
+
+// Drafts returns how many drafts exist (created and neither sent nor
+// deleted), in every mailbox.
+func (s *Server) Drafts() int {
+	s.mail.mu.Lock()
+	defer s.mail.mu.Unlock()
+	return len(s.mail.drafts)
+}
+
+// DeletedDrafts returns how many drafts were deleted with DELETE.
+func (s *Server) DeletedDrafts() int {
+	s.mail.mu.Lock()
+	defer s.mail.mu.Unlock()
+	return s.mail.deleted
+}

@@ -1,0 +1,193 @@
+package graphmail
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strings"
+
+	"github.com/google/uuid"
+	abs "github.com/microsoft/kiota-abstractions-go"
+)
+
+// SendMIME sends an existing RFC 5322 message through Graph's MIME sendMail
+// (base64 of the message, Content-Type text/plain), byte for byte. extra
+// are recipients beyond the message's To, Cc and Bcc headers (envelope
+// recipients, Bcc given on a command line): Graph delivers only to
+// recipients in the header, so those not already there are added to the Bcc
+// header — the only change made — and Graph removes Bcc from the copies it
+// delivers. Graph always keeps MIME sends in Sent Items.
+//
+// Over MaxRequestBytes (about 2.9 MB of MIME) the message goes to the
+// fallback if the policy allows one and it is within MaxFallbackBytes, else
+// SendMIME fails with a *TooLargeError: an upload session cannot carry raw
+// MIME. The fallback gets the message exactly as given (no added Bcc) with
+// every recipient, extra ones included, in the envelope.
+func (c *Client) SendMIME(ctx context.Context, raw []byte, extra []Address) (Result, error) {
+	withBcc, rcpts, msgID, err := prepareMIME(raw, extra)
+	if err != nil {
+		return Result{}, err
+	}
+	start := c.now()
+	if err := c.gov.Pace(ctx, c.cfg.GraphEndpoint, c.cfg.Sender); err != nil {
+		return Result{}, fmt.Errorf("graphmail: waiting for the mailbox's message rate: %w", err)
+	}
+	fallback := func(reason string) (Result, error) {
+		if int64(len(raw)) > c.maxFallback() {
+			return Result{}, newTooLargeError(base64Len(int64(len(withBcc))), int64(len(raw)), c.maxFallback(), false)
+		}
+		return c.fallbackRaw(ctx, raw, rcpts, reason, msgID)
+	}
+	if c.cfg.Policy == PolicyOnly {
+		res, err := fallback("")
+		c.audit(msgID, len(rcpts), res, err, start)
+		return res, err
+	}
+	if size := base64Len(int64(len(withBcc))); size > MaxRequestBytes {
+		var res Result
+		if c.cfg.Policy == PolicyNever || c.cfg.Fallback == nil {
+			err = newTooLargeError(size, int64(len(raw)), 0, false)
+		} else {
+			res, err = fallback(fmt.Sprintf("message too large for graph (%s request)", formatBytes(size)))
+		}
+		c.audit(msgID, len(rcpts), res, err, start)
+		return res, err
+	}
+	res, err := c.sendMIMEGraph(ctx, withBcc, msgID)
+	return c.afterGraph(ctx, msgID, len(rcpts), res, err, start, fallback)
+}
+
+// sendMIMEGraph posts a prepared MIME message to sendMail.
+func (c *Client) sendMIMEGraph(ctx context.Context, mimeMsg []byte, msgID string) (Result, error) {
+	res := Result{Path: "graph", MessageID: msgID}
+	if c.adapter == nil {
+		return res, errors.New("graphmail: no Graph credential configured")
+	}
+	ri := abs.NewRequestInformation()
+	ri.Method = abs.POST
+	u, _ := url.Parse(c.base + "/users/" + url.PathEscape(c.cfg.Sender) + "/sendMail")
+	ri.SetUri(*u)
+	ri.Headers.TryAdd("Accept", "application/json")
+	ri.SetStreamContentAndContentType([]byte(base64.StdEncoding.EncodeToString(mimeMsg)), "text/plain")
+	res.Bytes = len(ri.Content)
+	x := &exchange{clientRequestID: uuid.NewString()}
+	res.ClientRequestID = x.clientRequestID
+	_, err := c.callGraph(ctx, x, ri, false, &res)
+	return res, err
+}
+
+// MIMERequest returns the body SendMIME would post to Graph for raw and
+// extra (the base64 of the message with the added Bcc header), for a dry run.
+func MIMERequest(raw []byte, extra []Address) ([]byte, error) {
+	withBcc, _, _, err := prepareMIME(raw, extra)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(base64.StdEncoding.EncodeToString(withBcc)), nil
+}
+
+// prepareMIME parses raw's header, adds the extra recipients not already in
+// To, Cc or Bcc to its Bcc header, and returns that message, every
+// recipient address (the envelope) and the Message-ID without brackets.
+func prepareMIME(raw []byte, extra []Address) (withBcc []byte, rcpts []string, msgID string, err error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return nil, nil, "", &MessageError{Field: "MIME", Problem: "not an RFC 5322 message: " + err.Error()}
+	}
+	seen := map[string]bool{}
+	for _, k := range []string{"To", "Cc", "Bcc"} {
+		if msg.Header.Get(k) == "" {
+			continue
+		}
+		list, err := msg.Header.AddressList(k)
+		if err != nil {
+			return nil, nil, "", &MessageError{Field: "MIME." + k, Problem: "not a list of addresses: " + err.Error()}
+		}
+		for _, a := range list {
+			if !seen[strings.ToLower(a.Address)] {
+				seen[strings.ToLower(a.Address)] = true
+				rcpts = append(rcpts, a.Address)
+			}
+		}
+	}
+	var add []Address
+	for i, a := range extra {
+		if err := validateMIMEAddress(fmt.Sprintf("extra[%d]", i), a); err != nil {
+			return nil, nil, "", err
+		}
+		if !seen[strings.ToLower(a.Address)] {
+			seen[strings.ToLower(a.Address)] = true
+			rcpts = append(rcpts, a.Address)
+			add = append(add, Address{Address: a.Address})
+		}
+	}
+	if len(rcpts) == 0 {
+		return nil, nil, "", &MessageError{Field: "MIME", Problem: "no recipients: the message has no To, Cc or Bcc and none were given"}
+	}
+	msgID = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(msg.Header.Get("Message-Id")), "<"), ">")
+	withBcc = raw
+	if len(add) > 0 {
+		withBcc = addBcc(raw, add)
+	}
+	return withBcc, rcpts, msgID, nil
+}
+
+// addBcc returns raw with addrs appended to its Bcc field, or with a new
+// Bcc field in front when it has none. Every other byte is kept; the line
+// ending follows the message's own (CRLF or LF).
+func addBcc(raw []byte, addrs []Address) []byte {
+	eol := "\r\n"
+	if i := bytes.IndexByte(raw, '\n'); i >= 0 && (i == 0 || raw[i-1] != '\r') {
+		eol = "\n"
+	}
+	list := make([]string, len(addrs))
+	for i, a := range addrs {
+		list[i] = a.Address
+	}
+	joined := strings.Join(list, ", ")
+	// Find an existing Bcc field in the header: at the start of a line,
+	// before the first empty line.
+	for off := 0; off < len(raw); {
+		end := bytes.IndexByte(raw[off:], '\n')
+		if end < 0 {
+			break
+		}
+		line := raw[off : off+end+1]
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break // end of header
+		}
+		if len(line) >= 4 && strings.EqualFold(string(line[:4]), "bcc:") {
+			// The field ends before the first line break not followed by
+			// white space (folding).
+			fieldEnd := off + end + 1
+			for fieldEnd < len(raw) && (raw[fieldEnd] == ' ' || raw[fieldEnd] == '\t') {
+				n := bytes.IndexByte(raw[fieldEnd:], '\n')
+				if n < 0 {
+					fieldEnd = len(raw)
+					break
+				}
+				fieldEnd += n + 1
+			}
+			insert := fieldEnd - len(eol)
+			if !bytes.HasSuffix(raw[:fieldEnd], []byte(eol)) {
+				insert = fieldEnd - 1
+			}
+			sep := ", "
+			if len(bytes.TrimSpace(raw[off+4:insert])) == 0 {
+				sep = " "
+			}
+			out := make([]byte, 0, len(raw)+len(joined)+2)
+			out = append(out, raw[:insert]...)
+			out = append(out, sep+joined...)
+			return append(out, raw[insert:]...)
+		}
+		off += end + 1
+	}
+	out := make([]byte, 0, len(raw)+len(joined)+7)
+	out = append(out, "Bcc: "+joined+eol...)
+	return append(out, raw...)
+}

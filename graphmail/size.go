@@ -1,0 +1,199 @@
+package graphmail
+
+import (
+	"fmt"
+	"io"
+)
+
+// Size limits that decide a message's path.
+const (
+	// MaxRequestBytes is Graph's limit on one sendMail request body (the
+	// JSON, or the base64 MIME text).
+	MaxRequestBytes = 4 << 20
+	// LargeAttachmentBytes: attachments over this size go through an upload
+	// session on the upload session path; smaller ones are posted whole.
+	LargeAttachmentBytes = 3 << 20
+	// MaxAttachmentBytes is the largest attachment an upload session takes.
+	MaxAttachmentBytes = 150 << 20
+	// DefaultMaxFallbackBytes is Exchange Online's default maximum message
+	// size, 35 MB, the default of Config.MaxFallbackBytes.
+	DefaultMaxFallbackBytes = 35 << 20
+)
+
+// LargeMessages chooses what happens to a message whose Graph request would
+// exceed MaxRequestBytes.
+type LargeMessages string
+
+// The choices for Config.LargeMessages (config key large_messages).
+const (
+	// LargeViaFallback hands the message to the fallback if it is within
+	// Config.MaxFallbackBytes and the policy allows a fallback.
+	LargeViaFallback LargeMessages = ""
+	// LargeUploadSession creates a draft, uploads each attachment over
+	// LargeAttachmentBytes in chunks through an upload session (streaming
+	// from Attachment.Open), then sends the draft. It needs the
+	// Mail.ReadWrite application permission, so it is opt-in.
+	LargeUploadSession LargeMessages = "upload_session"
+)
+
+// ProgressFunc is told, after each chunk, how much of an attachment an
+// upload session has sent.
+type ProgressFunc func(name string, sent, total int64)
+
+// TooLargeError is a message too large for every path open to it: over
+// Graph's request limit without an upload session, and over the fallback's
+// limit or with no fallback allowed. It wraps a *MessageError, so callers
+// that treat bad messages alike need not know it.
+type TooLargeError struct {
+	// RequestBytes is the size the Graph request would have had.
+	RequestBytes int64
+	// MIMEBytes is the size of the message as MIME (what SMTP would carry).
+	MIMEBytes int64
+	// FallbackLimit is the fallback's limit, or 0 when no fallback was
+	// allowed.
+	FallbackLimit int64
+	// UploadSession reports whether the upload session path was enabled
+	// (and the message is too large even for it).
+	UploadSession bool
+	msg           *MessageError
+}
+
+// Error implements error.
+func (e *TooLargeError) Error() string { return e.msg.Error() }
+
+// Unwrap returns the *MessageError.
+func (e *TooLargeError) Unwrap() error { return e.msg }
+
+// Hint names the ways to send such a message.
+func (e *TooLargeError) Hint() string {
+	if e.UploadSession {
+		return "an upload session takes attachments of up to 150 MB; split the file or share a link to it instead"
+	}
+	return "set large_messages: upload_session (needs the Mail.ReadWrite application permission) to upload large attachments through Graph, " +
+		"or let the SMTP fallback carry it (smtp.fallback: auto, up to smtp.max_message_size, default 35MB)"
+}
+
+func newTooLargeError(reqBytes, mimeBytes, fallbackLimit int64, upload bool) *TooLargeError {
+	problem := fmt.Sprintf("the message is %s, over Graph's 4 MB request limit", formatBytes(reqBytes))
+	switch {
+	case upload:
+		problem = "an attachment is over the 150 MB an upload session takes"
+	case fallbackLimit > 0:
+		problem += fmt.Sprintf(", and %s as MIME, over the fallback's %s", formatBytes(mimeBytes), formatBytes(fallbackLimit))
+	default:
+		problem += ", and no fallback may carry it"
+	}
+	return &TooLargeError{RequestBytes: reqBytes, MIMEBytes: mimeBytes, FallbackLimit: fallbackLimit, UploadSession: upload,
+		msg: &MessageError{Field: "Attachments", Problem: problem}}
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// base64Len is the length of the standard base64 encoding of n bytes.
+func base64Len(n int64) int64 { return (n + 2) / 3 * 4 }
+
+// base64LinesLen is base64Len plus a CRLF after each 76-character line, as
+// in a MIME part.
+func base64LinesLen(n int64) int64 {
+	b := base64Len(n)
+	return b + (b+75)/76*2
+}
+
+// shell returns a copy of m whose attachments have no content, for sizing.
+func shell(m *Message) *Message {
+	s := *m
+	s.Attachments = make([]Attachment, len(m.Attachments))
+	for i, a := range m.Attachments {
+		a.Content, a.Open, a.Size = nil, nil, 0
+		s.Attachments[i] = a
+	}
+	return &s
+}
+
+// mimeSize computes the size of m rendered as MIME without holding any
+// attachment in memory.
+func (c *Client) mimeSize(m *Message, includeBcc bool) (int64, error) {
+	raw, err := RenderMIME(shell(m), MIMEOptions{IncludeBcc: includeBcc, DefaultFrom: Address{Address: c.cfg.Sender}, Now: c.now, Hostname: c.hostname()})
+	if err != nil {
+		return 0, err
+	}
+	n := int64(len(raw))
+	for _, a := range m.Attachments {
+		n += base64LinesLen(a.Len())
+	}
+	return n, nil
+}
+
+// requestSize computes the size of the sendMail request body for m (JSON,
+// or base64 MIME) without holding any attachment in memory.
+func (c *Client) requestSize(m *Message) (int64, error) {
+	if needsMIME(m) {
+		n, err := c.mimeSize(m, true)
+		return base64Len(n), err
+	}
+	body, err := graphBody(shell(m), c.saveToSentItems())
+	if err != nil {
+		return 0, err
+	}
+	b, err := serializeJSON(body)
+	if err != nil {
+		return 0, err
+	}
+	n := int64(len(b))
+	for _, a := range m.Attachments {
+		n += base64Len(a.Len())
+	}
+	return n, nil
+}
+
+// WithContent returns m with the content of every Open attachment read into
+// Content: a copy of m when it has any, m itself otherwise. RenderMIME needs
+// it for messages with such attachments; Send calls it itself where needed.
+func (m *Message) WithContent() (*Message, error) { return materialize(m) }
+
+// materialize returns m with the content of every Open attachment read into
+// memory (a copy of m when there are any; m itself otherwise).
+func materialize(m *Message) (*Message, error) {
+	var out *Message
+	for i, a := range m.Attachments {
+		if a.Content != nil || a.Open == nil {
+			continue
+		}
+		if out == nil {
+			cp := *m
+			cp.Attachments = append([]Attachment(nil), m.Attachments...)
+			out = &cp
+		}
+		b, err := readAll(a)
+		if err != nil {
+			return nil, err
+		}
+		out.Attachments[i].Content, out.Attachments[i].Open = b, nil
+	}
+	if out == nil {
+		return m, nil
+	}
+	return out, nil
+}
+
+// readAll reads an Open attachment, checking its Size.
+func readAll(a Attachment) ([]byte, error) {
+	rc, err := a.Open()
+	if err != nil {
+		return nil, fmt.Errorf("graphmail: attachment %q: %w", a.Name, err)
+	}
+	defer rc.Close()
+	b := make([]byte, a.Size)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("graphmail: attachment %q: reading %d bytes: %w", a.Name, a.Size, err)
+	}
+	return b, nil
+}
