@@ -132,9 +132,37 @@ func (c *Client) mimeSize(m *Message, includeBcc bool) (int64, error) {
 	return n, nil
 }
 
+// sizeBound is a cheap upper bound of the request size, so that the common
+// small message skips requestSize's extra rendering: every text byte may
+// become six (a JSON \u escape; quoted-printable then base64 is at most
+// four), every attachment byte base64 with line breaks, base64 again.
+func sizeBound(m *Message) int64 {
+	text := len(m.Subject) + len(m.Text) + len(m.HTML) + len(m.From.Name) + len(m.From.Address) + len(m.MessageID)
+	n := 1
+	for _, a := range append(m.Recipients(), m.ReplyTo...) {
+		text += len(a.Name) + len(a.Address)
+		n++
+	}
+	for _, h := range m.Headers {
+		text += len(h.Name) + len(h.Value)
+		n++
+	}
+	var att int64
+	for _, a := range m.Attachments {
+		text += len(a.Name) + len(a.ContentType) + len(a.ContentID)
+		att += base64Len(base64LinesLen(a.Len()))
+		n++
+	}
+	return 6*int64(text) + att + 8192 + 512*int64(n)
+}
+
 // requestSize computes the size of the sendMail request body for m (JSON,
-// or base64 MIME) without holding any attachment in memory.
+// or base64 MIME) without holding any attachment in memory. For a message
+// whose sizeBound is within MaxRequestBytes it returns that bound.
 func (c *Client) requestSize(m *Message) (int64, error) {
+	if b := sizeBound(m); b <= MaxRequestBytes {
+		return b, nil
+	}
 	if needsMIME(m) {
 		n, err := c.mimeSize(m, true)
 		return base64Len(n), err

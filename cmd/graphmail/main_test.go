@@ -34,6 +34,11 @@ const ambientSecret = "Amb1ent~Secret.Value_for-leak-check"
 // jwtRE matches a JWT (an access token issued by the sandbox or anyone).
 var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+`)
 
+// credentialRE matches the other shapes a token travels in: an
+// Authorization header value and an XOAUTH2 SASL string, in clear or
+// base64 ("dXNlcj" starts the base64 of the SASL string's leading "user=").
+var credentialRE = regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/-]{16,}|\x01auth=|dXNlcj[A-Za-z0-9+/]{16,}`)
+
 // leakCheckedMain runs graphmail as the scripts' "graphmail" command and
 // fails the command (exit 99, "LEAK:" on stderr) when its standard output
 // or standard error contains a known secret or any access token. Every CLI
@@ -57,6 +62,9 @@ func leakCheckedMain() {
 		}
 		if !(raw && stream == "stdout") && jwtRE.Match(b) {
 			leaks = append(leaks, stream+" contains an access token")
+		}
+		if credentialRE.Match(b) {
+			leaks = append(leaks, stream+" contains an Authorization header or a SASL string")
 		}
 	}
 	_, _ = os.Stdout.Write(stdout.Bytes())

@@ -11,7 +11,9 @@ func TestDefaultPath(t *testing.T) {
 		euid int
 		want string
 	}{
-		{"root", map[string]string{"HOME": "/root", "XDG_CACHE_HOME": "/root/.xdg"}, 0, "/var/cache/graphmail/tokens.bin"},
+		{"root", map[string]string{"HOME": "/root"}, 0, "/var/cache/graphmail/tokens.bin"},
+		{"root with XDG_CACHE_HOME", map[string]string{"HOME": "/root", "XDG_CACHE_HOME": "/root/.xdg"}, 0, "/root/.xdg/graphmail/tokens.bin"},
+		{"no HOME with XDG_CACHE_HOME", map[string]string{"XDG_CACHE_HOME": "/srv/cache"}, 1000, "/srv/cache/graphmail/tokens.bin"},
 		{"no HOME", map[string]string{}, 1000, "/var/cache/graphmail/tokens.bin"},
 		{"empty HOME", map[string]string{"HOME": ""}, 1000, "/var/cache/graphmail/tokens.bin"},
 		{"user", map[string]string{"HOME": "/home/u"}, 1000, "/home/u/.cache/graphmail/tokens.bin"},

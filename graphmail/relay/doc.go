@@ -1,0 +1,43 @@
+// Package relay is graphmail's SMTP submission listener for applications
+// that only speak SMTP: printers, ERPs, monitoring, scripts. It accepts a
+// message from an allowed client and hands it, byte for byte with its full
+// envelope, to Options.Submit — normally spool.Enqueue — and answers 250
+// only when Submit has returned, that is once the message is on disk.
+//
+// # Who may submit
+//
+// A client may submit if its IP is in Options.AllowNets, or after AUTH
+// PLAIN or LOGIN as one of Options.Accounts (passwords stored as bcrypt or
+// argon2id hashes; see HashPassword). AUTH is offered only over TLS
+// (STARTTLS or the implicit-TLS listener), except to loopback clients.
+// Anyone else gets 530 5.7.0 at MAIL: the server is never an open relay.
+//
+// An account may send only as the addresses and @domains in its
+// AllowedFrom, checked in MAIL FROM and in the From header; clients in
+// AllowNets are limited by AllowedFromAnonymous when it is set. Anything
+// else gets 550 5.7.1.
+//
+// # Limits
+//
+// MaxMessageBytes (announced as SIZE in EHLO; 552 beyond), MaxRecipients
+// (452 beyond), MaxConnsPerClient and ConnsPerMinute (421 at connect),
+// MessagesPerMinute (450 at MAIL), IdleTimeout (421 and close), and a
+// delay before each failed AUTH reply that doubles with every failure from
+// the same IP.
+//
+// # What passes through
+//
+// Every RCPT TO address is kept in Envelope.To, including recipients that
+// appear in no header (Bcc); the delivery side must add them. The message
+// bytes are not touched: headers, Reply-To, character sets, 8-bit text and
+// quoted-printable bodies reach Submit exactly as the client sent them
+// (only the SMTP dot-stuffing is undone).
+//
+// # Operations
+//
+// Reload swaps allow-lists, accounts and limits without dropping
+// connections (wire it to SIGHUP); Shutdown stops listening and lets
+// sessions end. The tests drive the server with go-smtp's client and with
+// swaks, python3's smtplib and curl when they are installed
+// (.ci/clients/install.sh).
+package relay

@@ -1,0 +1,207 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/mail"
+	"net/netip"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+type backend struct{ s *Server }
+
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	cfg := b.s.config()
+	_, isTLS := c.TLSConnectionState()
+	ip := clientIP(c.Conn().RemoteAddr(), cfg)
+	return &session{srv: b.s, conn: c, ip: ip, tls: isTLS}, nil
+}
+
+// session is one connection's state until STARTTLS (go-smtp then starts a
+// new session, forgetting any AUTH) or the end.
+type session struct {
+	srv  *Server
+	conn *smtp.Conn
+	ip   netip.Addr
+	tls  bool
+
+	user string // authenticated account
+	from string
+	to   []string
+	mail bool
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+// authAllowed: AUTH needs TLS, except from loopback.
+func (s *session) authAllowed() bool { return s.tls || s.ip.IsLoopback() }
+
+// AuthMechanisms offers PLAIN and LOGIN when accounts exist and AUTH is
+// allowed on this connection.
+func (s *session) AuthMechanisms() []string {
+	if len(s.srv.config().Accounts) == 0 || !s.authAllowed() {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+// Auth starts an AUTH exchange.
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if !s.authAllowed() {
+		return nil, ErrEncryptionRequired
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && identity != username {
+				return s.authFailed(username, "authorization identity differs")
+			}
+			return s.authenticate(username, password)
+		}), nil
+	case sasl.Login:
+		return &loginServer{authenticate: s.authenticate}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (s *session) authenticate(username, password string) error {
+	cfg := s.srv.config()
+	h, ok := cfg.hashes[username]
+	if !ok {
+		h = dummyHash
+	}
+	if !h.verify(password) || !ok {
+		return s.authFailed(username, "wrong user name or password")
+	}
+	s.user = username
+	s.srv.log.Info("relay: authenticated", "client", s.ip, "user", username)
+	return nil
+}
+
+// authFailed delays the reply, longer with each failure from this IP.
+func (s *session) authFailed(username, why string) error {
+	d := s.srv.lim.authFailed(s.ip, s.srv.config().AuthFailureDelay)
+	s.srv.log.Warn("relay: AUTH failed", "client", s.ip, "user", username, "reason", why, "delay", d.String())
+	time.Sleep(d)
+	return ErrAuthFailed
+}
+
+// senders returns the sender patterns that apply, and whether any sender
+// is allowed.
+func (s *session) senders(cfg *config) (patterns []string, any bool) {
+	if s.user != "" {
+		return cfg.Accounts[s.user].AllowedFrom, false
+	}
+	return cfg.AllowedFromAnonymous, len(cfg.AllowedFromAnonymous) == 0
+}
+
+// Mail decides whether this client may submit at all, and as this sender.
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	cfg := s.srv.config()
+	if s.user != "" {
+		if _, ok := cfg.Accounts[s.user]; !ok { // removed by Reload
+			s.user = ""
+		}
+	}
+	if s.user == "" && !allowedNet(s.ip, cfg.AllowNets) {
+		s.refuse("not authenticated and not in allow_nets", from)
+		return ErrAuthRequired
+	}
+	if patterns, any := s.senders(cfg); !any && !senderAllowed(from, patterns) {
+		s.refuse("envelope sender not allowed", from)
+		return ErrSenderRefused
+	}
+	if opts != nil && opts.Size > cfg.MaxMessageBytes {
+		return ErrTooLarge
+	}
+	if !s.srv.lim.message(s.ip, cfg.MessagesPerMinute) {
+		s.refuse("message rate limit", from)
+		return ErrRateLimited
+	}
+	s.from, s.to, s.mail = from, nil, true
+	return nil
+}
+
+func (s *session) refuse(why, from string) {
+	s.srv.log.Warn("relay: refused", "client", s.ip, "user", s.user, "reason", why, "from", from)
+}
+
+// Rcpt adds a recipient; a submission server relays to anyone once the
+// client was allowed at MAIL.
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if len(s.to) >= s.srv.config().MaxRecipients {
+		return ErrTooManyRecipients
+	}
+	s.to = append(s.to, to)
+	return nil
+}
+
+// Data reads the message, checks its From header and hands it to Submit;
+// the 250 goes out only when Submit has returned nil.
+func (s *session) Data(r io.Reader) error {
+	cfg := s.srv.config()
+	raw, err := io.ReadAll(io.LimitReader(r, cfg.MaxMessageBytes+1))
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se
+		}
+		return ErrNotQueued
+	}
+	if int64(len(raw)) > cfg.MaxMessageBytes {
+		return ErrTooLarge
+	}
+	if patterns, any := s.senders(cfg); !any {
+		if err := checkHeaderFrom(raw, patterns); err != nil {
+			s.refuse("From header not allowed", s.from)
+			return err
+		}
+	}
+	env := Envelope{From: s.from, To: append([]string(nil), s.to...), ClientAddr: s.ip, User: s.user, TLS: s.tls}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.SubmitTimeout)
+	defer cancel()
+	if err := cfg.Submit(ctx, env, raw); err != nil {
+		s.srv.log.Error("relay: could not queue message", "client", s.ip, "user", s.user, "error", err)
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se
+		}
+		return ErrNotQueued
+	}
+	s.srv.log.Info("relay: accepted", "client", s.ip, "user", s.user, "recipients", len(env.To), "bytes", len(raw))
+	return nil
+}
+
+// checkHeaderFrom refuses a message whose From header names an address
+// outside patterns, or that cannot be read. A message without a From
+// header passes: the envelope sender was checked.
+func checkHeaderFrom(raw []byte, patterns []string) error {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return ErrBadMessage
+	}
+	if msg.Header.Get("From") == "" {
+		return nil
+	}
+	list, err := msg.Header.AddressList("From")
+	if err != nil {
+		return ErrSenderRefused
+	}
+	for _, a := range list {
+		if !senderAllowed(a.Address, patterns) {
+			return ErrSenderRefused
+		}
+	}
+	return nil
+}
+
+// Reset forgets the current message.
+func (s *session) Reset() { s.from, s.to, s.mail = "", nil, false }
+
+// Logout ends the session.
+func (s *session) Logout() error { return nil }

@@ -1,0 +1,181 @@
+package sendmailcompat
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want Options
+	}{
+		{"Debian cron", []string{"-i", "-FCronDaemon", "-B8BITMIME", "-oem", "root"},
+			Options{IgnoreDots: true, FullName: "CronDaemon", Recipients: []string{"root"}, Ignored: []string{"-B8BITMIME", "-oem"}}},
+		{"vixie cron", []string{"-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t"},
+			Options{ExtractRecipients: true, IgnoreDots: true, FullName: "CronDaemon", Ignored: []string{"-odi", "-oem"}}},
+		{"PHP mail() default sendmail_path", []string{"-t", "-i"}, Options{ExtractRecipients: true, IgnoreDots: true}},
+		{"PHP mail() with additional_params -f", []string{"-t", "-i", "-fbounce@example.com"},
+			Options{ExtractRecipients: true, IgnoreDots: true, Sender: "bounce@example.com"}},
+		{"bsd-mailx", []string{"-oi", "-oem", "--", "ops@example.com", "-dash@example.com"},
+			Options{IgnoreDots: true, Recipients: []string{"ops@example.com", "-dash@example.com"}, Ignored: []string{"-oem"}}},
+		{"logwatch", []string{"-t"}, Options{ExtractRecipients: true}},
+		{"separate values", []string{"-f", "<app@example.com>", "-F", "Backup Job", "-odb", "a@example.com", "b@example.com"},
+			Options{Sender: "app@example.com", FullName: "Backup Job", Recipients: []string{"a@example.com", "b@example.com"}, Ignored: []string{"-odb"}}},
+		{"combined flags and -r", []string{"-ti", "-r", "app@example.com", "-odq", "-v"},
+			Options{ExtractRecipients: true, IgnoreDots: true, Sender: "app@example.com", Ignored: []string{"-odq", "-v"}}},
+		{"-bm is the default mode", []string{"-bm", "root"}, Options{Recipients: []string{"root"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseArgs(tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("ParseArgs(%q)\ngot  %+v\nwant %+v", tt.args, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseArgsRefuses(t *testing.T) {
+	for _, args := range [][]string{{"-bs"}, {"-bp"}, {"-q"}, {"-f"}, {"-Z"}, {"-tZ"}} {
+		var ue *UsageError
+		if _, err := ParseArgs(args); !errors.As(err, &ue) {
+			t.Errorf("ParseArgs(%q) = %v, want *UsageError", args, err)
+		}
+	}
+}
+
+var defaults = Defaults{
+	From:     "robot@example.com",
+	Hostname: "host.example.com",
+	Now:      time.Date(2026, 11, 5, 10, 0, 0, 0, time.FixedZone("CET", 3600)),
+	NewID:    func() string { return "fixed" },
+}
+
+const filled = "Date: Thu, 05 Nov 2026 10:00:00 +0100\r\nMessage-ID: <fixed@host.example.com>\r\n"
+
+func TestPrepare(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		in      string
+		wantEnv Envelope
+		want    string
+	}{
+		{
+			name: "Debian cron",
+			args: []string{"-i", "-FCronDaemon", "-B8BITMIME", "-oem", "root@example.com"},
+			in: "From: root (Cron Daemon)\nTo: root@example.com\nSubject: Cron <root@host> /usr/local/bin/backup\n" +
+				"MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n" +
+				"X-Cron-Env: <SHELL=/bin/sh>\nX-Cron-Env: <HOME=/root>\n\nbackup: 3 Dateien übertragen\n.\nstill output\n",
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"root@example.com"}},
+			want: "From: root (Cron Daemon)\r\nTo: root@example.com\r\nSubject: Cron <root@host> /usr/local/bin/backup\r\n" +
+				"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n" +
+				"X-Cron-Env: <SHELL=/bin/sh>\r\nX-Cron-Env: <HOME=/root>\r\n" + filled + "\r\nbackup: 3 Dateien übertragen\r\n.\r\nstill output\r\n",
+		},
+		{
+			name:    "PHP mail() with -t -i: Bcc extracted and removed, folded Cc",
+			args:    []string{"-t", "-i", "-fbounce@example.com"},
+			in:      "To: Kunde <kunde@example.net>\nSubject: =?UTF-8?B?QmVzdGVsbHVuZw==?=\nFrom: Shop <shop@example.com>\nReply-To: service@example.com\nCc: a@example.net,\n b@example.net\nBcc: archive@example.com\nMIME-Version: 1.0\nContent-Type: text/html; charset=UTF-8\n\n<p>Danke</p>\n",
+			wantEnv: Envelope{From: "bounce@example.com", To: []string{"kunde@example.net", "a@example.net", "b@example.net", "archive@example.com"}},
+			want:    "To: Kunde <kunde@example.net>\r\nSubject: =?UTF-8?B?QmVzdGVsbHVuZw==?=\r\nFrom: Shop <shop@example.com>\r\nReply-To: service@example.com\r\nCc: a@example.net,\r\n b@example.net\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=UTF-8\r\n" + filled + "\r\n<p>Danke</p>\r\n",
+		},
+		{
+			name:    "mailx: a lone dot ends the message without -i",
+			args:    []string{"ops@example.com"},
+			in:      "Subject: disk\nTo: ops@example.com\n\n/var 91%\n.\nnot part of it\n",
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"ops@example.com"}},
+			want:    "Subject: disk\r\nTo: ops@example.com\r\nFrom: <robot@example.com>\r\n" + filled + "\r\n/var 91%\r\n",
+		},
+		{
+			name:    "logwatch -t with command-line recipient added, duplicates dropped",
+			args:    []string{"-t", "extra@example.com"},
+			in:      "To: Root@Example.com, extra@example.com\r\nFrom: logwatch@host\r\nSubject: Logwatch for host (Linux)\r\nDate: Wed, 04 Nov 2026 06:25:02 +0100\r\nMessage-ID: <lw.1@host>\r\n\r\n ################### Logwatch 7.8 ####\r\n",
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"extra@example.com", "Root@Example.com"}},
+			want:    "To: Root@Example.com, extra@example.com\r\nFrom: logwatch@host\r\nSubject: Logwatch for host (Linux)\r\nDate: Wed, 04 Nov 2026 06:25:02 +0100\r\nMessage-ID: <lw.1@host>\r\n\r\n ################### Logwatch 7.8 ####\r\n",
+		},
+		{
+			name:    "echo hi | sendmail -F name: no header at all",
+			args:    []string{"-F", "Jörg Backup", "-f", "backup@example.com", "admin@example.com"},
+			in:      "hi there: not a header because of the space\n",
+			wantEnv: Envelope{From: "backup@example.com", To: []string{"admin@example.com"}},
+			want:    "From: =?utf-8?q?J=C3=B6rg_Backup?= <backup@example.com>\r\n" + filled + "\r\nhi there: not a header because of the space\r\n",
+		},
+		{
+			name:    "mbox From_ line dropped, no trailing newline",
+			args:    []string{"-oi", "a@example.com"},
+			in:      "From someone Thu Nov  5 10:00:00 2026\nSubject: x\n\nlast line",
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"a@example.com"}},
+			want:    "Subject: x\r\nFrom: <robot@example.com>\r\n" + filled + "\r\nlast line\r\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, err := ParseArgs(tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, out, err := Prepare([]byte(tt.in), opts, defaults)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(env, tt.wantEnv) {
+				t.Errorf("envelope\ngot  %+v\nwant %+v", env, tt.wantEnv)
+			}
+			if string(out) != tt.want {
+				t.Errorf("message\ngot  %q\nwant %q", out, tt.want)
+			}
+			if strings.Contains(string(out), "\n") && strings.Count(string(out), "\n") != strings.Count(string(out), "\r\n") {
+				t.Errorf("bare LF left in %q", out)
+			}
+		})
+	}
+}
+
+func TestPrepareRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		in   string
+		d    Defaults
+	}{
+		{"no recipients", nil, "Subject: x\n\nbody\n", defaults},
+		{"-t without recipient headers", []string{"-t"}, "Subject: x\n\nbody\n", defaults},
+		{"no sender", []string{"a@example.com"}, "Subject: x\n\nbody\n", Defaults{}},
+		{"unparsable To with -t", []string{"-t"}, "To: <<broken\n\nbody\n", defaults},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, _ := ParseArgs(tt.args)
+			var me *MessageError
+			if _, _, err := Prepare([]byte(tt.in), opts, tt.d); !errors.As(err, &me) {
+				t.Fatalf("Prepare = %v, want *MessageError", err)
+			}
+		})
+	}
+}
+
+func FuzzPrepare(f *testing.F) {
+	f.Add([]byte("To: a@example.com\nBcc: b@example.com\n\nbody\n.\n"), true, false)
+	f.Add([]byte("hi\r\n"), false, true)
+	f.Fuzz(func(t *testing.T, raw []byte, extract, ignoreDots bool) {
+		opts := Options{ExtractRecipients: extract, IgnoreDots: ignoreDots, Recipients: []string{"r@example.com"}}
+		_, out, err := Prepare(raw, opts, defaults)
+		if err != nil {
+			return
+		}
+		if strings.Count(string(out), "\n") != strings.Count(string(out), "\r\n") {
+			t.Fatalf("bare LF in output %q", out)
+		}
+		if strings.Contains(strings.ToLower(string(out[:strings.Index(string(out), "\r\n\r\n")+2])), "\nbcc:") {
+			t.Fatalf("Bcc header kept: %q", out)
+		}
+	})
+}

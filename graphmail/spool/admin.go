@@ -1,0 +1,266 @@
+package spool
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// State says where a message is.
+type State string
+
+// The states of a message.
+const (
+	// StateQueued: waiting for its first or next attempt.
+	StateQueued State = "queued"
+	// StateDeadletter: given up; see Meta.Dead and Meta.LastError.
+	StateDeadletter State = "deadletter"
+	// StateDone: delivered; see Meta.Submitted.
+	StateDone State = "done"
+)
+
+// Item describes a spooled message.
+type Item struct {
+	ID       ID
+	State    State
+	Envelope Envelope
+	Meta     Meta
+	// Size is the message's size in bytes.
+	Size int
+}
+
+// List returns the queued and dead messages, oldest first. Delivered
+// messages in done/ are not listed (Show finds them).
+func (s *Spool) List() ([]Item, error) {
+	var items []Item
+	for _, sub := range []string{dirQueue, dirDeadletter} {
+		ids, _, err := s.listIDs(sub)
+		if err != nil {
+			return nil, &Error{Op: "list", Err: err}
+		}
+		for _, id := range ids {
+			it, _, err := s.item(sub, id)
+			if errors.Is(err, ErrNotFound) {
+				continue // delivered or purged meanwhile
+			}
+			if err != nil {
+				return nil, &Error{Op: "list", ID: id, Err: err}
+			}
+			items = append(items, it)
+		}
+	}
+	slices.SortFunc(items, func(a, b Item) int { return a.Meta.Received.Compare(b.Meta.Received) })
+	return items, nil
+}
+
+// Show returns a message and its bytes, wherever it is.
+func (s *Spool) Show(id ID) (Item, []byte, error) {
+	if !validID(id) {
+		return Item{}, nil, &Error{Op: "show", ID: id, Err: ErrNotFound}
+	}
+	for _, sub := range []string{dirQueue, dirDeadletter, dirDone} {
+		it, raw, err := s.item(sub, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return Item{}, nil, &Error{Op: "show", ID: id, Err: err}
+		}
+		return it, raw, nil
+	}
+	return Item{}, nil, &Error{Op: "show", ID: id, Err: ErrNotFound}
+}
+
+func (s *Spool) item(sub string, id ID) (Item, []byte, error) {
+	h, raw, err := s.loadMessage(sub, id)
+	if err != nil {
+		return Item{}, nil, err
+	}
+	it := Item{ID: id, Envelope: h.Envelope, Meta: h.Meta, Size: len(raw)}
+	switch sub {
+	case dirQueue:
+		it.State = StateQueued
+		it.Meta, _, err = s.queuedMeta(id, h.Meta)
+		if it.Meta.Submitted != nil {
+			it.State = StateDone // finished, waiting to leave the queue
+		}
+	case dirDeadletter:
+		it.State = StateDeadletter
+		if m, _, ok, e := s.readMeta(sub, id); e != nil {
+			err = e
+		} else if ok {
+			it.Meta = m
+		}
+	case dirDone:
+		it.State = StateDone
+		if m, _, ok, e := s.readMeta(sub, id); e != nil {
+			err = e
+		} else if ok {
+			it.Meta = m
+		}
+	}
+	return it, raw, err
+}
+
+// Retry makes a queued message due now, or takes a dead message back into
+// the queue with its attempts reset (MaxAge counts from now).
+func (s *Spool) Retry(id ID) error {
+	if !validID(id) {
+		return &Error{Op: "retry", ID: id, Err: ErrNotFound}
+	}
+	if err := s.retry(id); err != nil {
+		return &Error{Op: "retry", ID: id, Err: err}
+	}
+	s.poke()
+	return nil
+}
+
+func (s *Spool) retry(id ID) error {
+	if s.busy(id) {
+		return ErrBusy
+	}
+	now := s.now()
+	if h, _, err := s.loadMessage(dirQueue, id); err == nil {
+		m, _, err := s.queuedMeta(id, h.Meta)
+		if err != nil {
+			return err
+		}
+		if m.Submitted != nil || m.Dead != nil {
+			return nil // leaving the queue already
+		}
+		m.NextAttempt = now
+		if err := s.writeMeta(id, m); err != nil {
+			return err
+		}
+		s.release(id, m, "")
+		return nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	h, _, err := s.loadMessage(dirDeadletter, id)
+	if err != nil {
+		return err
+	}
+	m, _, ok, err := s.readMeta(dirDeadletter, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		m = h.Meta
+	}
+	// The record goes first: a crash after it leaves a dead message
+	// without a record (listed, retried again), never a queued message
+	// carrying a dead record.
+	dl := filepath.Join(s.dir, dirDeadletter)
+	if err := s.fs.remove(s.path(dirDeadletter, id, ".meta")); err != nil {
+		return err
+	}
+	if err := s.fs.syncDir(dl); err != nil {
+		return err
+	}
+	if err := s.fs.rename(s.path(dirDeadletter, id, ".msg"), s.path(dirQueue, id, ".msg")); err != nil {
+		return err
+	}
+	if err := s.fs.syncDir(dl); err != nil {
+		return err
+	}
+	m.Dead, m.Attempts, m.NextAttempt, m.Requeued = nil, 0, time.Time{}, now
+	if err := s.writeMeta(id, m); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.running {
+		s.index[id] = &entry{meta: m}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// RetryAll retries every queued and dead message and returns how many.
+func (s *Spool) RetryAll() (int, error) {
+	items, err := s.List()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, it := range items {
+		if it.State == StateDone {
+			continue
+		}
+		err := s.Retry(it.ID)
+		if errors.Is(err, ErrBusy) || errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Purge deletes a queued or dead message without delivering it.
+func (s *Spool) Purge(id ID) error {
+	if !validID(id) {
+		return &Error{Op: "purge", ID: id, Err: ErrNotFound}
+	}
+	if s.busy(id) {
+		return &Error{Op: "purge", ID: id, Err: ErrBusy}
+	}
+	for _, sub := range []string{dirQueue, dirDeadletter} {
+		if !s.exists(sub, id, ".msg") {
+			continue
+		}
+		dir := filepath.Join(s.dir, sub)
+		for _, ext := range []string{".msg", ".meta"} {
+			if err := s.fs.remove(s.path(sub, id, ext)); err != nil {
+				return &Error{Op: "purge", ID: id, Err: err}
+			}
+		}
+		if err := s.fs.syncDir(dir); err != nil {
+			return &Error{Op: "purge", ID: id, Err: err}
+		}
+		s.forget(id)
+		return nil
+	}
+	return &Error{Op: "purge", ID: id, Err: ErrNotFound}
+}
+
+// busy reports whether this process is delivering id right now; a
+// message being delivered cannot be retried or purged.
+func (s *Spool) busy(id ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.index[id]
+	return ok && e.inflight
+}
+
+// Stats returns the number of messages in the queue (not counting dead
+// letters) and the age of the oldest, for metrics.
+func (s *Spool) Stats() (depth int, oldest time.Duration, err error) {
+	ids, _, err := s.listIDs(dirQueue)
+	if err != nil {
+		return 0, 0, &Error{Op: "stats", Err: err}
+	}
+	now := s.now()
+	for _, id := range ids {
+		s.mu.Lock()
+		e, ok := s.index[id]
+		var received time.Time
+		if ok {
+			received = e.meta.Received
+		}
+		s.mu.Unlock()
+		if !ok {
+			h, _, err := s.loadMessage(dirQueue, id)
+			if err != nil {
+				continue
+			}
+			received = h.Meta.Received
+		}
+		depth++
+		oldest = max(oldest, now.Sub(received))
+	}
+	return depth, oldest, nil
+}

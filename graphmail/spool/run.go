@@ -1,0 +1,407 @@
+package spool
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Receipt is what a Deliverer reports for a message it handed over.
+type Receipt struct {
+	// Path is "graph" or "smtp".
+	Path string `json:"path,omitempty"`
+	// RequestID is Graph's request-id.
+	RequestID string `json:"request_id,omitempty"`
+	// Reply is the SMTP server's final reply.
+	Reply string `json:"reply,omitempty"`
+}
+
+// Delivery is one attempt to deliver a spooled message.
+type Delivery struct {
+	// ID is the spool's name for the message.
+	ID ID
+	// Envelope holds the sender and every recipient; recipients that are
+	// in no header (Bcc) must be delivered too.
+	Envelope Envelope
+	// Raw is the message exactly as it was enqueued.
+	Raw []byte
+	// MessageID is the Message-ID to use on every attempt (Meta.MessageID);
+	// a Deliverer adds it as a header when Raw has none.
+	MessageID string
+	// Attempt counts from 1.
+	Attempt int
+}
+
+// Deliverer hands a message over, for example to Microsoft Graph with the
+// SMTP fallback. It may block (a per-mailbox governor); it must return when
+// ctx ends. An error with a Temporary() bool method decides for itself
+// whether the message is retried (wrap with Permanent to give up at once);
+// any other error is retried until RunOptions.MaxAge.
+type Deliverer interface {
+	Deliver(ctx context.Context, d Delivery) (Receipt, error)
+}
+
+// DelivererFunc adapts a function to Deliverer.
+type DelivererFunc func(ctx context.Context, d Delivery) (Receipt, error)
+
+// Deliver calls f.
+func (f DelivererFunc) Deliver(ctx context.Context, d Delivery) (Receipt, error) { return f(ctx, d) }
+
+// Outcome says how an attempt ended: "submitted", "deferred", "dead" or
+// "interrupted" (the run was stopping; not counted as an attempt).
+type Outcome string
+
+// The outcomes of an attempt.
+const (
+	OutcomeSubmitted   Outcome = "submitted"
+	OutcomeDeferred    Outcome = "deferred"
+	OutcomeDead        Outcome = "dead"
+	OutcomeInterrupted Outcome = "interrupted"
+)
+
+// Event describes one finished attempt, for logs and metrics.
+type Event struct {
+	ID        ID
+	MessageID string
+	Outcome   Outcome
+	Attempt   int
+	Receipt   Receipt
+	Err       error
+	Duration  time.Duration
+}
+
+// RunOptions configure Run.
+type RunOptions struct {
+	// Workers is the most deliveries in flight at once; 0 means 4
+	// (graphmail.MailboxConcurrency).
+	Workers int
+	// MaxAge is how long a message is retried, counted from when it was
+	// received (or retried by hand); 0 means 5 days.
+	MaxAge time.Duration
+	// Backoff returns the wait after the given failed attempt (1, 2, …);
+	// nil means DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+	// Timeout bounds one delivery; 0 means 10 minutes.
+	Timeout time.Duration
+	// Grace is how long in-flight deliveries may finish once ctx ends
+	// before they are cancelled; 0 means 30 seconds.
+	Grace time.Duration
+	// ScanInterval is how often the queue directory is read again for
+	// messages enqueued by other processes and retried by hand; 0 means
+	// 1 second.
+	ScanInterval time.Duration
+	// OnEvent, when set, is called after each attempt (from the worker).
+	OnEvent func(Event)
+}
+
+// DefaultBackoff waits 1 minute after the first failure and doubles each
+// time up to 1 hour.
+func DefaultBackoff(attempt int) time.Duration {
+	return min(time.Minute<<min(max(attempt-1, 0), 10), time.Hour)
+}
+
+func (o *RunOptions) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = 5 * 24 * time.Hour
+	}
+	if o.Backoff == nil {
+		o.Backoff = DefaultBackoff
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.Grace <= 0 {
+		o.Grace = 30 * time.Second
+	}
+	if o.ScanInterval <= 0 {
+		o.ScanInterval = time.Second
+	}
+}
+
+// Run delivers queued messages with d until ctx ends, then gives in-flight
+// deliveries RunOptions.Grace to finish and returns. It first finishes what
+// a crash interrupted (see the package documentation for the guarantees).
+// Only one Run per spool directory at a time: another process gets
+// ErrLocked.
+//
+// After a delivery succeeds the submitted record is fsynced before the
+// message leaves the queue; a permanent failure, or a temporary one past
+// MaxAge, moves it to deadletter/ with the last error; any other failure
+// reschedules it after Backoff.
+func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
+	o.defaults()
+	unlock, err := lockDir(s.dir)
+	if err != nil {
+		return &Error{Op: "run", Err: err}
+	}
+	defer unlock()
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return &Error{Op: "run", Err: ErrLocked}
+	}
+	s.running = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running = false
+		clear(s.index)
+		s.mu.Unlock()
+	}()
+	if err := s.recover(); err != nil {
+		return &Error{Op: "run", Err: err}
+	}
+	if err := s.scan(); err != nil {
+		return &Error{Op: "run", Err: err}
+	}
+
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	var wg sync.WaitGroup
+	inflight := 0
+	done := make(chan struct{}, o.Workers)
+	lastScan := time.Now()
+	for ctx.Err() == nil {
+		for _, id := range s.due(o.Workers - inflight) {
+			inflight++
+			wg.Go(func() {
+				s.attempt(ctx, dctx, d, id, &o)
+				done <- struct{}{}
+			})
+		}
+		wait := o.ScanInterval - time.Since(lastScan)
+		if next, ok := s.nextDue(); ok {
+			wait = min(wait, next.Sub(s.now()))
+		}
+		t := time.NewTimer(max(wait, time.Millisecond))
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-done:
+			inflight--
+		case <-t.C:
+		}
+		t.Stop()
+		if time.Since(lastScan) >= o.ScanInterval {
+			if err := s.scan(); err != nil {
+				s.log.Error("spool: scanning the queue", "error", err)
+			}
+			lastScan = time.Now()
+		}
+		for drained := false; !drained; {
+			select {
+			case <-done:
+				inflight--
+			default:
+				drained = true
+			}
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(o.Grace):
+		cancel()
+		<-stopped
+	}
+	return nil
+}
+
+// due marks up to n due messages in flight and returns them, oldest first.
+func (s *Spool) due(n int) []ID {
+	if n <= 0 {
+		return nil
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []ID
+	for id, e := range s.index {
+		if !e.inflight && !e.meta.NextAttempt.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b ID) int {
+		return cmp.Or(s.index[a].meta.NextAttempt.Compare(s.index[b].meta.NextAttempt), cmp.Compare(a, b))
+	})
+	ids = ids[:min(n, len(ids))]
+	for _, id := range ids {
+		s.index[id].inflight = true
+	}
+	return ids
+}
+
+// nextDue returns the earliest next attempt of a message not in flight.
+func (s *Spool) nextDue() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var t time.Time
+	ok := false
+	for _, e := range s.index {
+		if !e.inflight && (!ok || e.meta.NextAttempt.Before(t)) {
+			t, ok = e.meta.NextAttempt, true
+		}
+	}
+	return t, ok
+}
+
+// scan brings the index up to date with queue/: new messages (from other
+// processes), changed metadata (Retry from another process) and messages
+// that are gone (Purge).
+func (s *Spool) scan() error {
+	msgs, _, err := s.listIDs(dirQueue)
+	if err != nil {
+		return err
+	}
+	present := make(map[ID]bool, len(msgs))
+	for _, id := range msgs {
+		present[id] = true
+		s.mu.Lock()
+		e, known := s.index[id]
+		busy := known && e.inflight
+		stamp := ""
+		if known {
+			stamp = e.stamp
+		}
+		s.mu.Unlock()
+		if busy {
+			continue
+		}
+		if known {
+			fi, err := s.fs.stat(s.path(dirQueue, id, ".meta"))
+			if err != nil || metaStamp(fi) == stamp {
+				continue
+			}
+		}
+		h, _, err := s.loadMessage(dirQueue, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			s.log.Error("spool: unreadable message left in queue", "id", id, "error", err)
+			continue
+		}
+		m, stamp, err := s.queuedMeta(id, h.Meta)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if e, ok := s.index[id]; !ok || !e.inflight {
+			s.index[id] = &entry{meta: m, stamp: stamp}
+		}
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	for id, e := range s.index {
+		if !present[id] && !e.inflight {
+			delete(s.index, id)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// attempt delivers one message and records the outcome.
+func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *RunOptions) {
+	s.mu.Lock()
+	m := s.index[id].meta
+	s.mu.Unlock()
+	ev := Event{ID: id, MessageID: m.MessageID, Attempt: m.Attempts + 1}
+	h, raw, err := s.loadMessage(dirQueue, id)
+	if err != nil {
+		// Purged meanwhile, or unreadable: nothing to deliver.
+		s.log.Error("spool: cannot read queued message", "id", id, "error", err)
+		s.forget(id)
+		return
+	}
+	if m.Submitted != nil {
+		if err := s.finish(id, m); err != nil {
+			s.log.Error("spool: finishing submitted message", "id", id, "error", err)
+		}
+		s.forget(id)
+		return
+	}
+	ctx, cancel := context.WithTimeout(dctx, o.Timeout)
+	start := time.Now()
+	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: h.Envelope, Raw: raw, MessageID: m.MessageID, Attempt: m.Attempts + 1})
+	cancel()
+	ev.Duration = time.Since(start)
+	now := s.now()
+	switch {
+	case derr == nil:
+		m.Attempts++
+		m.LastAttempt, m.LastError = now, ""
+		m.Submitted = &Submitted{At: now, Receipt: rec}
+		ev.Outcome, ev.Receipt = OutcomeSubmitted, rec
+		// The submitted record is durable before the message leaves the
+		// queue: after a crash here it is finished, not sent again.
+		if err := s.finish(id, m); err != nil {
+			s.log.Error("spool: recording a submitted message", "id", id, "error", err)
+		}
+		s.log.Info("spool: submitted", "id", id, "message_id", m.MessageID, "attempt", m.Attempts, "path", rec.Path, "request_id", rec.RequestID)
+		s.forget(id)
+	case runCtx.Err() != nil && canceled(derr):
+		ev.Outcome, ev.Err = OutcomeInterrupted, derr
+		s.release(id, m, "")
+	default:
+		m.Attempts++
+		m.LastAttempt, m.LastError = now, derr.Error()
+		ev.Err = derr
+		age := now.Sub(m.Received)
+		if !m.Requeued.IsZero() {
+			age = now.Sub(m.Requeued)
+		}
+		if !temporary(derr) || age >= o.MaxAge {
+			reason := "permanent error"
+			if temporary(derr) {
+				reason = fmt.Sprintf("max age %s exceeded", o.MaxAge)
+			}
+			m.Dead = &Dead{At: now, Reason: reason}
+			ev.Outcome = OutcomeDead
+			if err := s.bury(id, m); err != nil {
+				s.log.Error("spool: moving to dead letters", "id", id, "error", err)
+			}
+			s.log.Warn("spool: gave up", "id", id, "message_id", m.MessageID, "attempts", m.Attempts, "reason", reason, "error", derr)
+			s.forget(id)
+			break
+		}
+		m.NextAttempt = now.Add(o.Backoff(m.Attempts))
+		ev.Outcome = OutcomeDeferred
+		stamp := ""
+		if err := s.writeMeta(id, m); err != nil {
+			s.log.Error("spool: recording a deferral", "id", id, "error", err)
+		} else if fi, err := s.fs.stat(s.path(dirQueue, id, ".meta")); err == nil {
+			stamp = metaStamp(fi)
+		}
+		s.log.Info("spool: deferred", "id", id, "message_id", m.MessageID, "attempt", m.Attempts, "next", m.NextAttempt, "error", derr)
+		s.release(id, m, stamp)
+	}
+	if o.OnEvent != nil {
+		o.OnEvent(ev)
+	}
+}
+
+func (s *Spool) forget(id ID) {
+	s.mu.Lock()
+	delete(s.index, id)
+	s.mu.Unlock()
+}
+
+func (s *Spool) release(id ID, m Meta, stamp string) {
+	s.mu.Lock()
+	if e, ok := s.index[id]; ok {
+		e.meta, e.inflight = m, false
+		if stamp != "" {
+			e.stamp = stamp
+		}
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,305 @@
+package spool
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Subdirectories of a spool.
+const (
+	dirTmp        = "tmp"
+	dirQueue      = "queue"
+	dirDone       = "done"
+	dirDeadletter = "deadletter"
+)
+
+// ID names a spooled message. IDs sort by the time they were enqueued.
+type ID string
+
+// Envelope is the SMTP envelope: the return path and every recipient,
+// including Bcc recipients that appear in no header.
+type Envelope struct {
+	// From is the envelope sender (MAIL FROM); "" is the null sender.
+	From string `json:"from"`
+	// To lists the envelope recipients (RCPT TO); at least one.
+	To []string `json:"to"`
+}
+
+// Submitted records that a message was handed over: Graph answered 202,
+// or the SMTP server accepted it. Once it is on disk the message is never
+// delivered again.
+type Submitted struct {
+	// At is when the Deliverer returned.
+	At time.Time `json:"at"`
+	// Receipt is what the Deliverer reported.
+	Receipt Receipt `json:"receipt"`
+}
+
+// Dead records why a message was moved to the dead letters.
+type Dead struct {
+	// At is when the message was given up.
+	At time.Time `json:"at"`
+	// Reason is "permanent error" or "max age exceeded".
+	Reason string `json:"reason"`
+}
+
+// Meta is what the spool keeps about a message besides its bytes.
+type Meta struct {
+	// MessageID is the Message-ID (without angle brackets) that every
+	// attempt must reuse, so a message that reaches Graph twice can be
+	// recognised as one. Enqueue takes it from the message's Message-ID
+	// header, or makes one from the ID and Options.Hostname.
+	MessageID string `json:"message_id"`
+	// Received is when the message was accepted; zero means now.
+	Received time.Time `json:"received"`
+	// Client says who submitted it, for example "192.0.2.1 user=app".
+	Client string `json:"client,omitempty"`
+	// Attempts counts delivery attempts that have finished.
+	Attempts int `json:"attempts,omitempty"`
+	// NextAttempt is when the message is next due; zero means now.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// LastAttempt is when the last attempt finished.
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	// Requeued is when the message was last taken back from the dead
+	// letters by Retry; MaxAge then counts from it.
+	Requeued time.Time `json:"requeued,omitzero"`
+	// LastError is the last attempt's error.
+	LastError string `json:"last_error,omitempty"`
+	// Submitted is set once the message was delivered.
+	Submitted *Submitted `json:"submitted,omitempty"`
+	// Dead is set once the message was given up.
+	Dead *Dead `json:"dead,omitempty"`
+}
+
+// Options configure a Spool.
+type Options struct {
+	// DeleteDone removes delivered messages instead of moving them to done/.
+	DeleteDone bool
+	// Hostname is the right-hand side of Message-IDs the spool makes up;
+	// "" means os.Hostname.
+	Hostname string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives one line per delivery outcome; nil discards.
+	Logger *slog.Logger
+
+	fs fileSystem // nil means the real file system (tests record calls)
+}
+
+// Spool is a durable message queue in a directory, laid out like this:
+//
+//	tmp/         files being written
+//	queue/       ID.msg (envelope, metadata at enqueue, message) and
+//	             ID.meta (metadata after the first attempt)
+//	done/        delivered messages, with their submitted record
+//	deadletter/  messages given up, with the last error
+//
+// Every step that must survive a crash is written to a temporary file,
+// fsynced, renamed into place and made durable by fsyncing the directory.
+// A Spool is safe for concurrent use; Enqueue is also safe from several
+// processes sharing the directory, while Run takes a lock so that only one
+// process delivers.
+type Spool struct {
+	dir  string
+	opts Options
+	fs   fileSystem
+	now  func() time.Time
+	log  *slog.Logger
+	host string
+
+	mu      sync.Mutex
+	index   map[ID]*entry // queued messages known to Run
+	wake    chan struct{}
+	running bool
+}
+
+// entry is a queued message as the scheduler sees it.
+type entry struct {
+	meta     Meta
+	stamp    string // meta file modification stamp when last read
+	inflight bool
+}
+
+// Open opens the spool in dir, creating its directories when needed.
+func Open(dir string, opts Options) (*Spool, error) {
+	s := &Spool{dir: dir, opts: opts, fs: opts.fs, now: opts.Now, log: opts.Logger, host: opts.Hostname,
+		index: map[ID]*entry{}, wake: make(chan struct{}, 1)}
+	if s.fs == nil {
+		s.fs = osFS{}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.host == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		s.host = h
+	}
+	for _, d := range []string{dirTmp, dirQueue, dirDone, dirDeadletter} {
+		if err := s.fs.mkdirAll(filepath.Join(dir, d)); err != nil {
+			return nil, &Error{Op: "open", Err: err}
+		}
+	}
+	return s, nil
+}
+
+// Dir returns the spool's directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// newID returns a new ID: the time in nanoseconds and 4 random bytes, in hex.
+func newID(now time.Time) ID {
+	var b [4]byte
+	rand.Read(b[:])
+	return ID(fmt.Sprintf("%016x%s", now.UnixNano(), hex.EncodeToString(b[:])))
+}
+
+// validID reports whether id looks like one newID made (and so cannot
+// escape the spool directory).
+func validID(id ID) bool {
+	if len(id) != 24 {
+		return false
+	}
+	for _, c := range id {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Enqueue stores a message and returns its ID. It returns only after the
+// message, its envelope and its metadata are written and fsynced, renamed
+// into queue/ and the directory fsynced: once it returns nil the message
+// survives a crash or power loss (on a file system that honours fsync), so
+// an SMTP server may answer 250. raw is stored unchanged.
+func (s *Spool) Enqueue(ctx context.Context, env Envelope, raw []byte, meta Meta) (ID, error) {
+	if len(env.To) == 0 {
+		return "", &Error{Op: "enqueue", Err: errNoRecipients}
+	}
+	if err := ctx.Err(); err != nil {
+		return "", &Error{Op: "enqueue", Err: err}
+	}
+	now := s.now()
+	id := newID(now)
+	if meta.Received.IsZero() {
+		meta.Received = now
+	}
+	if meta.MessageID == "" {
+		meta.MessageID = headerMessageID(raw)
+	}
+	if meta.MessageID == "" {
+		meta.MessageID = string(id) + "@" + s.host
+	}
+	meta.Submitted, meta.Dead = nil, nil
+	data, err := encodeMessage(env, meta, raw)
+	if err != nil {
+		return "", &Error{Op: "enqueue", ID: id, Err: err}
+	}
+	tmp := filepath.Join(s.dir, dirTmp, string(id)+".msg")
+	if err := s.fs.writeFileSync(tmp, data); err != nil {
+		return "", &Error{Op: "enqueue", ID: id, Err: err}
+	}
+	if err := s.fs.rename(tmp, s.path(dirQueue, id, ".msg")); err != nil {
+		s.fs.remove(tmp)
+		return "", &Error{Op: "enqueue", ID: id, Err: err}
+	}
+	if err := s.fs.syncDir(filepath.Join(s.dir, dirQueue)); err != nil {
+		return "", &Error{Op: "enqueue", ID: id, Err: err}
+	}
+	s.mu.Lock()
+	if s.running {
+		s.index[id] = &entry{meta: meta}
+	}
+	s.mu.Unlock()
+	s.poke()
+	return id, nil
+}
+
+// poke wakes the scheduler.
+func (s *Spool) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Spool) path(sub string, id ID, ext string) string {
+	return filepath.Join(s.dir, sub, string(id)+ext)
+}
+
+// headerMessageID returns the Message-ID in raw's header without angle
+// brackets, or "".
+func headerMessageID(raw []byte) string {
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = bytes.Index(raw, []byte("\n\n"))
+	}
+	if end < 0 {
+		return ""
+	}
+	for line := range strings.Lines(string(raw[:end])) {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name)) == "Message-Id" {
+			v := strings.TrimSpace(value)
+			return strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
+		}
+	}
+	return ""
+}
+
+// magic starts every message file, naming the format version.
+const magic = "graphmail-spool 1\n"
+
+// header is the first JSON line of a message file.
+type header struct {
+	Envelope Envelope `json:"envelope"`
+	Meta     Meta     `json:"meta"`
+	Size     int      `json:"size"`
+}
+
+func encodeMessage(env Envelope, meta Meta, raw []byte) ([]byte, error) {
+	h, err := json.Marshal(header{Envelope: env, Meta: meta, Size: len(raw)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(magic)+len(h)+1+len(raw))
+	out = append(out, magic...)
+	out = append(out, h...)
+	out = append(out, '\n')
+	return append(out, raw...), nil
+}
+
+func decodeMessage(data []byte) (header, []byte, error) {
+	var h header
+	rest, ok := bytes.CutPrefix(data, []byte(magic))
+	if !ok {
+		return h, nil, errCorrupt
+	}
+	line, raw, ok := bytes.Cut(rest, []byte("\n"))
+	if !ok {
+		return h, nil, errCorrupt
+	}
+	if err := json.Unmarshal(line, &h); err != nil {
+		return h, nil, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	if h.Size != len(raw) {
+		return h, nil, fmt.Errorf("%w: %d bytes, header says %d", errCorrupt, len(raw), h.Size)
+	}
+	return h, raw, nil
+}

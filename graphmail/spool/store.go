@@ -1,0 +1,241 @@
+package spool
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// readMeta reads sub/ID.meta. ok is false when there is none.
+func (s *Spool) readMeta(sub string, id ID) (m Meta, stamp string, ok bool, err error) {
+	name := s.path(sub, id, ".meta")
+	fi, err := s.fs.stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, "", false, nil
+	}
+	if err != nil {
+		return m, "", false, err
+	}
+	data, err := s.fs.readFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, "", false, nil
+	}
+	if err != nil {
+		return m, "", false, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, "", false, fmt.Errorf("%w: %s: %v", errCorrupt, name, err)
+	}
+	return m, metaStamp(fi), true, nil
+}
+
+func metaStamp(fi fs.FileInfo) string {
+	return fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+}
+
+// queuedMeta returns the current metadata of queue/ID.msg whose header
+// holds h. A submitted or dead record may already have been moved next to
+// where the message is going (a crash between the two renames), so done/
+// and deadletter/ are consulted too: a message with a submitted record is
+// never delivered again.
+func (s *Spool) queuedMeta(id ID, h Meta) (Meta, string, error) {
+	m, stamp, ok, err := s.readMeta(dirQueue, id)
+	if err != nil || ok {
+		return m, stamp, err
+	}
+	if m, _, ok, err := s.readMeta(dirDone, id); err != nil || ok && m.Submitted != nil {
+		return m, "", err
+	}
+	if m, _, ok, err := s.readMeta(dirDeadletter, id); err != nil || ok && m.Dead != nil {
+		return m, "", err
+	}
+	return h, "", nil
+}
+
+// loadMessage reads sub/ID.msg.
+func (s *Spool) loadMessage(sub string, id ID) (header, []byte, error) {
+	data, err := s.fs.readFile(s.path(sub, id, ".msg"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return header{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return header{}, nil, err
+	}
+	return decodeMessage(data)
+}
+
+// writeMeta replaces queue/ID.meta durably.
+func (s *Spool) writeMeta(id ID, m Meta) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.dir, dirTmp, string(newID(s.now()))+"-"+string(id)+".meta")
+	if err := s.fs.writeFileSync(tmp, data); err != nil {
+		return err
+	}
+	if err := s.fs.rename(tmp, s.path(dirQueue, id, ".meta")); err != nil {
+		s.fs.remove(tmp)
+		return err
+	}
+	return s.fs.syncDir(filepath.Join(s.dir, dirQueue))
+}
+
+// moveOut moves ID.msg and ID.meta from queue/ to sub/ (or deletes them
+// when sub is ""). The record saying why (submitted or dead) must already
+// be durable in queue/ID.meta. The message moves first: a crash between
+// the two renames leaves an orphaned record in queue/, which recover
+// tidies, never a message without its record.
+func (s *Spool) moveOut(id ID, sub string) error {
+	q := filepath.Join(s.dir, dirQueue)
+	if sub == "" {
+		if err := s.fs.remove(s.path(dirQueue, id, ".msg")); err != nil {
+			return err
+		}
+		if err := s.fs.syncDir(q); err != nil {
+			return err
+		}
+		if err := s.fs.remove(s.path(dirQueue, id, ".meta")); err != nil {
+			return err
+		}
+		return s.fs.syncDir(q)
+	}
+	if err := s.fs.rename(s.path(dirQueue, id, ".msg"), s.path(sub, id, ".msg")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := s.fs.rename(s.path(dirQueue, id, ".meta"), s.path(sub, id, ".meta")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := s.fs.syncDir(filepath.Join(s.dir, sub)); err != nil {
+		return err
+	}
+	return s.fs.syncDir(q)
+}
+
+// listIDs returns the IDs of sub/*.msg and of sub/*.meta without a message.
+func (s *Spool) listIDs(sub string) (msgs, orphans []ID, err error) {
+	ents, err := s.fs.readDir(filepath.Join(s.dir, sub))
+	if err != nil {
+		return nil, nil, err
+	}
+	have := map[ID]bool{}
+	var metas []ID
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, ".msg") && validID(ID(strings.TrimSuffix(name, ".msg"))):
+			id := ID(strings.TrimSuffix(name, ".msg"))
+			have[id] = true
+			msgs = append(msgs, id)
+		case strings.HasSuffix(name, ".meta") && validID(ID(strings.TrimSuffix(name, ".meta"))):
+			metas = append(metas, ID(strings.TrimSuffix(name, ".meta")))
+		}
+	}
+	for _, id := range metas {
+		if !have[id] {
+			orphans = append(orphans, id)
+		}
+	}
+	return msgs, orphans, nil
+}
+
+// staleTmp is the age after which a file in tmp/ is a crash's leftover.
+const staleTmp = time.Hour
+
+// recover finishes what a crash interrupted. It runs under the Run lock:
+// queued messages with a submitted or dead record are moved out, orphaned
+// records follow their message or are removed, and tmp/ files older than
+// staleTmp are removed.
+func (s *Spool) recover() error {
+	msgs, orphans, err := s.listIDs(dirQueue)
+	if err != nil {
+		return err
+	}
+	for _, id := range orphans {
+		switch {
+		case s.exists(dirDone, id, ".msg"):
+			err = s.fs.rename(s.path(dirQueue, id, ".meta"), s.path(dirDone, id, ".meta"))
+		case s.exists(dirDeadletter, id, ".msg"):
+			err = s.fs.rename(s.path(dirQueue, id, ".meta"), s.path(dirDeadletter, id, ".meta"))
+		default:
+			err = s.fs.remove(s.path(dirQueue, id, ".meta"))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, id := range msgs {
+		h, _, err := s.loadMessage(dirQueue, id)
+		if err != nil {
+			s.log.Error("spool: unreadable message left in queue", "id", id, "error", err)
+			continue
+		}
+		m, _, err := s.queuedMeta(id, h.Meta)
+		if err != nil {
+			return err
+		}
+		switch {
+		case m.Submitted != nil:
+			s.log.Info("spool: finishing message submitted before a restart", "id", id, "message_id", m.MessageID)
+			err = s.finish(id, m)
+		case m.Dead != nil:
+			err = s.bury(id, m)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	ents, err := s.fs.readDir(filepath.Join(s.dir, dirTmp))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		// Another process may be in the middle of an Enqueue: only files
+		// left long ago are leftovers of a crash.
+		fi, err := e.Info()
+		if err != nil || time.Since(fi.ModTime()) < staleTmp {
+			continue
+		}
+		if err := s.fs.remove(filepath.Join(s.dir, dirTmp, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish moves a submitted message out of the queue; m.Submitted is set.
+func (s *Spool) finish(id ID, m Meta) error {
+	if !s.exists(dirQueue, id, ".meta") || !s.metaSays(id, func(q Meta) bool { return q.Submitted != nil }) {
+		if err := s.writeMeta(id, m); err != nil {
+			return err
+		}
+	}
+	if s.opts.DeleteDone {
+		return s.moveOut(id, "")
+	}
+	return s.moveOut(id, dirDone)
+}
+
+// bury moves a dead message to the dead letters; m.Dead is set.
+func (s *Spool) bury(id ID, m Meta) error {
+	if !s.exists(dirQueue, id, ".meta") || !s.metaSays(id, func(q Meta) bool { return q.Dead != nil }) {
+		if err := s.writeMeta(id, m); err != nil {
+			return err
+		}
+	}
+	return s.moveOut(id, dirDeadletter)
+}
+
+func (s *Spool) metaSays(id ID, f func(Meta) bool) bool {
+	m, _, ok, err := s.readMeta(dirQueue, id)
+	return err == nil && ok && f(m)
+}
+
+func (s *Spool) exists(sub string, id ID, ext string) bool {
+	_, err := s.fs.stat(s.path(sub, id, ext))
+	return err == nil
+}
