@@ -61,6 +61,12 @@ type Config struct {
 	Limits Limits
 	// TokenCache configures the persistent token cache.
 	TokenCache TokenCache
+	// Serve configures the SMTP relay daemon.
+	Serve Serve
+	// Spool configures the durable queue.
+	Spool Spool
+	// Sendmail configures the sendmail drop-in.
+	Sendmail Sendmail
 	// Log configures logging.
 	Log Log
 	// Sources maps every key (dotted, lower case, e.g. "smtp.host") to where
@@ -176,6 +182,7 @@ func (l *loader) build() *Config {
 		Sources: l.sources,
 		File:    l.file,
 	}
+	l.buildDaemon(c)
 	l.dropAmbientCredentials(c)
 	if c.ClientSecretFile != "" && c.ClientSecret == "" {
 		l.readSecretFile(c)

@@ -31,6 +31,8 @@ const (
 	kindBool
 	kindPath     // a string naming a file; relative paths in the file are relative to it
 	kindDuration // a Go duration such as "90s" or "2m"
+	kindList     // a list of strings: a YAML/TOML/JSON list, or comma-separated in env and flags
+	kindAccounts // a table of relay accounts (file only)
 	kindSize     // a byte count: a whole number, or with a unit (KB, MB; binary multiples)
 )
 
@@ -67,6 +69,23 @@ var keyTable = []keyDef{
 	{name: "retry.max_attempts", kind: kindInt},
 	{name: "retry.max_elapsed", kind: kindDuration},
 	{name: "token_cache.path", kind: kindPath},
+	{name: "serve.listen", kind: kindString},
+	{name: "serve.tls_listen", kind: kindString},
+	{name: "serve.tls_cert", kind: kindPath},
+	{name: "serve.tls_key", kind: kindPath},
+	{name: "serve.allow_nets", kind: kindList},
+	{name: "serve.allowed_from", kind: kindList},
+	{name: "serve.accounts", kind: kindAccounts},
+	{name: "serve.max_message_size", kind: kindSize},
+	{name: "serve.max_recipients", kind: kindInt},
+	{name: "serve.messages_per_minute", kind: kindInt},
+	{name: "serve.connections_per_minute", kind: kindInt},
+	{name: "serve.metrics_listen", kind: kindString},
+	{name: "spool.dir", kind: kindPath},
+	{name: "spool.max_age", kind: kindDuration},
+	{name: "spool.workers", kind: kindInt},
+	{name: "spool.keep_done", kind: kindBool},
+	{name: "sendmail.spool", kind: kindBool},
 	{name: "log.level", kind: kindString},
 	{name: "log.format", kind: kindString},
 	{name: "log.recipients", kind: kindBool},

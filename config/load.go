@@ -370,6 +370,12 @@ func (l *loader) value(key string) any {
 			out = time.Duration(0)
 		}
 		problem, hint = "not a duration", "write a duration such as 90s or 2m"
+	case kindList:
+		out, ok = asList(raw)
+		problem, hint = "not a list", "write a list, e.g. [127.0.0.0/8, 10.1.2.0/24], or comma-separated values in an environment variable"
+	case kindAccounts:
+		out, ok = asAccounts(raw)
+		problem, hint = "not a table of accounts", "write it in the config file: serve: {accounts: {NAME: {password_hash: '$argon2id$...', allowed_from: [a@contoso.com]}}}"
 	case kindSize:
 		var n int64
 		n, ok = asSize(raw)

@@ -112,6 +112,7 @@ func (l *loader) validate(c *Config) {
 	if !l.bad["retry.max_attempts"] && (c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 20) {
 		l.fail("retry.max_attempts", "must be between 1 and 20", "1 means no retry; the default is 4", nil)
 	}
+	l.validateDaemon(c)
 	l.checkChoice("log.level", c.Log.Level, []string{"debug", "info", "warn", "error"}, "")
 	l.checkChoice("log.format", c.Log.Format, []string{"text", "json"}, "")
 }

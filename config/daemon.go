@@ -1,0 +1,226 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Serve configures "graphmail serve", the SMTP submission relay for
+// legacy applications.
+type Serve struct {
+	// Listen is the SMTP submission address (serve.listen, default
+	// 127.0.0.1:2525). STARTTLS is offered when TLSCert and TLSKey are set.
+	Listen string
+	// TLSListen is an optional implicit-TLS listener (serve.tls_listen).
+	TLSListen string
+	// TLSCert and TLSKey are the relay's PEM certificate and key.
+	TLSCert, TLSKey string
+	// AllowNets are the client networks that may submit without
+	// authenticating (serve.allow_nets, default loopback only).
+	AllowNets []string
+	// AllowedFrom limits the senders of unauthenticated clients
+	// (serve.allowed_from: addresses or @domain; empty: any).
+	AllowedFrom []string
+	// Accounts are the local SMTP AUTH accounts (serve.accounts, file only).
+	Accounts map[string]Account
+	// MaxMessageSize is the largest message accepted (serve.max_message_size,
+	// default 35 MB), announced with SIZE.
+	MaxMessageSize int64
+	// MaxRecipients is the most recipients per message (default 500).
+	MaxRecipients int
+	// MessagesPerMinute and ConnectionsPerMinute limit each client
+	// (0: no limit).
+	MessagesPerMinute, ConnectionsPerMinute int
+	// MetricsListen is the HTTP address of /healthz, /readyz and /metrics
+	// (serve.metrics_listen; empty: off).
+	MetricsListen string
+}
+
+// Account is a local SMTP AUTH account of the relay.
+type Account struct {
+	// PasswordHash is a bcrypt ("$2…") or argon2id ("$argon2id$…") hash;
+	// "graphmail serve hash-password" makes one.
+	PasswordHash string `json:"-"`
+	// AllowedFrom lists the senders the account may use (addresses or
+	// @domain); empty means the sender mailbox only.
+	AllowedFrom []string
+}
+
+// Spool configures the durable queue of "graphmail serve" and
+// "graphmail sendmail" with sendmail.spool.
+type Spool struct {
+	// Dir is the spool directory (spool.dir); empty means the default
+	// chosen by the command (/var/spool/graphmail for root).
+	Dir string
+	// MaxAge is how long a message is retried before it becomes a dead
+	// letter (spool.max_age, default 120h).
+	MaxAge time.Duration
+	// Workers is the number of concurrent deliveries (spool.workers, default 4).
+	Workers int
+	// KeepDone keeps delivered messages in done/ instead of deleting them.
+	KeepDone bool
+}
+
+// Sendmail configures the sendmail drop-in.
+type Sendmail struct {
+	// Spool, when true, drops messages into the spool of a running
+	// "graphmail serve" instead of sending them directly.
+	Spool bool
+}
+
+// asList accepts a list of scalars, or a comma-separated string.
+func asList(v any) ([]string, bool) {
+	switch x := v.(type) {
+	case []string:
+		return append([]string(nil), x...), true
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := asString(e)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, strings.TrimSpace(s))
+		}
+		return out, true
+	case string:
+		if strings.TrimSpace(x) == "" {
+			return nil, true
+		}
+		parts := strings.Split(x, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		return parts, true
+	}
+	return nil, false
+}
+
+// asAccounts accepts a table NAME → {password_hash, allowed_from}.
+func asAccounts(v any) (map[string]Account, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, true
+	case string:
+		return nil, x == ""
+	case map[string]any:
+		out := make(map[string]Account, len(x))
+		for name, raw := range x {
+			m, ok := raw.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			var a Account
+			for k, val := range m {
+				switch strings.ToLower(k) {
+				case "password_hash":
+					if a.PasswordHash, ok = val.(string); !ok {
+						return nil, false
+					}
+				case "allowed_from":
+					if a.AllowedFrom, ok = asList(val); !ok {
+						return nil, false
+					}
+				default:
+					return nil, false
+				}
+			}
+			out[name] = a
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// buildDaemon fills the daemon sections of c.
+func (l *loader) buildDaemon(c *Config) {
+	str := func(k string) string { return l.value(k).(string) }
+	list := func(k string) []string { v, _ := l.value(k).([]string); return v }
+	accounts, _ := l.value("serve.accounts").(map[string]Account)
+	c.Serve = Serve{
+		Listen:               str("serve.listen"),
+		TLSListen:            str("serve.tls_listen"),
+		TLSCert:              str("serve.tls_cert"),
+		TLSKey:               str("serve.tls_key"),
+		AllowNets:            list("serve.allow_nets"),
+		AllowedFrom:          list("serve.allowed_from"),
+		Accounts:             accounts,
+		MaxMessageSize:       l.value("serve.max_message_size").(int64),
+		MaxRecipients:        l.value("serve.max_recipients").(int),
+		MessagesPerMinute:    l.value("serve.messages_per_minute").(int),
+		ConnectionsPerMinute: l.value("serve.connections_per_minute").(int),
+		MetricsListen:        str("serve.metrics_listen"),
+	}
+	c.Spool = Spool{
+		Dir:      str("spool.dir"),
+		MaxAge:   l.value("spool.max_age").(time.Duration),
+		Workers:  l.value("spool.workers").(int),
+		KeepDone: l.value("spool.keep_done").(bool),
+	}
+	c.Sendmail = Sendmail{Spool: l.value("sendmail.spool").(bool)}
+}
+
+// validateDaemon checks the daemon sections.
+func (l *loader) validateDaemon(c *Config) {
+	for _, k := range []struct{ key, v string }{{"serve.listen", c.Serve.Listen}, {"serve.tls_listen", c.Serve.TLSListen}, {"serve.metrics_listen", c.Serve.MetricsListen}} {
+		if k.v == "" || l.bad[k.key] {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(k.v); err != nil || port == "" {
+			l.fail(k.key, "not a host:port address", "write e.g. 127.0.0.1:2525 (loopback) or 0.0.0.0:587 (all interfaces)", nil)
+		}
+	}
+	if (c.Serve.TLSCert == "") != (c.Serve.TLSKey == "") {
+		l.fail("serve.tls_cert", "serve.tls_cert and serve.tls_key must be set together", "give the relay's PEM certificate and its key, or neither", nil)
+	}
+	if c.Serve.TLSListen != "" && c.Serve.TLSCert == "" {
+		l.fail("serve.tls_listen", "needs serve.tls_cert and serve.tls_key", "set the certificate and key, or remove serve.tls_listen", nil)
+	}
+	if !l.bad["serve.allow_nets"] {
+		for _, n := range c.Serve.AllowNets {
+			if _, err := netip.ParsePrefix(n); err != nil {
+				if _, err := netip.ParseAddr(n); err != nil {
+					l.fail("serve.allow_nets", fmt.Sprintf("%q is not a network", n), "write networks in CIDR form, e.g. 10.1.2.0/24 or 127.0.0.1/32", nil)
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(c.Serve.Accounts))
+	for n := range c.Serve.Accounts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		h := c.Serve.Accounts[n].PasswordHash
+		if !strings.HasPrefix(h, "$2") && !strings.HasPrefix(h, "$argon2id$") {
+			l.fail("serve.accounts", "account "+n+": password_hash is not a bcrypt or argon2id hash",
+				"store a hash, never a password: graphmail serve hash-password prints one", nil)
+		}
+	}
+	if !l.bad["serve.max_recipients"] && c.Serve.MaxRecipients < 1 {
+		l.fail("serve.max_recipients", "must be at least 1", "Exchange Online allows 500 recipients per message", nil)
+	}
+	if !l.bad["spool.workers"] && (c.Spool.Workers < 1 || c.Spool.Workers > 64) {
+		l.fail("spool.workers", "must be between 1 and 64", "Graph allows 4 concurrent requests per mailbox; 4 is the default", nil)
+	}
+	if !l.bad["spool.max_age"] && c.Spool.MaxAge < time.Minute {
+		l.fail("spool.max_age", "must be at least 1m", "the default is 120h (5 days), like Postfix's maximal_queue_lifetime", nil)
+	}
+}
+
+// accountsText shows accounts without their hashes.
+func accountsText(a map[string]Account) string {
+	if len(a) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(a))
+	for n := range a {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("%d account(s): %s (hashes not shown)", len(a), strings.Join(names, ", "))
+}

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDaemonDefaults(t *testing.T) {
+	c, err := load(Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Serve.Listen != "127.0.0.1:2525" || !reflect.DeepEqual(c.Serve.AllowNets, []string{"127.0.0.0/8", "::1/128"}) ||
+		c.Serve.MaxMessageSize != 35<<20 || c.Serve.MaxRecipients != 500 || c.Spool.MaxAge != 120*time.Hour || c.Spool.Workers != 4 || c.Sendmail.Spool {
+		t.Errorf("defaults = %+v %+v %+v", c.Serve, c.Spool, c.Sendmail)
+	}
+}
+
+func TestDaemonFromFileAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "graphmail.yaml", `
+serve:
+  listen: 0.0.0.0:587
+  allow_nets: [10.1.2.0/24, 192.0.2.7]
+  allowed_from: ["@contoso.com"]
+  tls_cert: relay.pem
+  tls_key: relay.key
+  accounts:
+    printer:
+      password_hash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
+      allowed_from: [scanner@contoso.com]
+spool:
+  dir: /var/spool/graphmail
+  max_age: 48h
+`)
+	c, err := load(Options{ConfigFile: path}, fakeEnv{"GRAPHMAIL_SERVE_ALLOWED_FROM": "a@contoso.com, b@contoso.com", "GRAPHMAIL_SENDMAIL_SPOOL": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Serve.Listen != "0.0.0.0:587" || !reflect.DeepEqual(c.Serve.AllowNets, []string{"10.1.2.0/24", "192.0.2.7"}) {
+		t.Errorf("serve = %+v", c.Serve)
+	}
+	if !reflect.DeepEqual(c.Serve.AllowedFrom, []string{"a@contoso.com", "b@contoso.com"}) || c.Sources["serve.allowed_from"] != SourceEnv {
+		t.Errorf("env list = %v from %s", c.Serve.AllowedFrom, c.Sources["serve.allowed_from"])
+	}
+	if c.Serve.TLSCert != filepath.Join(dir, "relay.pem") {
+		t.Errorf("tls_cert = %s, want it relative to the file", c.Serve.TLSCert)
+	}
+	a := c.Serve.Accounts["printer"]
+	if !strings.HasPrefix(a.PasswordHash, "$argon2id$") || !reflect.DeepEqual(a.AllowedFrom, []string{"scanner@contoso.com"}) {
+		t.Errorf("account = %+v", a)
+	}
+	if c.Spool.MaxAge != 48*time.Hour || !c.Sendmail.Spool {
+		t.Errorf("spool = %+v sendmail = %+v", c.Spool, c.Sendmail)
+	}
+	for _, s := range c.Settings() {
+		if s.Key == "serve.accounts" && (strings.Contains(s.Value, "argon2id") || !strings.Contains(s.Value, "printer")) {
+			t.Errorf("config show of accounts = %q", s.Value)
+		}
+	}
+}
+
+func TestDaemonValidation(t *testing.T) {
+	tests := []struct {
+		name, yaml, key, problem string
+	}{
+		{"bad listen", "serve: {listen: localhost}", "serve.listen", "not a host:port address"},
+		{"cert without key", "serve: {tls_cert: a.pem}", "serve.tls_cert", "serve.tls_cert and serve.tls_key must be set together"},
+		{"tls listener without cert", "serve: {tls_listen: 127.0.0.1:465}", "serve.tls_listen", "needs serve.tls_cert and serve.tls_key"},
+		{"bad network", "serve: {allow_nets: [10.0.0.0/33]}", "serve.allow_nets", `"10.0.0.0/33" is not a network`},
+		{"plain password", "serve: {accounts: {printer: {password_hash: hunter2}}}", "serve.accounts", "account printer: password_hash is not a bcrypt or argon2id hash"},
+		{"unknown account field", "serve: {accounts: {printer: {password: x}}}", "serve.accounts", "not a table of accounts"},
+		{"zero workers", "spool: {workers: 0}", "spool.workers", "must be between 1 and 64"},
+		{"short max age", "spool: {max_age: 10s}", "spool.max_age", "must be at least 1m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), "g.yaml", tt.yaml)
+			_, err := load(Options{ConfigFile: path}, nil)
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v, want Errors", err)
+			}
+			for _, e := range errs {
+				if e.Key == tt.key && e.Problem == tt.problem {
+					if strings.Contains(e.Error(), "hunter2") {
+						t.Errorf("error reveals the password: %v", e)
+					}
+					return
+				}
+			}
+			t.Errorf("errors = %v, want %s: %s", err, tt.key, tt.problem)
+		})
+	}
+}
