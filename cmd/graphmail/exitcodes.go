@@ -10,6 +10,7 @@ import (
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/auth"
+	"github.com/graphmail/graphmail/graphmail/sendmailcompat"
 )
 
 // Exit codes follow sendmail's sysexits.h, so cron, MTAs and scripts know
@@ -64,6 +65,8 @@ func exitCode(err error) int {
 		ae  *auth.Error
 		ge  *graphmail.GraphError
 		tmp temporary
+		sme *sendmailcompat.MessageError
+		sue *sendmailcompat.UsageError
 	)
 	switch {
 	case errors.As(err, &ue):
@@ -72,8 +75,10 @@ func exitCode(err error) int {
 		return exitUnavailable
 	case errors.As(err, &ce), errors.As(err, &c1):
 		return exitConfig
-	case errors.As(err, &ie), errors.As(err, &me):
+	case errors.As(err, &ie), errors.As(err, &me), errors.As(err, &sme):
 		return exitDataErr
+	case errors.As(err, &sue):
+		return exitUsage
 	case errors.As(err, &ae):
 		switch {
 		case ae.Temporary():

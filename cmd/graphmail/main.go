@@ -11,11 +11,18 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == "sendmail" {
+		// Installed as /usr/sbin/sendmail (a symlink): cron, mailx and
+		// PHP call it with sendmail's own options.
+		args = append([]string{"sendmail"}, args...)
+	}
+	os.Exit(run(args, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes one command line and returns the process exit code.

@@ -89,12 +89,20 @@ func TestScripts(t *testing.T) {
 			env.Setenv("AZURE_CLIENT_SECRET", ambientSecret)
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sandbox": cmdSandbox,
-			"exits":   cmdExits,
-			"lasteml": cmdLastEML,
-		},
+		Cmds: scriptCmds(),
 	})
+}
+
+func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"sandbox": cmdSandbox,
+		"exits":   cmdExits,
+		"lasteml": cmdLastEML,
+	}
+	for k, v := range daemonCmds {
+		cmds[k] = v
+	}
+	return cmds
 }
 
 // cmdExits runs graphmail and checks its exit code:
@@ -135,6 +143,7 @@ var sandboxes = map[string]*graphmailtest.Server{}
 //	sandbox roles ROLE,ROLE  set the app's roles
 //	sandbox restdisabled     the sender mailbox is not enabled for REST
 //	sandbox messages N       exactly N messages were delivered
+//	sandbox await N          wait until N messages were delivered
 //	sandbox tokens RESOURCE N  exactly N tokens were issued for RESOURCE (graph, outlook)
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
@@ -193,6 +202,16 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	case "messages":
 		want, _ := strconv.Atoi(args[1])
 		if got := len(srv.Messages()); (got == want) == neg {
+			ts.Fatalf("sandbox delivered %d message(s), want %d", got, want)
+		}
+	case "await":
+		// sandbox await N: wait up to 30 s until N messages were delivered
+		want, _ := strconv.Atoi(args[1])
+		deadline := time.Now().Add(30 * time.Second)
+		for len(srv.Messages()) < want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := len(srv.Messages()); got != want {
 			ts.Fatalf("sandbox delivered %d message(s), want %d", got, want)
 		}
 	case "tokens":

@@ -106,6 +106,13 @@ func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 				add(a.Address)
 			}
 		}
+		if name == "from" && !strings.Contains(f.value(), "@") {
+			// An unqualified local sender ("root (Cron Daemon)"): sendmail
+			// would add the local domain; the only mailbox graphmail may
+			// send as is the configured one, so qualify to it and keep the
+			// name people see.
+			f = qualifiedFrom(f.value(), opts.FullName, d.From)
+		}
 		if name != "bcc" {
 			kept = append(kept, f)
 		}
@@ -218,4 +225,19 @@ func isFieldLine(l string) bool {
 		}
 	}
 	return true
+}
+
+// qualifiedFrom builds a From field for the mailbox addr from an
+// unqualified From value such as "root (Cron Daemon)" or "www-data": the
+// comment, else fullName, else the local name becomes the display name.
+func qualifiedFrom(value, fullName, addr string) field {
+	value = strings.TrimSpace(value)
+	display := fullName
+	if i, j := strings.Index(value, "("), strings.LastIndex(value, ")"); i >= 0 && j > i {
+		display = strings.TrimSpace(value[i+1 : j])
+	} else if display == "" {
+		display = value
+	}
+	a := mail.Address{Name: display, Address: addr}
+	return field{name: "From", lines: []string{"From: " + a.String()}}
 }

@@ -76,7 +76,8 @@ func TestPrepare(t *testing.T) {
 				"MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n" +
 				"X-Cron-Env: <SHELL=/bin/sh>\nX-Cron-Env: <HOME=/root>\n\nbackup: 3 Dateien übertragen\n.\nstill output\n",
 			wantEnv: Envelope{From: "robot@example.com", To: []string{"root@example.com"}},
-			want: "From: root (Cron Daemon)\r\nTo: root@example.com\r\nSubject: Cron <root@host> /usr/local/bin/backup\r\n" +
+			// the unqualified "root" becomes the configured mailbox, keeping the name
+			want: "From: \"Cron Daemon\" <robot@example.com>\r\nTo: root@example.com\r\nSubject: Cron <root@host> /usr/local/bin/backup\r\n" +
 				"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n" +
 				"X-Cron-Env: <SHELL=/bin/sh>\r\nX-Cron-Env: <HOME=/root>\r\n" + filled + "\r\nbackup: 3 Dateien übertragen\r\n.\r\nstill output\r\n",
 		},

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graphmail/graphmail/graphmail/spool"
+)
+
+func newQueueCommand(env *environment) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "queue list|show ID|retry ID|all|purge ID",
+		Short: "Inspect and act on the spool of graphmail serve",
+		Long: `Inspect and act on the durable spool that graphmail serve delivers from
+(spool.dir). list shows queued and dead messages; show prints one with its
+envelope, attempts and last error; retry makes a message (or all) due now,
+taking dead letters back into the queue; purge deletes one.`,
+		Example: `  graphmail queue list
+  graphmail queue show 20261125T101500.123456789Z-1a2b3c
+  graphmail queue retry all
+  graphmail queue purge 20261125T101500.123456789Z-1a2b3c`,
+	}
+	open := func(cmd *cobra.Command) (*spool.Spool, error) {
+		cfg, err := loadConfig(cmd, env, false)
+		if err != nil {
+			return nil, err
+		}
+		a := &app{cfg: cfg, log: newLogger(cfg.Log, env)}
+		sp, _, err := openSpool(cfg, env, a)
+		return sp, err
+	}
+	oneID := func(args []string) (spool.ID, error) {
+		if len(args) != 1 {
+			return "", usagef("give exactly one message ID (see graphmail queue list)")
+		}
+		return spool.ID(args[0]), nil
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List queued and dead messages, oldest first",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sp, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			items, err := sp.List()
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tSTATE\tAGE\tATTEMPTS\tNEXT\tFROM\tRCPTS\tSIZE\tLAST ERROR")
+			for _, it := range items {
+				next := "-"
+				if it.State == spool.StateQueued && !it.Meta.NextAttempt.IsZero() {
+					next = time.Until(it.Meta.NextAttempt).Round(time.Second).String()
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.State, time.Since(it.Meta.Received).Round(time.Second),
+					it.Meta.Attempts, next, it.Envelope.From, len(it.Envelope.To), it.Size, truncate(it.Meta.LastError, 60))
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			env.printf("%d message(s)\n", len(items))
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show ID",
+		Short: "Show one message: envelope, attempts, last error, headers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := oneID(args)
+			if err != nil {
+				return err
+			}
+			sp, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			it, raw, err := sp.Show(id)
+			if err != nil {
+				return queueErr(err)
+			}
+			env.printf("id:          %s\nstate:       %s\nmessage-id:  <%s>\nreceived:    %s\nclient:      %s\nfrom:        %s\nrecipients:  %d\nattempts:    %d\nsize:        %d\n",
+				it.ID, it.State, it.Meta.MessageID, it.Meta.Received.Format(time.RFC3339), it.Meta.Client, it.Envelope.From, len(it.Envelope.To), it.Meta.Attempts, it.Size)
+			if it.Meta.LastError != "" {
+				env.printf("last error:  %s\n", it.Meta.LastError)
+			}
+			if s := it.Meta.Submitted; s != nil {
+				env.printf("submitted:   %s via %s %s%s\n", s.At.Format(time.RFC3339), s.Receipt.Path, s.Receipt.RequestID, s.Receipt.Reply)
+			}
+			if d := it.Meta.Dead; d != nil {
+				env.printf("dead:        %s (%s)\n", d.At.Format(time.RFC3339), d.Reason)
+			}
+			env.printf("\n%s", headerOf(raw))
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "retry ID|all",
+		Short: "Make a message (or all) due now; dead letters go back to the queue",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("give a message ID or all")
+			}
+			sp, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			if args[0] == "all" {
+				n, err := sp.RetryAll()
+				if err != nil {
+					return err
+				}
+				env.printf("%d message(s) due now\n", n)
+				return nil
+			}
+			if err := sp.Retry(spool.ID(args[0])); err != nil {
+				return queueErr(err)
+			}
+			env.printf("%s due now\n", args[0])
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "purge ID",
+		Short: "Delete a message from the spool",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := oneID(args)
+			if err != nil {
+				return err
+			}
+			sp, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			if err := sp.Purge(id); err != nil {
+				return queueErr(err)
+			}
+			env.printf("%s purged\n", id)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func queueErr(err error) error {
+	if errors.Is(err, spool.ErrNotFound) {
+		return &inputError{err: err, hint: "see graphmail queue list for the IDs"}
+	}
+	if errors.Is(err, spool.ErrBusy) {
+		return &tempError{err: err, hint: "the message is being delivered right now; try again in a moment"}
+	}
+	return err
+}
+
+// tempError is a failure worth retrying later (exit 75).
+type tempError struct {
+	err  error
+	hint string
+}
+
+func (e *tempError) Error() string   { return e.err.Error() }
+func (e *tempError) Unwrap() error   { return e.err }
+func (e *tempError) Temporary() bool { return true }
+func (e *tempError) Hint() string    { return e.hint }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// headerOf returns the header section of a message.
+func headerOf(raw []byte) string {
+	for i := 0; i+1 < len(raw); i++ {
+		if raw[i] == '\n' && (raw[i+1] == '\n' || raw[i+1] == '\r' && i+2 < len(raw) && raw[i+2] == '\n') {
+			return string(raw[:i+1])
+		}
+	}
+	return string(raw)
+}

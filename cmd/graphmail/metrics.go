@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/graphmail/graphmail/graphmail/spool"
+)
+
+// latencyBuckets are the upper bounds (seconds) of the delivery latency
+// histograms.
+var latencyBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}
+
+// metrics are the daemon's counters, exposed in the Prometheus text format.
+// They are written by hand: a few counters do not need a client library.
+type metrics struct {
+	mu        sync.Mutex
+	received  int64
+	delivered map[string]int64 // by path
+	failed    map[string]int64 // by outcome: deferred, dead
+	latency   map[string]*histogram
+	listening atomic.Bool
+}
+
+type histogram struct {
+	counts []int64 // per bucket, cumulative at exposition
+	sum    float64
+	n      int64
+}
+
+func newMetrics() *metrics {
+	return &metrics{delivered: map[string]int64{}, failed: map[string]int64{}, latency: map[string]*histogram{}}
+}
+
+func (m *metrics) receivedOne() {
+	m.mu.Lock()
+	m.received++
+	m.mu.Unlock()
+}
+
+// observe records a finished delivery attempt (spool.RunOptions.OnEvent).
+func (m *metrics) observe(e spool.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch e.Outcome {
+	case spool.OutcomeSubmitted:
+		path := e.Receipt.Path
+		if path == "" {
+			path = "graph"
+		}
+		m.delivered[path]++
+		h := m.latency[path]
+		if h == nil {
+			h = &histogram{counts: make([]int64, len(latencyBuckets))}
+			m.latency[path] = h
+		}
+		s := e.Duration.Seconds()
+		for i, b := range latencyBuckets {
+			if s <= b {
+				h.counts[i]++
+				break
+			}
+		}
+		h.sum += s
+		h.n++
+	case spool.OutcomeDeferred, spool.OutcomeDead:
+		m.failed[string(e.Outcome)]++
+	}
+}
+
+// serveMetrics is the HTTP handler for /healthz, /readyz and /metrics.
+type serveMetrics struct {
+	m        *metrics
+	sp       *spool.Spool
+	dir      string
+	a        *app
+	tokScope string
+}
+
+func (s *serveMetrics) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /metrics", s.metrics)
+	return mux
+}
+
+// readyz: the listener is up, a token can be had and the spool is writable.
+func (s *serveMetrics) readyz(w http.ResponseWriter, r *http.Request) {
+	var problems []string
+	if !s.m.listening.Load() {
+		problems = append(problems, "smtp listener not up")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := s.a.tokens.Token(ctx, s.tokScope, false); err != nil {
+		problems = append(problems, "no token: "+err.Error())
+	}
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), ".readyz-*")
+	if err != nil {
+		problems = append(problems, "spool not writable: "+err.Error())
+	} else {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	depth, oldest, _ := s.sp.Stats()
+	var expiry float64
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if t, err := s.a.tokens.Token(ctx, s.tokScope, false); err == nil {
+		expiry = time.Until(t.ExpiresOn).Seconds()
+	}
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	fmt.Fprintf(w, "# HELP graphmail_messages_received_total Messages accepted and spooled.\n# TYPE graphmail_messages_received_total counter\ngraphmail_messages_received_total %d\n", s.m.received)
+	fmt.Fprintf(w, "# HELP graphmail_messages_delivered_total Messages handed to Microsoft 365, by path.\n# TYPE graphmail_messages_delivered_total counter\n")
+	for _, p := range sortedKeys(s.m.delivered) {
+		fmt.Fprintf(w, "graphmail_messages_delivered_total{path=%q} %d\n", p, s.m.delivered[p])
+	}
+	fmt.Fprintf(w, "# HELP graphmail_delivery_failures_total Failed delivery attempts, by outcome (deferred: retried later; dead: given up).\n# TYPE graphmail_delivery_failures_total counter\n")
+	for _, o := range []string{"deferred", "dead"} {
+		fmt.Fprintf(w, "graphmail_delivery_failures_total{outcome=%q} %d\n", o, s.m.failed[o])
+	}
+	fmt.Fprintf(w, "# HELP graphmail_retries_total Delivery attempts that will be retried.\n# TYPE graphmail_retries_total counter\ngraphmail_retries_total %d\n", s.m.failed["deferred"])
+	fmt.Fprintf(w, "# HELP graphmail_queue_depth Messages waiting in the spool.\n# TYPE graphmail_queue_depth gauge\ngraphmail_queue_depth %d\n", depth)
+	fmt.Fprintf(w, "# HELP graphmail_queue_oldest_seconds Age of the oldest waiting message.\n# TYPE graphmail_queue_oldest_seconds gauge\ngraphmail_queue_oldest_seconds %g\n", oldest.Seconds())
+	fmt.Fprintf(w, "# HELP graphmail_token_expiry_seconds Seconds until the current access token expires.\n# TYPE graphmail_token_expiry_seconds gauge\ngraphmail_token_expiry_seconds %g\n", expiry)
+	fmt.Fprintf(w, "# HELP graphmail_delivery_seconds Delivery latency, by path.\n# TYPE graphmail_delivery_seconds histogram\n")
+	for _, p := range sortedKeys(s.m.latency) {
+		h := s.m.latency[p]
+		var cum int64
+		for i, b := range latencyBuckets {
+			cum += h.counts[i]
+			fmt.Fprintf(w, "graphmail_delivery_seconds_bucket{path=%q,le=\"%g\"} %d\n", p, b, cum)
+		}
+		fmt.Fprintf(w, "graphmail_delivery_seconds_bucket{path=%q,le=\"+Inf\"} %d\n", p, h.n)
+		fmt.Fprintf(w, "graphmail_delivery_seconds_sum{path=%q} %g\ngraphmail_delivery_seconds_count{path=%q} %d\n", p, h.sum, p, h.n)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
