@@ -17,11 +17,16 @@ import (
 // installed by .ci/clients/install.sh; a test whose client is missing is
 // skipped with a message saying so.
 
-// needTool returns the path of a client program or skips the test.
+// needTool returns the path of a client program or skips the test. With
+// GRAPHMAIL_REQUIRE_REAL_CLIENTS set (CI sets it after installing them) a
+// missing client fails the test instead, so CI cannot pass by skipping.
 func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
+		if os.Getenv("GRAPHMAIL_REQUIRE_REAL_CLIENTS") != "" {
+			t.Fatalf("%s is not installed, but GRAPHMAIL_REQUIRE_REAL_CLIENTS is set: %v", name, err)
+		}
 		t.Skipf("%s is not installed (run .ci/clients/install.sh): %v", name, err)
 	}
 	return p
