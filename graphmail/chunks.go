@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ChunkUnit is the unit of upload session chunks: every chunk but the last
@@ -45,7 +46,7 @@ func (c *Client) upload(ctx context.Context, x *exchange, uploadURL string, a At
 	}
 	base := c.cfg.Retry.BaseDelay
 	if base <= 0 {
-		base = 1e9
+		base = time.Second
 	}
 	var next int64
 	for fails := 0; ; {

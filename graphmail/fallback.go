@@ -141,8 +141,8 @@ func (c *Client) afterGraph(ctx context.Context, msgID string, rcpts int, res Re
 		}
 		var tl *TooLargeError
 		if errors.As(ferr, &tl) {
-			// The fallback cannot take it either: Graph's error says more.
-			ferr = err
+			// Too large for the fallback: Graph's error says more.
+			fres, ferr = res, err
 		}
 	}
 	c.audit(msgID, rcpts, fres, ferr, start)

@@ -61,8 +61,26 @@
 // ErrorMimeContentInvalidBase64String). Accepted messages get 202 and
 // appear in Messages and, with Options.Dir, as files.
 //
+// Large messages take Graph's draft path, which needs the Mail.ReadWrite
+// role: POST /v1.0/users/{id}/messages creates a draft (201 with its id),
+// …/messages/{mid}/attachments adds a fileAttachment whole,
+// …/attachments/createUploadSession returns an uploadUrl (on the same host,
+// outside /v1.0, authorised by its own authtoken parameter; a request
+// carrying Authorization is refused), …/messages/{mid}/send delivers the
+// draft (Transport TransportGraphDraft) and DELETE …/messages/{mid} deletes
+// it. The upload URL takes PUTs with "Content-Range: bytes start-end/size":
+// at most 4 MB each, every chunk but the last a multiple of 320 KiB, the
+// next expected byte or 416; 200 with nextExpectedRanges, 201 when
+// complete; GET reports nextExpectedRanges. Chunks must not be compressed.
+//
+// Every request of the API gzip-decodes its body, as Graph does. More than
+// Options.MailboxConcurrency (4) requests in flight for one mailbox get 429
+// ApplicationThrottled ("MailboxConcurrency"); MaxInFlight reports the
+// most seen, SetLatency makes requests overlap, GraphRequests counts them.
+//
 // # Injecting failures
 //
 // Fail queues errors (429 with Retry-After, 503, AADSTS7000222, slow
-// responses) that the next matching requests get before any other check.
+// responses, dropped connections, failed upload chunks) that the next
+// matching requests get before any other check.
 package graphmailtest
