@@ -74,6 +74,7 @@ func defaults(cloud string) map[string]any {
 		"serve.messages_per_minute":    0,
 		"serve.connections_per_minute": 0,
 		"spool.max_age":                "120h",
+		"spool.retry_interval":         "1m",
 		"spool.workers":                4,
 		"spool.keep_done":              false,
 		"sendmail.spool":               false,

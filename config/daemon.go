@@ -59,6 +59,10 @@ type Spool struct {
 	// MaxAge is how long a message is retried before it becomes a dead
 	// letter (spool.max_age, default 120h).
 	MaxAge time.Duration
+	// RetryInterval is the wait after the first failed attempt; it doubles
+	// with each further failure up to an hour (spool.retry_interval,
+	// default 1m).
+	RetryInterval time.Duration
 	// Workers is the number of concurrent deliveries (spool.workers, default 4).
 	Workers int
 	// KeepDone keeps delivered messages in done/ instead of deleting them.
@@ -156,10 +160,11 @@ func (l *loader) buildDaemon(c *Config) {
 		MetricsListen:        str("serve.metrics_listen"),
 	}
 	c.Spool = Spool{
-		Dir:      str("spool.dir"),
-		MaxAge:   l.value("spool.max_age").(time.Duration),
-		Workers:  l.value("spool.workers").(int),
-		KeepDone: l.value("spool.keep_done").(bool),
+		Dir:           str("spool.dir"),
+		MaxAge:        l.value("spool.max_age").(time.Duration),
+		RetryInterval: l.value("spool.retry_interval").(time.Duration),
+		Workers:       l.value("spool.workers").(int),
+		KeepDone:      l.value("spool.keep_done").(bool),
 	}
 	c.Sendmail = Sendmail{Spool: l.value("sendmail.spool").(bool)}
 }
@@ -206,6 +211,9 @@ func (l *loader) validateDaemon(c *Config) {
 	}
 	if !l.bad["spool.workers"] && (c.Spool.Workers < 1 || c.Spool.Workers > 64) {
 		l.fail("spool.workers", "must be between 1 and 64", "Graph allows 4 concurrent requests per mailbox; 4 is the default", nil)
+	}
+	if !l.bad["spool.retry_interval"] && (c.Spool.RetryInterval < 100*time.Millisecond || c.Spool.RetryInterval > time.Hour) {
+		l.fail("spool.retry_interval", "must be between 100ms and 1h", "the default is 1m, doubling after each failure up to 1h", nil)
 	}
 	if !l.bad["spool.max_age"] && c.Spool.MaxAge < time.Minute {
 		l.fail("spool.max_age", "must be at least 1m", "the default is 120h (5 days), like Postfix's maximal_queue_lifetime", nil)

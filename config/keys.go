@@ -83,6 +83,7 @@ var keyTable = []keyDef{
 	{name: "serve.metrics_listen", kind: kindString},
 	{name: "spool.dir", kind: kindPath},
 	{name: "spool.max_age", kind: kindDuration},
+	{name: "spool.retry_interval", kind: kindDuration},
 	{name: "spool.workers", kind: kindInt},
 	{name: "spool.keep_done", kind: kindBool},
 	{name: "sendmail.spool", kind: kindBool},

@@ -57,6 +57,7 @@ var settingValue = map[string]func(c *Config) string{
 	"serve.metrics_listen":         func(c *Config) string { return c.Serve.MetricsListen },
 	"spool.dir":                    func(c *Config) string { return c.Spool.Dir },
 	"spool.max_age":                func(c *Config) string { return c.Spool.MaxAge.String() },
+	"spool.retry_interval":         func(c *Config) string { return c.Spool.RetryInterval.String() },
 	"spool.workers":                func(c *Config) string { return strconv.Itoa(c.Spool.Workers) },
 	"spool.keep_done":              func(c *Config) string { return strconv.FormatBool(c.Spool.KeepDone) },
 	"sendmail.spool":               func(c *Config) string { return strconv.FormatBool(c.Sendmail.Spool) },

@@ -129,6 +129,9 @@ func runServe(cmd *cobra.Command, env *environment) error {
 		runDone <- sp.Run(runCtx, spoolDeliverer{a.mail}, spool.RunOptions{
 			Workers: cfg.Spool.Workers,
 			MaxAge:  cfg.Spool.MaxAge,
+			Backoff: func(attempt int) time.Duration {
+				return min(cfg.Spool.RetryInterval<<min(max(attempt-1, 0), 16), time.Hour)
+			},
 			OnEvent: m.observe,
 		})
 	}()
