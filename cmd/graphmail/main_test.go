@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,7 +132,11 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // sandboxes are the fake tenants of running scripts, by work directory.
-var sandboxes = map[string]*graphmailtest.Server{}
+// Scripts run in parallel, so the map is guarded.
+var (
+	sandboxesMu sync.Mutex
+	sandboxes   = map[string]*graphmailtest.Server{}
+)
 
 // cmdSandbox controls a fake tenant served by the test process:
 //
@@ -153,8 +158,15 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	if args[0] == "start" {
 		srv, err := graphmailtest.NewServer(graphmailtest.Options{Dir: filepath.Join(work, "mail")})
 		ts.Check(err)
+		sandboxesMu.Lock()
 		sandboxes[work] = srv
-		ts.Defer(func() { srv.Close(); delete(sandboxes, work) })
+		sandboxesMu.Unlock()
+		ts.Defer(func() {
+			srv.Close()
+			sandboxesMu.Lock()
+			delete(sandboxes, work)
+			sandboxesMu.Unlock()
+		})
 		ca := filepath.Join(work, "sandbox-ca.pem")
 		ts.Check(os.WriteFile(ca, srv.CACertPEM(), 0o600))
 		app := srv.App()
@@ -164,7 +176,9 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Setenv("SANDBOX_SECRET", app.Secret)
 		return
 	}
+	sandboxesMu.Lock()
 	srv := sandboxes[work]
+	sandboxesMu.Unlock()
 	if srv == nil {
 		ts.Fatalf("sandbox: run 'sandbox start' first")
 	}

@@ -36,6 +36,10 @@ func startSandbox(dir string, env *environment) (*sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
+	// The sandbox app holds every permission graphmail can use, so each
+	// path works: Mail.ReadWrite is needed for large attachments
+	// (large_messages: upload_session).
+	srv.SetRoles(srv.App().ClientID, []string{"Mail.Send", "Mail.ReadWrite", "SMTP.SendAsApp"})
 	b := &sandbox{srv: srv, dir: dir, caFile: filepath.Join(dir, "sandbox-ca.pem")}
 	if err := os.WriteFile(b.caFile, srv.CACertPEM(), 0o600); err != nil {
 		srv.Close()

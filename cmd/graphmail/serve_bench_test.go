@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graphmail/graphmail/graphmail/graphmailtest"
+)
+
+// BenchmarkServe measures graphmail serve end to end against the sandbox:
+// messages per second accepted (spooled and fsynced before the 250) and
+// delivered through Graph, with 1 and with 8 concurrent SMTP clients.
+//
+//	go test -run '^$' -bench BenchmarkServe -benchtime 500x ./cmd/graphmail
+func BenchmarkServe(b *testing.B) {
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Close()
+			dir := b.TempDir()
+			ca := filepath.Join(dir, "ca.pem")
+			if err := os.WriteFile(ca, srv.CACertPEM(), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			ln := freeAddrB(b)
+			app := srv.App()
+			cfg := fmt.Sprintf("tenant_id: %s\nclient_id: %s\nclient_secret: %q\nauthority_host: %s\ngraph_endpoint: %s\ninstance_discovery: false\nca_file: %s\nsender: %s\nsmtp: {fallback: never}\ntoken_cache: {path: none}\nlimits: {messages_per_minute: 0}\nserve: {listen: %q}\nspool: {dir: %s}\nlog: {level: error}\n",
+				srv.TenantID(), app.ClientID, app.Secret, srv.AuthorityHost(), srv.GraphEndpoint(), ca, srv.Mailboxes()[0], ln, filepath.Join(dir, "spool"))
+			config := filepath.Join(dir, "graphmail.yaml")
+			if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan int)
+			go func() { done <- runEnv(ctx, []string{"serve", "--config", config}, testEnv(io.Discard, io.Discard)) }()
+			waitAddr(b, ln)
+			msg := []byte("From: <" + srv.Mailboxes()[0] + ">\r\nTo: <ops@example.com>\r\nSubject: bench\r\n\r\nbody\r\n")
+
+			b.ResetTimer()
+			start := time.Now()
+			jobs := make(chan int)
+			var wg sync.WaitGroup
+			for range clients {
+				wg.Go(func() {
+					for range jobs {
+						if err := plainSend(ln, srv.Mailboxes()[0], []string{"ops@example.com"}, msg); err != nil {
+							b.Error(err)
+						}
+					}
+				})
+			}
+			for i := range b.N {
+				jobs <- i
+			}
+			close(jobs)
+			wg.Wait()
+			accepted := time.Since(start)
+			for len(srv.Messages()) < b.N && time.Since(start) < 5*time.Minute {
+				time.Sleep(5 * time.Millisecond)
+			}
+			delivered := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/accepted.Seconds(), "accepted/s")
+			b.ReportMetric(float64(len(srv.Messages()))/delivered.Seconds(), "delivered/s")
+			cancel()
+			<-done
+		})
+	}
+}
+
+func freeAddrB(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitAddr(b *testing.B, addr string) {
+	b.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatalf("daemon did not listen on %s", addr)
+}
