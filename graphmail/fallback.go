@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -91,7 +92,7 @@ func (c *Client) Send(ctx context.Context, m *Message) (Result, error) {
 	}
 	if c.cfg.Policy == PolicyOnly {
 		res, err := c.sendFallback(ctx, m, "")
-		c.audit(m.MessageID, len(m.Recipients()), res, err, start)
+		c.audit(m.MessageID, addresses(m.Recipients()), res, err, start)
 		return res, err
 	}
 	size, err := c.requestSize(m)
@@ -110,17 +111,17 @@ func (c *Client) Send(ctx context.Context, m *Message) (Result, error) {
 		res, err = c.sendLarge(ctx, m)
 	default:
 		res, err = c.sendTooLarge(ctx, m, size)
-		c.audit(m.MessageID, len(m.Recipients()), res, err, start)
+		c.audit(m.MessageID, addresses(m.Recipients()), res, err, start)
 		return res, err
 	}
-	return c.afterGraph(ctx, m.MessageID, len(m.Recipients()), res, err, start, func(reason string) (Result, error) {
+	return c.afterGraph(ctx, m.MessageID, addresses(m.Recipients()), res, err, start, func(reason string) (Result, error) {
 		return c.sendFallback(ctx, m, reason)
 	})
 }
 
 // afterGraph hands a failed Graph send to the fallback when the policy and
 // the failure allow it, and writes the audit line.
-func (c *Client) afterGraph(ctx context.Context, msgID string, rcpts int, res Result, err error, start time.Time, fallback func(reason string) (Result, error)) (Result, error) {
+func (c *Client) afterGraph(ctx context.Context, msgID string, rcpts []string, res Result, err error, start time.Time, fallback func(reason string) (Result, error)) (Result, error) {
 	if err == nil || c.cfg.Policy == PolicyNever || c.cfg.Fallback == nil {
 		c.audit(msgID, rcpts, res, err, start)
 		return res, err
@@ -192,11 +193,7 @@ func (c *Client) sendFallback(ctx context.Context, m *Message, reason string) (R
 	if err != nil {
 		return res, err
 	}
-	to := make([]string, 0, len(m.To)+len(m.Cc)+len(m.Bcc))
-	for _, a := range m.Recipients() {
-		to = append(to, a.Address)
-	}
-	return c.fallbackRaw(ctx, raw, to, reason, m.MessageID)
+	return c.fallbackRaw(ctx, raw, addresses(m.Recipients()), reason, m.MessageID)
 }
 
 // fallbackRaw hands a rendered message and its envelope to the fallback.
@@ -215,14 +212,17 @@ func (c *Client) fallbackRaw(ctx context.Context, raw []byte, to []string, reaso
 }
 
 // audit logs one line per message: what an operator needs, no addresses.
-func (c *Client) audit(msgID string, recipients int, res Result, err error, start time.Time) {
+func (c *Client) audit(msgID string, recipients []string, res Result, err error, start time.Time) {
 	attrs := []any{
 		"message_id", msgID,
 		"sender", c.cfg.Sender,
-		"recipients", recipients,
+		"recipients", len(recipients),
 		"path", res.Path,
 		"attempts", res.Attempts,
 		"latency_ms", c.now().Sub(start).Milliseconds(),
+	}
+	if c.cfg.LogRecipients {
+		attrs = append(attrs, "recipient_addresses", strings.Join(recipients, ","))
 	}
 	if res.RequestID != "" {
 		attrs = append(attrs, "request_id", res.RequestID)
@@ -241,4 +241,13 @@ func (c *Client) audit(msgID string, recipients int, res Result, err error, star
 		return
 	}
 	c.log.Info("sent", append(attrs, "outcome", "sent")...)
+}
+
+// addresses returns the bare addresses of list.
+func addresses(list []Address) []string {
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = a.Address
+	}
+	return out
 }

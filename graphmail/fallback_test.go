@@ -127,3 +127,17 @@ func TestAuditLineHasNoAddresses(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditLineWithRecipientsOnRequest(t *testing.T) {
+	var logs bytes.Buffer
+	f := newFixture(t, func(c *graphmail.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		c.LogRecipients = true
+	})
+	if _, err := f.client.Send(context.Background(), textMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"recipient_addresses":"ops@example.com,audit@example.com"`) {
+		t.Errorf("log.recipients: audit line lacks the addresses:\n%s", logs.String())
+	}
+}

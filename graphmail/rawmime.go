@@ -44,7 +44,7 @@ func (c *Client) SendMIME(ctx context.Context, raw []byte, extra []Address) (Res
 	}
 	if c.cfg.Policy == PolicyOnly {
 		res, err := fallback("")
-		c.audit(msgID, len(rcpts), res, err, start)
+		c.audit(msgID, rcpts, res, err, start)
 		return res, err
 	}
 	if size := base64Len(int64(len(withBcc))); size > MaxRequestBytes {
@@ -54,11 +54,11 @@ func (c *Client) SendMIME(ctx context.Context, raw []byte, extra []Address) (Res
 		} else {
 			res, err = fallback(fmt.Sprintf("message too large for graph (%s request)", formatBytes(size)))
 		}
-		c.audit(msgID, len(rcpts), res, err, start)
+		c.audit(msgID, rcpts, res, err, start)
 		return res, err
 	}
 	res, err := c.sendMIMEGraph(ctx, withBcc, msgID)
-	return c.afterGraph(ctx, msgID, len(rcpts), res, err, start, fallback)
+	return c.afterGraph(ctx, msgID, rcpts, res, err, start, fallback)
 }
 
 // sendMIMEGraph posts a prepared MIME message to sendMail.

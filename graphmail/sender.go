@@ -66,6 +66,9 @@ type Config struct {
 	Policy Policy
 	// Hostname is the right-hand side of generated Message-IDs.
 	Hostname string
+	// LogRecipients adds the recipients' addresses to the audit line
+	// (log.recipients); by default only their number is logged.
+	LogRecipients bool
 	// Logger receives the fallback decision and retries; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

@@ -57,6 +57,7 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 		SaveToSentItems: &cfg.SaveToSentItems,
 		Policy:          a.policy,
 		Retry:           graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
+		LogRecipients:   cfg.Log.Recipients,
 		Logger:          a.log,
 		// One process, one governor: MailboxConcurrency requests in flight
 		// and limits.messages_per_minute per mailbox.
