@@ -12,8 +12,9 @@ import (
 
 func newConfigCommand(env *environment) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Inspect the configuration",
+		Use:     "config",
+		Short:   "Inspect the configuration",
+		Example: "  graphmail config show\n  GRAPHMAIL_SMTP_FALLBACK=never graphmail config show --json",
 	}
 	var asJSON bool
 	show := &cobra.Command{

@@ -40,9 +40,10 @@ taking dead letters back into the queue; purge deletes one.`,
 		return spool.ID(args[0]), nil
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List queued and dead messages, oldest first",
-		Args:  noArgs,
+		Use:     "list",
+		Short:   "List queued and dead messages, oldest first",
+		Example: "  graphmail queue list --config /etc/graphmail/config.yaml",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sp, err := open(cmd)
 			if err != nil {
@@ -70,8 +71,9 @@ taking dead letters back into the queue; purge deletes one.`,
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
-		Use:   "show ID",
-		Short: "Show one message: envelope, attempts, last error, headers",
+		Use:     "show ID",
+		Short:   "Show one message: envelope, attempts, last error, headers",
+		Example: "  graphmail queue show 20261125T101500.123456789Z-1a2b3c",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := oneID(args)
 			if err != nil {
@@ -101,8 +103,9 @@ taking dead letters back into the queue; purge deletes one.`,
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
-		Use:   "retry ID|all",
-		Short: "Make a message (or all) due now; dead letters go back to the queue",
+		Use:     "retry ID|all",
+		Short:   "Make a message (or all) due now; dead letters go back to the queue",
+		Example: "  graphmail queue retry all\n  graphmail queue retry 20261125T101500.123456789Z-1a2b3c",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("give a message ID or all")
@@ -127,8 +130,9 @@ taking dead letters back into the queue; purge deletes one.`,
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
-		Use:   "purge ID",
-		Short: "Delete a message from the spool",
+		Use:     "purge ID",
+		Short:   "Delete a message from the spool",
+		Example: "  graphmail queue purge 20261125T101500.123456789Z-1a2b3c",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := oneID(args)
 			if err != nil {
