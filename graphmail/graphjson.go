@@ -67,23 +67,7 @@ func graphBody(m *Message, saveToSentItems bool) (*users.ItemSendMailPostRequest
 	if len(m.Attachments) > 0 {
 		as := make([]models.Attachmentable, 0, len(m.Attachments))
 		for _, a := range m.Attachments {
-			fa := models.NewFileAttachment()
-			name, ctype := a.Name, a.ContentType
-			if ctype == "" {
-				ctype = "application/octet-stream"
-			}
-			fa.SetName(&name)
-			fa.SetContentType(&ctype)
-			fa.SetContentBytes(a.Content)
-			if a.Inline {
-				inline := true
-				fa.SetIsInline(&inline)
-			}
-			if a.ContentID != "" {
-				cid := a.ContentID
-				fa.SetContentId(&cid)
-			}
-			as = append(as, fa)
+			as = append(as, fileAttachment(a))
 		}
 		msg.SetAttachments(as)
 	}
@@ -92,6 +76,28 @@ func graphBody(m *Message, saveToSentItems bool) (*users.ItemSendMailPostRequest
 	req.SetMessage(msg)
 	req.SetSaveToSentItems(&saveToSentItems)
 	return req, nil
+}
+
+// fileAttachment is the Graph model of an attachment whose Content is in
+// memory.
+func fileAttachment(a Attachment) *models.FileAttachment {
+	fa := models.NewFileAttachment()
+	name, ctype := a.Name, a.ContentType
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	fa.SetName(&name)
+	fa.SetContentType(&ctype)
+	fa.SetContentBytes(a.Content)
+	if a.Inline {
+		inline := true
+		fa.SetIsInline(&inline)
+	}
+	if a.ContentID != "" {
+		cid := a.ContentID
+		fa.SetContentId(&cid)
+	}
+	return fa
 }
 
 func recipient(a Address) models.Recipientable {

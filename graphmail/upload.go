@@ -14,7 +14,6 @@ import (
 	abs "github.com/microsoft/kiota-abstractions-go"
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	jsonserialization "github.com/microsoft/kiota-serialization-json-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
 )
 
 // UploadError is a failure on the upload session path (draft, attachments,
@@ -133,23 +132,7 @@ func (c *Client) postAttachment(ctx context.Context, x *exchange, item string, a
 		}
 		a.Content = b
 	}
-	fa := models.NewFileAttachment()
-	name, ctype := a.Name, a.ContentType
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	fa.SetName(&name)
-	fa.SetContentType(&ctype)
-	fa.SetContentBytes(a.Content)
-	if a.Inline {
-		inline := true
-		fa.SetIsInline(&inline)
-	}
-	if a.ContentID != "" {
-		cid := a.ContentID
-		fa.SetContentId(&cid)
-	}
-	b, err := serializeParsable(fa)
+	b, err := serializeParsable(fileAttachment(a))
 	if err != nil {
 		return err
 	}
