@@ -26,6 +26,15 @@ type Config struct {
 	ClientCertificate string
 	// ClientCertificatePassword decrypts a .pfx/.p12 file.
 	ClientCertificatePassword Secret
+	// FederatedTokenFile is the file holding a federated token for
+	// workload identity federation: federated_token_file, else
+	// AZURE_FEDERATED_TOKEN_FILE. Load checks only that it exists.
+	FederatedTokenFile string
+	// ManagedIdentityClientID selects a user-assigned managed identity by
+	// client ID; "" means the system-assigned identity.
+	ManagedIdentityClientID string
+	// Auth says how graphmail authenticates.
+	Auth Auth
 	// Cloud is global, usgov, usgovdod or china.
 	Cloud string
 	// AuthorityHost is "https://host" with no trailing slash: authority_host,
@@ -132,6 +141,27 @@ type Log struct {
 	Recipients bool
 }
 
+// Credential methods, the values of auth.method.
+const (
+	MethodSecret           = "secret"
+	MethodCertificate      = "certificate"
+	MethodWorkloadIdentity = "workload_identity"
+	MethodManagedIdentity  = "managed_identity"
+)
+
+// methodNames lists the valid values of auth.method.
+var methodNames = []string{MethodSecret, MethodCertificate, MethodWorkloadIdentity, MethodManagedIdentity}
+
+// Auth is the auth section.
+type Auth struct {
+	// Method is auth.method: secret, certificate, workload_identity or
+	// managed_identity. When unset it is chosen from what is configured:
+	// a client secret gives secret, client_certificate certificate,
+	// federated_token_file workload_identity (in that order); with none
+	// of them it stays "".
+	Method string
+}
+
 // credentialKeys are the keys that choose how graphmail authenticates.
 var credentialKeys = []string{"client_secret", "client_secret_file", "client_certificate", "client_certificate_password"}
 
@@ -151,6 +181,9 @@ func (l *loader) build() *Config {
 		ClientSecretFile:          str("client_secret_file"),
 		ClientCertificate:         str("client_certificate"),
 		ClientCertificatePassword: Secret(str("client_certificate_password")),
+		FederatedTokenFile:        str("federated_token_file"),
+		ManagedIdentityClientID:   str("managed_identity_client_id"),
+		Auth:                      Auth{Method: strings.ToLower(str("auth.method"))},
 		Cloud:                     cloud,
 		AuthorityHost:             strings.TrimRight(str("authority_host"), "/"),
 		GraphEndpoint:             strings.TrimRight(str("graph_endpoint"), "/"),
@@ -184,7 +217,17 @@ func (l *loader) build() *Config {
 	}
 	l.buildDaemon(c)
 	l.dropAmbientCredentials(c)
-	if c.ClientSecretFile != "" && c.ClientSecret == "" {
+	if c.Auth.Method == "" {
+		switch {
+		case c.ClientSecret != "" || c.ClientSecretFile != "":
+			c.Auth.Method = MethodSecret
+		case c.ClientCertificate != "":
+			c.Auth.Method = MethodCertificate
+		case c.FederatedTokenFile != "":
+			c.Auth.Method = MethodWorkloadIdentity
+		}
+	}
+	if c.ClientSecretFile != "" && c.ClientSecret == "" && (c.Auth.Method == MethodSecret || c.Auth.Method == "") {
 		l.readSecretFile(c)
 	}
 	return c
@@ -205,6 +248,10 @@ func (l *loader) dropAmbientCredentials(c *Config) {
 	}
 	if !own {
 		return
+	}
+	if l.sources["federated_token_file"] == SourceAzureEnv && c.Auth.Method != MethodWorkloadIdentity {
+		l.sources["federated_token_file"], l.origins["federated_token_file"] = SourceDefault, "default"
+		c.FederatedTokenFile = ""
 	}
 	for _, k := range credentialKeys {
 		if l.sources[k] != SourceAzureEnv {

@@ -30,6 +30,7 @@ const (
 // Keys whose value failed to convert were reported already and are skipped.
 func (l *loader) validate(c *Config) {
 	req := l.opts.RequireCredentials
+	managed := c.Auth.Method == MethodManagedIdentity
 	ok := func(key string, value string) bool { return value != "" && !l.bad[key] }
 	missing := func(key, hint string) {
 		if req && !l.bad[key] {
@@ -40,7 +41,7 @@ func (l *loader) validate(c *Config) {
 	switch {
 	case ok("tenant_id", c.TenantID):
 		l.checkTenant(c.TenantID)
-	default:
+	case !managed:
 		missing("tenant_id", hintTenant)
 	}
 	switch {
@@ -48,11 +49,18 @@ func (l *loader) validate(c *Config) {
 		if !guidRE.MatchString(c.ClientID) {
 			l.fail("client_id", "not a GUID", hintClient, nil)
 		}
-	default:
+	case !managed:
 		missing("client_id", hintClient)
 	}
-	if req {
+	if c.Auth.Method != "" && !l.bad["auth.method"] && !slices.Contains(methodNames, c.Auth.Method) {
+		l.fail("auth.method", "not one of "+strings.Join(methodNames, ", "),
+			"leave it unset to choose from what is configured, or name the credential to use", nil)
+	} else if req {
 		l.checkCredentials(c)
+	}
+	if ok("managed_identity_client_id", c.ManagedIdentityClientID) && !guidRE.MatchString(c.ManagedIdentityClientID) {
+		l.fail("managed_identity_client_id", "not a GUID",
+			"copy the Client ID (not the Object ID) from the user-assigned managed identity's Overview page, or leave it unset for the system-assigned identity", nil)
 	}
 
 	if ok("cloud", c.Cloud) && !slices.Contains(cloudNames, c.Cloud) {
@@ -129,8 +137,53 @@ func (l *loader) checkTenant(t string) {
 	}
 }
 
-// checkCredentials wants exactly one credential and usable files.
+// checkCredentials wants what auth.method needs: exactly one of secret and
+// certificate for those methods, a federated token file for workload
+// identity, nothing for a managed identity.
 func (l *loader) checkCredentials(c *Config) {
+	switch c.Auth.Method {
+	case MethodManagedIdentity:
+		return
+	case MethodWorkloadIdentity:
+		l.checkFederatedTokenFile(c)
+		return
+	case MethodSecret:
+		if c.ClientSecret == "" && c.ClientSecretFile == "" && c.ClientCertificate != "" {
+			l.fail("auth.method", "is secret but only client_certificate is set", "set auth.method: certificate, or configure client_secret", nil)
+			return
+		}
+	case MethodCertificate:
+		if c.ClientCertificate == "" {
+			l.fail("client_certificate", "not set (auth.method is certificate)", "set client_certificate to a PEM or PFX file", nil)
+			return
+		}
+	}
+	l.checkSecretOrCertificate(c)
+}
+
+// checkFederatedTokenFile wants federated_token_file to name a file.
+func (l *loader) checkFederatedTokenFile(c *Config) {
+	const key = "federated_token_file"
+	if l.bad[key] {
+		return
+	}
+	if c.FederatedTokenFile == "" {
+		l.fail(key, "not set (auth.method is workload_identity)",
+			"set federated_token_file or AZURE_FEDERATED_TOKEN_FILE to the file the platform writes the federated token to (AKS workload identity sets the variable itself)", nil)
+		return
+	}
+	switch fi, err := os.Stat(c.FederatedTokenFile); {
+	case err != nil:
+		l.fail(key, "cannot read "+c.FederatedTokenFile+": "+causeText(err),
+			"check the path and that the token volume is mounted (AKS: the pod needs the label azure.workload.identity/use: \"true\")", err)
+	case fi.IsDir():
+		l.fail(key, c.FederatedTokenFile+" is a directory", "name the token file itself", nil)
+	}
+}
+
+// checkSecretOrCertificate wants exactly one of a secret and a certificate
+// and usable files.
+func (l *loader) checkSecretOrCertificate(c *Config) {
 	hasSecret := c.ClientSecret != "" || c.ClientSecretFile != ""
 	hasCert := c.ClientCertificate != ""
 	if l.bad["client_secret"] || l.bad["client_secret_file"] || l.bad["client_certificate"] {
@@ -139,7 +192,7 @@ func (l *loader) checkCredentials(c *Config) {
 	switch {
 	case !hasSecret && !hasCert:
 		l.fail("client_secret", "no client credential is set",
-			"set client_secret or client_secret_file to a client secret's value, or client_certificate to a PEM or PFX file; both are created under Certificates & secrets in the app registration", nil)
+			"set client_secret or client_secret_file to a client secret's value, or client_certificate to a PEM or PFX file (both are created under Certificates & secrets in the app registration); without a secret, use federated_token_file (workload identity) or auth.method: managed_identity", nil)
 		return
 	case hasSecret && hasCert:
 		secretKey := "client_secret"

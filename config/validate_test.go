@@ -214,7 +214,7 @@ func TestValidConfigurations(t *testing.T) {
 		{"nothing required, nothing set", map[string]any{"tenant_id": nil, "client_id": nil, "client_secret": nil, "sender": nil}, nil, false},
 		{"missing files not checked without require", map[string]any{"client_secret_file": "/nonexistent", "ca_file": "/nonexistent"}, nil, false},
 		{"GRAPHMAIL_CONFIG is not an unknown variable", nil, fakeEnv{"GRAPHMAIL_CONFIG": ""}, true},
-		{"AZURE variables that graphmail does not map are ignored", nil, fakeEnv{"AZURE_FEDERATED_TOKEN_FILE": "/x"}, true},
+		{"ambient AZURE_FEDERATED_TOKEN_FILE yields to a configured secret", nil, fakeEnv{"AZURE_FEDERATED_TOKEN_FILE": "/x"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

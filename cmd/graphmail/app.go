@@ -95,17 +95,28 @@ func (a *app) Close() {
 	}
 }
 
+// newTokenProvider builds the token provider for auth.method.
 func newTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*auth.Provider, error) {
 	opts := auth.Options{
 		AuthorityHost:     cfg.AuthorityHost,
 		TenantID:          cfg.TenantID,
 		ClientID:          cfg.ClientID,
-		ClientSecret:      cfg.ClientSecret.Reveal(),
 		HTTPClient:        hc,
 		InstanceDiscovery: cfg.InstanceDiscovery,
 		Logger:            log,
 	}
-	if cfg.ClientCertificate != "" {
+	switch cfg.Auth.Method {
+	case config.MethodWorkloadIdentity:
+		// No persistent cache: see openTokenCache.
+		opts.FederatedTokenFile = cfg.FederatedTokenFile
+		return auth.New(opts)
+	case config.MethodManagedIdentity:
+		return auth.New(auth.Options{ManagedIdentity: &auth.ManagedIdentity{ClientID: cfg.ManagedIdentityClientID}, HTTPClient: hc, Logger: log})
+	case config.MethodCertificate:
+	default:
+		opts.ClientSecret = cfg.ClientSecret.Reveal()
+	}
+	if cfg.Auth.Method == config.MethodCertificate {
 		cert, err := auth.LoadCertificate(cfg.ClientCertificate, cfg.ClientCertificatePassword.Reveal())
 		if err != nil {
 			return nil, &config.Error{Key: "client_certificate", Problem: err.Error(), Hint: "give a PEM file with the certificate and its unencrypted private key, or a .pfx with client_certificate_password"}

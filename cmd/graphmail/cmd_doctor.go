@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/graphmail/graphmail/config"
@@ -283,9 +285,54 @@ func checkSMTP(ctx context.Context, cfg *config.Config, c *smtpfallback.Client) 
 	return r
 }
 
-// checkCredential reports how long the credential stays valid.
+// checkFederatedToken reports the federated token file's expiry. The
+// platform rewrites the file well before that, so an expired token means
+// the rotation stopped.
+func checkFederatedToken(cfg *config.Config) checkResult {
+	r := checkResult{Name: "credential"}
+	data, err := os.ReadFile(cfg.FederatedTokenFile)
+	if err != nil {
+		r.Status, r.Detail = statusFail, "workload identity: cannot read federated_token_file: "+err.Error()
+		r.err = &config.Error{Key: "federated_token_file", Problem: r.Detail}
+		r.Hint = "check that the token volume is mounted (AKS: label the pod azure.workload.identity/use: \"true\")"
+		return r
+	}
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(strings.TrimSpace(string(data)), &claims); err != nil || claims.ExpiresAt == nil {
+		r.Status, r.Detail = statusWarn, "workload identity: federated_token_file does not hold a JWT with an expiry"
+		r.Hint = "the file should hold the token the platform issued for this workload"
+		return r
+	}
+	exp := claims.ExpiresAt.Time
+	r.Detail = fmt.Sprintf("workload identity: federated token from %s for %s expires %s", claims.Issuer, claims.Subject, exp.UTC().Format(time.RFC3339))
+	if time.Now().After(exp) {
+		r.Status, r.Hint = statusFail, "the federated token has expired: the platform (AKS workload identity, the CI job's OIDC step) is no longer rewriting federated_token_file"
+		r.err = &auth.Error{Code: "AADSTS700024", Method: auth.MethodWorkloadIdentity}
+		return r
+	}
+	r.Status = statusOK
+	return r
+}
+
+// checkCredential names the credential method (auth.method) and reports
+// how long the credential stays valid where that can be known locally.
 func checkCredential(cfg *config.Config) checkResult {
 	r := checkResult{Name: "credential"}
+	switch cfg.Auth.Method {
+	case config.MethodWorkloadIdentity:
+		return checkFederatedToken(cfg)
+	case config.MethodManagedIdentity:
+		r.Status = statusInfo
+		id := "system-assigned"
+		if cfg.ManagedIdentityClientID != "" {
+			id = "user-assigned " + cfg.ManagedIdentityClientID
+		}
+		r.Detail = fmt.Sprintf("managed identity (%s) via %s; no secret to expire", id, auth.ManagedIdentitySource())
+		if auth.ManagedIdentitySource() == "DefaultToIMDS" {
+			r.Hint = "no App Service/Functions/Container Apps variables (IDENTITY_ENDPOINT, IDENTITY_HEADER) are set, so tokens come from the VM's IMDS endpoint; outside Azure this fails"
+		}
+		return r
+	}
 	if cfg.ClientCertificate == "" {
 		r.Status = statusInfo
 		r.Detail = "client secret: its expiry date cannot be read locally"

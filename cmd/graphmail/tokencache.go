@@ -15,7 +15,11 @@ import (
 
 // openTokenCache returns the persistent, encrypted token cache for opts'
 // credential, or nil when token_cache.path is "none" or the cache cannot be
-// used. A cache problem never fails a send: it is logged with a hint and
+// used. Only secrets and certificates get one: the cache key is derived
+// from the credential, and a federated token (workload identity) rotates
+// within the hour and a managed identity has no key material at all, so
+// those methods keep tokens in memory only (getting a new token is a local
+// file read or a call to the host's identity endpoint). A cache problem never fails a send: it is logged with a hint and
 // graphmail goes on with MSAL's in-memory cache.
 func openTokenCache(cfg *config.Config, opts auth.Options, log *slog.Logger) cache.ExportReplace {
 	path := cfg.TokenCache.Path

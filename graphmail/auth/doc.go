@@ -9,6 +9,17 @@
 // for https://outlook.office365.com/.default. Each consumer sees it through a
 // small view bound to one scope ([Provider.Source], [Provider.TokenCredential]).
 //
+// # Credentials
+//
+// Options name exactly one credential, reported by [Provider.Method]: a
+// client secret, a certificate, a federated token file (workload identity
+// federation: the file is re-read through MSAL's assertion callback
+// whenever a token must be requested, so rotation needs no restart), or a
+// [ManagedIdentity] (MSAL's managedidentity package, endpoint discovered
+// from the environment). The persistent cache (Options.Cache) applies to
+// the confidential-client methods; callers give it to secrets and
+// certificates only, since its key is derived from the credential.
+//
 // # Caching and refresh
 //
 // MSAL's in-memory cache answers repeated calls; a token counts as expired

@@ -23,6 +23,11 @@ type Error struct {
 	// Err is the underlying error. Its text comes from MSAL and holds the
 	// authority's error description, never a secret.
 	Err error
+	// Method is the credential method of the failed request ("" when not
+	// known).
+	Method Method
+
+	userAssigned bool // managed identity: a client ID was given
 }
 
 // Error implements error.
@@ -53,6 +58,10 @@ func (e *Error) Unwrap() error { return e.Err }
 // Temporary reports whether trying again later may succeed: the authority
 // could not be reached, timed out, throttled, or failed on its side.
 func (e *Error) Temporary() bool {
+	var fe *FederatedTokenError
+	if errors.As(e.Err, &fe) {
+		return false
+	}
 	if e.Code != "" {
 		_, permanent := describe[e.Code]
 		if permanent {
@@ -72,6 +81,19 @@ func (e *Error) Temporary() bool {
 // Hint returns the next step for a person, or "" when there is no specific
 // advice for this error.
 func (e *Error) Hint() string {
+	var h interface{ Hint() string }
+	if errors.As(e.Err, &h) {
+		return h.Hint()
+	}
+	if h := methodHints[e.Method][e.Code]; h != "" {
+		return h
+	}
+	if e.Method == MethodManagedIdentity && e.StatusCode >= 400 && e.StatusCode < 500 {
+		if e.userAssigned {
+			return "no managed identity with managed_identity_client_id is assigned to this resource; check the client ID (not the object ID) of the user-assigned identity and that it is added under the resource's Identity page"
+		}
+		return "this resource has no system-assigned managed identity; turn it on under the resource's Identity page, or set managed_identity_client_id to a user-assigned identity's client ID"
+	}
 	if h := hints[e.Code]; h != "" {
 		return h
 	}
@@ -95,6 +117,9 @@ var describe = map[string]string{
 	"AADSTS7000112": "the application is disabled",
 	"AADSTS900382":  "confidential client is not supported in this cloud",
 	"AADSTS900023":  "the tenant identifier is not valid",
+	"AADSTS700024":  "the client assertion is not within its valid time range",
+	"AADSTS70021":   "no matching federated identity credential",
+	"AADSTS700211":  "no matching federated identity issuer",
 }
 
 var hints = map[string]string{
@@ -113,12 +138,22 @@ var hints = map[string]string{
 
 var aadstsRE = regexp.MustCompile(`AADSTS\d{5,8}`)
 
-// wrap turns an MSAL error into *Error.
-func wrap(scope string, err error) error {
+// methodHints override hints for one credential method.
+var methodHints = map[Method]map[string]string{
+	MethodWorkloadIdentity: {
+		"AADSTS700024": "the federated token in federated_token_file has expired; check that the platform (AKS workload identity, the CI job's OIDC step) keeps rewriting the file",
+		"AADSTS70021":  "no federated credential of the app matches the token's issuer, subject and audience (api://AzureADTokenExchange); add one under Certificates & secrets → Federated credentials",
+		"AADSTS700027": "the federated token's signature is not valid for its issuer; check the issuer URL of the federated credential",
+		"AADSTS700211": "no federated credential of the app has the token's issuer; add one under Certificates & secrets → Federated credentials",
+	},
+}
+
+// wrapMethod turns an MSAL error for a credential method into *Error.
+func wrapMethod(m Method, scope string, err error) error {
 	if err == nil {
 		return nil
 	}
-	e := &Error{Scope: scope, Err: err}
+	e := &Error{Scope: scope, Err: err, Method: m}
 	var ce msalerrors.CallErr
 	if errors.As(err, &ce) && ce.Resp != nil {
 		e.StatusCode = ce.Resp.StatusCode

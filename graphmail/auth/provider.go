@@ -11,6 +11,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -30,10 +31,25 @@ type Options struct {
 	// ClientID is the Application (client) ID.
 	ClientID string
 	// ClientSecret authenticates the app with a secret. Exactly one of
-	// ClientSecret and Certificate must be set.
+	// ClientSecret, Certificate, FederatedTokenFile and ManagedIdentity
+	// must be set.
 	ClientSecret string
 	// Certificate authenticates the app with a certificate.
 	Certificate *Certificate
+	// FederatedTokenFile authenticates the app with workload identity
+	// federation: the file holds a token from an outside issuer that the
+	// app registration trusts (a federated identity credential), as
+	// written by AKS workload identity (AZURE_FEDERATED_TOKEN_FILE) or a
+	// CI job's OIDC step. The file is read again for every token request,
+	// so rotation needs no restart.
+	FederatedTokenFile string
+	// ManagedIdentity authenticates as an Azure managed identity through
+	// MSAL's managedidentity package. The endpoint is discovered from the
+	// environment as MSAL does (IDENTITY_ENDPOINT and IDENTITY_HEADER on
+	// App Service, Functions and Container Apps, IMDS on VMs, Azure Arc…).
+	// TenantID, ClientID, AuthorityHost, InstanceDiscovery and Cache are
+	// not used: MSAL keeps managed identity tokens in its own memory cache.
+	ManagedIdentity *ManagedIdentity
 	// HTTPClient is used for every call to the authority; nil means a client
 	// with default TLS settings. Use it to trust an extra CA (ca_file).
 	HTTPClient *http.Client
@@ -80,7 +96,10 @@ func (t Token) LogValue() slog.Value {
 // Provider acquires tokens for any resource with one MSAL confidential
 // client. It is safe for concurrent use.
 type Provider struct {
+	method   Method
 	client   confidential.Client
+	mi       managedidentity.Client
+	miUser   bool // a user-assigned managed identity
 	tenantID string
 	clientID string
 	log      *slog.Logger
@@ -90,6 +109,23 @@ type Provider struct {
 
 // New creates a Provider. It does not contact the authority.
 func New(opts Options) (*Provider, error) {
+	method, err := opts.method()
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{method: method, tenantID: opts.TenantID, clientID: opts.ClientID, log: opts.Logger, now: opts.Now}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if method == MethodManagedIdentity {
+		if err := p.newManagedIdentity(opts); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	host := strings.TrimRight(opts.AuthorityHost, "/")
 	if host == "" {
 		host = "https://login.microsoftonline.com"
@@ -101,16 +137,13 @@ func New(opts Options) (*Provider, error) {
 		return nil, errors.New("auth: tenant id and client id are required")
 	}
 	var cred confidential.Credential
-	var err error
-	switch {
-	case opts.ClientSecret != "" && opts.Certificate != nil:
-		return nil, errors.New("auth: set a client secret or a certificate, not both")
-	case opts.ClientSecret != "":
+	switch method {
+	case MethodSecret:
 		cred, err = confidential.NewCredFromSecret(opts.ClientSecret)
-	case opts.Certificate != nil:
+	case MethodCertificate:
 		cred, err = confidential.NewCredFromCert(opts.Certificate.Chain, opts.Certificate.Key)
-	default:
-		return nil, errors.New("auth: a client secret or a certificate is required")
+	case MethodWorkloadIdentity:
+		cred = confidential.NewCredFromAssertionCallback(federatedAssertion(opts.FederatedTokenFile, p.now))
 	}
 	if err != nil {
 		// MSAL's messages about credentials never contain the secret itself.
@@ -123,19 +156,38 @@ func New(opts Options) (*Provider, error) {
 	if opts.Cache != nil {
 		copts = append(copts, confidential.WithCache(opts.Cache))
 	}
-	client, err := confidential.New(host+"/"+opts.TenantID, opts.ClientID, cred, copts...)
-	if err != nil {
+	if p.client, err = confidential.New(host+"/"+opts.TenantID, opts.ClientID, cred, copts...); err != nil {
 		return nil, fmt.Errorf("auth: creating the MSAL client: %w", err)
-	}
-	p := &Provider{client: client, tenantID: opts.TenantID, clientID: opts.ClientID, log: opts.Logger, now: opts.Now}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	if p.now == nil {
-		p.now = time.Now
 	}
 	return p, nil
 }
+
+// method reports which credential opts configure; exactly one must be set.
+func (opts Options) method() (Method, error) {
+	var set []Method
+	if opts.ClientSecret != "" {
+		set = append(set, MethodSecret)
+	}
+	if opts.Certificate != nil {
+		set = append(set, MethodCertificate)
+	}
+	if opts.FederatedTokenFile != "" {
+		set = append(set, MethodWorkloadIdentity)
+	}
+	if opts.ManagedIdentity != nil {
+		set = append(set, MethodManagedIdentity)
+	}
+	switch len(set) {
+	case 0:
+		return "", errors.New("auth: a client secret, a certificate, a federated token file or a managed identity is required")
+	case 1:
+		return set[0], nil
+	}
+	return "", fmt.Errorf("auth: set one credential, not %s and %s", set[0], set[1])
+}
+
+// Method returns the credential method the provider uses.
+func (p *Provider) Method() Method { return p.method }
 
 // Token returns an access token for scope (for example GraphScope). A cached
 // token is returned while it is valid for more than five minutes. With
@@ -170,10 +222,13 @@ func (p *Provider) acquire(ctx context.Context, scope string, forceRefresh bool)
 		// no earlier than now is what a CAE claims challenge asks for too.
 		opts = append(opts, confidential.WithClaims(fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, p.now().Unix())))
 	}
+	if p.method == MethodManagedIdentity {
+		return p.acquireManaged(ctx, scope, forceRefresh)
+	}
 	res, err := p.client.AcquireTokenByCredential(ctx, []string{scope}, opts...)
 	if err != nil {
-		err = wrap(scope, err)
-		p.log.Debug("token request failed", "scope", scope, "error", err)
+		err = wrapMethod(p.method, scope, err)
+		p.log.Debug("token request failed", "scope", scope, "method", p.method, "error", err)
 		return Token{}, err
 	}
 	t := Token{

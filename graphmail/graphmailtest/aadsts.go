@@ -33,6 +33,7 @@ var aadErrorInfo = map[int]struct {
 	70011:   {400, "invalid_scope", "The provided request must include a 'scope' input parameter."},
 	90002:   {400, "invalid_request", "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."},
 	500011:  {400, "invalid_resource", "The resource principal named %s was not found in the tenant. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."},
+	70021:   {400, "invalid_request", "No matching federated identity record found for presented assertion. Assertion Issuer and Subject must match a federated identity credential of the application."},
 	700016:  {400, "unauthorized_client", "Application with identifier '%s' was not found in the directory 'sandbox'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."},
 	700021:  {401, "invalid_client", "Client assertion application identifier doesn't match 'client_id' parameter."},
 	700022:  {400, "invalid_scope", "The provided value for the input parameter scope is not valid because it contains more than one resource. Scope %s is not valid."},

@@ -37,6 +37,20 @@
 // 1002012 scope without /.default, 700022 several resources, 500011
 // unknown resource.
 //
+// Workload identity federation: AddFederation registers a federated
+// identity credential (issuer, subject, audience api://AzureADTokenExchange)
+// on an app and a signing key for the issuer; MintFederatedToken signs
+// tokens as that issuer. A client assertion whose iss is not the client ID
+// and that names no certificate is checked as a federated token: 700024
+// when expired, 70021 when no federated credential matches.
+//
+// Managed identity: AssignManagedIdentity gives the fake compute resource
+// a system- or user-assigned identity; ManagedIdentityEnv returns the
+// IDENTITY_ENDPOINT and IDENTITY_HEADER that point MSAL (and azidentity)
+// at GET /msi/token on the login host, App Service style. A request for no
+// assigned identity, or for a client_id not assigned, gets 400
+// "Identity not found".
+//
 // Access tokens are RS256 v1.0 tokens (aud, iss https://sts.windows.net/{tid}/,
 // appid, azp, tid, oid, roles, idtyp "app"). Graph tokens carry the app's
 // roles other than Exchange ones; Outlook tokens carry the Exchange

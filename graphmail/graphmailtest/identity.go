@@ -29,6 +29,7 @@ func (s *Server) identityHandler() http.Handler {
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleKeys)
 	mux.HandleFunc("GET /common/discovery/keys", s.handleKeys)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	mux.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 	return mux
 }
 
@@ -87,6 +88,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	req := tokenRequest{clientID: f.Get("client_id"), scope: f.Get("scope"), credential: "none"}
 	switch {
+	case f.Get("client_assertion") != "" && isFederatedAssertion(req.clientID, f.Get("client_assertion")):
+		req.credential = "federated"
 	case f.Get("client_assertion") != "":
 		req.credential = "certificate"
 	case f.Get("client_secret") != "":
@@ -134,12 +137,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch req.credential {
-	case "certificate":
+	case "certificate", "federated":
 		if at := f.Get("client_assertion_type"); at != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 			logFail(aadError{status: 400, err: "invalid_request", code: 50027, desc: "Invalid client_assertion_type '" + at + "'."})
 			return
 		}
-		if e := s.verifyAssertion(app, f.Get("client_assertion")); e != nil {
+		verify := s.verifyAssertion
+		if req.credential == "federated" {
+			verify = s.verifyFederatedAssertion
+		}
+		if e := verify(app, f.Get("client_assertion")); e != nil {
 			logFail(*e)
 			return
 		}
@@ -166,6 +173,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.tokens[resource]++
 	n := s.tokens[resource]
+	if req.credential == "federated" {
+		s.federatedIssued++
+	}
 	s.mu.Unlock()
 	s.log.Info("graphmailtest: token issued", "client_id", app.ClientID, "scope", scope,
 		"credential", req.credential, "count", n)

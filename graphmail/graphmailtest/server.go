@@ -140,6 +140,12 @@ type Server struct {
 	failures     []*queuedFailure
 	seq          int
 	mail         *mailState // drafts, upload sessions, requests in flight
+
+	federations     []Federation
+	issuers         map[string]*federatedIssuer // iss → signing key
+	federatedIssued int
+	identities      []ManagedIdentity
+	identityHeader  string
 }
 
 type listener struct {
@@ -156,18 +162,20 @@ func NewServer(opts Options) (*Server, error) {
 		now = time.Now
 	}
 	s := &Server{
-		tenantID:     strings.ToLower(cmpOr(opts.TenantID, DefaultTenantID)),
-		tenantDomain: strings.ToLower(cmpOr(opts.TenantDomain, DefaultTenantDomain)),
-		lifetime:     opts.TokenLifetime,
-		refreshIn:    opts.RefreshIn,
-		now:          now,
-		log:          opts.Logger,
-		dir:          opts.Dir,
-		mailboxes:    map[string]string{},
-		restDisabled: map[string]bool{},
-		sendAs:       map[string]map[string]bool{},
-		tokens:       map[string]int{},
-		mail:         newMailState(opts.MailboxConcurrency),
+		tenantID:       strings.ToLower(cmpOr(opts.TenantID, DefaultTenantID)),
+		tenantDomain:   strings.ToLower(cmpOr(opts.TenantDomain, DefaultTenantDomain)),
+		lifetime:       opts.TokenLifetime,
+		refreshIn:      opts.RefreshIn,
+		now:            now,
+		log:            opts.Logger,
+		dir:            opts.Dir,
+		mailboxes:      map[string]string{},
+		restDisabled:   map[string]bool{},
+		sendAs:         map[string]map[string]bool{},
+		tokens:         map[string]int{},
+		mail:           newMailState(opts.MailboxConcurrency),
+		issuers:        map[string]*federatedIssuer{},
+		identityHeader: randomToken(18),
 	}
 	if s.lifetime <= 0 {
 		s.lifetime = time.Hour
