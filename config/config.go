@@ -35,6 +35,8 @@ type Config struct {
 	ManagedIdentityClientID string
 	// Auth says how graphmail authenticates.
 	Auth Auth
+	// Delegated configures auth.method delegated.
+	Delegated Delegated
 	// Cloud is global, usgov, usgovdod or china.
 	Cloud string
 	// AuthorityHost is "https://host" with no trailing slash: authority_host,
@@ -129,6 +131,10 @@ type TokenCache struct {
 	// Path is the cache file: "" for the default location, "none" to keep
 	// tokens in memory only.
 	Path string
+	// KeyFile is the file holding the random key that encrypts the cache
+	// for auth.method delegated without a client secret: "" for the
+	// default (graphmail/token-cache.key in the configuration directory).
+	KeyFile string
 }
 
 // Log configures logging.
@@ -147,15 +153,25 @@ const (
 	MethodCertificate      = "certificate"
 	MethodWorkloadIdentity = "workload_identity"
 	MethodManagedIdentity  = "managed_identity"
+	MethodDelegated        = "delegated"
 )
 
 // methodNames lists the valid values of auth.method.
-var methodNames = []string{MethodSecret, MethodCertificate, MethodWorkloadIdentity, MethodManagedIdentity}
+var methodNames = []string{MethodSecret, MethodCertificate, MethodWorkloadIdentity, MethodManagedIdentity, MethodDelegated}
+
+// Delegated is the delegated section: a user signs in once with
+// "graphmail login" and graphmail acts for them.
+type Delegated struct {
+	// User is delegated.user: the user principal name of the account to
+	// use when several are signed in, and the login hint of
+	// "graphmail login --browser". Optional.
+	User string
+}
 
 // Auth is the auth section.
 type Auth struct {
-	// Method is auth.method: secret, certificate, workload_identity or
-	// managed_identity. When unset it is chosen from what is configured:
+	// Method is auth.method: secret, certificate, workload_identity,
+	// managed_identity or delegated (never chosen automatically). When unset it is chosen from what is configured:
 	// a client secret gives secret, client_certificate certificate,
 	// federated_token_file workload_identity (in that order); with none
 	// of them it stays "".
@@ -184,6 +200,7 @@ func (l *loader) build() *Config {
 		FederatedTokenFile:        str("federated_token_file"),
 		ManagedIdentityClientID:   str("managed_identity_client_id"),
 		Auth:                      Auth{Method: strings.ToLower(str("auth.method"))},
+		Delegated:                 Delegated{User: str("delegated.user")},
 		Cloud:                     cloud,
 		AuthorityHost:             strings.TrimRight(str("authority_host"), "/"),
 		GraphEndpoint:             strings.TrimRight(str("graph_endpoint"), "/"),
@@ -206,7 +223,7 @@ func (l *loader) build() *Config {
 			MaxAttempts: l.value("retry.max_attempts").(int),
 			MaxElapsed:  l.value("retry.max_elapsed").(time.Duration),
 		},
-		TokenCache: TokenCache{Path: str("token_cache.path")},
+		TokenCache: TokenCache{Path: str("token_cache.path"), KeyFile: str("token_cache.key_file")},
 		Log: Log{
 			Level:      strings.ToLower(str("log.level")),
 			Format:     strings.ToLower(str("log.format")),

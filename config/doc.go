@@ -66,6 +66,8 @@
 //	smtp.fallback                auto (default) | never | only
 //	smtp.scope                   .default scope for SMTP; default from cloud
 //	token_cache.path             "" = default location, "none" = no cache
+//	token_cache.key_file         delegated: cache key file; default in the config directory
+//	delegated.user               delegated: the account to use (UPN), login hint
 //	log.level                    debug | info (default) | warn | error
 //	log.format                   text (default) | json
 //	log.recipients               bool, default false

@@ -80,12 +80,19 @@ func (l *loader) validate(c *Config) {
 		l.checkCAFile(c.CAFile)
 	}
 
+	if ok("delegated.user", c.Delegated.User) {
+		if a, err := mail.ParseAddress(c.Delegated.User); err != nil || a.Address != c.Delegated.User {
+			l.fail("delegated.user", "not a user principal name", "write the account's sign-in name alone, e.g. alice@contoso.com", nil)
+		}
+	}
 	switch {
 	case ok("sender", c.Sender):
 		if a, err := mail.ParseAddress(c.Sender); err != nil || a.Name != "" || a.Address != c.Sender {
 			l.fail("sender", "not an e-mail address",
 				"write the sending mailbox's address alone, e.g. reports@contoso.com", nil)
 		}
+	case c.Auth.Method == MethodDelegated:
+		// The signed-in user's own mailbox (/me) by default.
 	default:
 		missing("sender", "it is the address of the mailbox that sends")
 	}
@@ -142,7 +149,9 @@ func (l *loader) checkTenant(t string) {
 // identity, nothing for a managed identity.
 func (l *loader) checkCredentials(c *Config) {
 	switch c.Auth.Method {
-	case MethodManagedIdentity:
+	case MethodManagedIdentity, MethodDelegated:
+		// A delegated (public) client has no credential; a client secret,
+		// if configured, only keys the token cache.
 		return
 	case MethodWorkloadIdentity:
 		l.checkFederatedTokenFile(c)

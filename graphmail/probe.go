@@ -3,7 +3,6 @@ package graphmail
 import (
 	"context"
 	"errors"
-	"net/url"
 
 	"github.com/google/uuid"
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -30,7 +29,7 @@ func (c *Client) Probe(ctx context.Context) error {
 	body.SetMessage(msg)
 	save := false
 	body.SetSaveToSentItems(&save)
-	endpoint := c.base + "/users/" + url.PathEscape(c.cfg.Sender) + "/sendMail"
+	endpoint := c.base + c.mailboxPath() + "/sendMail"
 	ri, err := users.NewItemSendMailRequestBuilder(endpoint, c.adapter).ToPostRequestInformation(ctx, body, nil)
 	if err != nil {
 		return err

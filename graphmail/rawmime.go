@@ -69,7 +69,7 @@ func (c *Client) sendMIMEGraph(ctx context.Context, mimeMsg []byte, msgID string
 	}
 	ri := abs.NewRequestInformation()
 	ri.Method = abs.POST
-	u, _ := url.Parse(c.base + "/users/" + url.PathEscape(c.cfg.Sender) + "/sendMail")
+	u, _ := url.Parse(c.base + c.mailboxPath() + "/sendMail")
 	ri.SetUri(*u)
 	ri.Headers.TryAdd("Accept", "application/json")
 	ri.SetStreamContentAndContentType([]byte(base64.StdEncoding.EncodeToString(mimeMsg)), "text/plain")

@@ -42,8 +42,13 @@ type RetryPolicy struct {
 
 // Config configures a Client.
 type Config struct {
-	// Sender is the mailbox that sends: users/{Sender}/sendMail.
+	// Sender is the mailbox that sends: users/{Sender}/sendMail. It is
+	// also the default From address and the SMTP fallback's user.
 	Sender string
+	// UseMe sends through /me (the signed-in user of a delegated token)
+	// instead of users/{Sender}; Sender should then be that user's address.
+	// App-only tokens cannot use /me.
+	UseMe bool
 	// Credential provides Graph access tokens (for example auth.Provider's
 	// TokenCredential). Without one, only GraphRequest and the fallback work.
 	Credential azcore.TokenCredential
@@ -101,6 +106,15 @@ type Client struct {
 	sleep   func(context.Context, time.Duration) error
 	gov     *Governor
 	raw     *http.Client // for upload URLs: no kiota middleware, no token
+}
+
+// mailboxPath is the API path of the sending mailbox: /me or
+// /users/{Sender}.
+func (c *Client) mailboxPath() string {
+	if c.cfg.UseMe {
+		return "/me"
+	}
+	return "/users/" + url.PathEscape(c.cfg.Sender)
 }
 
 // New creates a Client. It does not contact Graph.
@@ -264,7 +278,7 @@ func (c *Client) sendGraph(ctx context.Context, m *Message) (Result, error) {
 		err error
 		res = Result{Path: "graph", MessageID: m.MessageID}
 	)
-	endpoint := c.base + "/users/" + url.PathEscape(c.cfg.Sender) + "/sendMail"
+	endpoint := c.base + c.mailboxPath() + "/sendMail"
 	builder := users.NewItemSendMailRequestBuilder(endpoint, c.adapter)
 	if needsMIME(m) {
 		raw, err := c.renderForGraph(m)

@@ -60,7 +60,7 @@ func (c *Client) sendLarge(ctx context.Context, m *Message) (res Result, err err
 	}
 	x := &exchange{clientRequestID: uuid.NewString()}
 	res.ClientRequestID = x.clientRequestID
-	messages := "/users/" + url.PathEscape(c.cfg.Sender) + "/messages"
+	messages := c.mailboxPath() + "/messages"
 
 	body, err := graphBody(shell(m), true)
 	if err != nil {

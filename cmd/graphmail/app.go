@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/graphmail/graphmail/config"
@@ -69,6 +71,11 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 		if a.tokens, err = newTokenProvider(cfg, a.http, a.log); err != nil {
 			return nil, err
 		}
+		if cfg.Auth.Method == config.MethodDelegated {
+			if err := resolveDelegatedSender(cfg, a.tokens, &gcfg); err != nil {
+				return nil, err
+			}
+		}
 		gcfg.Credential = a.tokens.TokenCredential()
 		if a.policy != graphmail.PolicyNever {
 			fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens)
@@ -86,6 +93,24 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 		return nil, err
 	}
 	return a, nil
+}
+
+// resolveDelegatedSender finds the signed-in user: sender defaults to
+// them, and their own mailbox is addressed as /me; another sender is a
+// mailbox they may send from (users/{sender}).
+func resolveDelegatedSender(cfg *config.Config, tokens *auth.Provider, gcfg *graphmail.Config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	acct, err := tokens.Account(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.Sender == "" {
+		cfg.Sender = acct.Username
+	}
+	gcfg.Sender = cfg.Sender
+	gcfg.UseMe = strings.EqualFold(cfg.Sender, acct.Username)
+	return nil
 }
 
 // Close releases connections (pooled SMTP sessions).
@@ -106,6 +131,8 @@ func newTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*a
 		Logger:            log,
 	}
 	switch cfg.Auth.Method {
+	case config.MethodDelegated:
+		return newDelegatedProvider(cfg, hc, log, false)
 	case config.MethodWorkloadIdentity:
 		// No persistent cache: see openTokenCache.
 		opts.FederatedTokenFile = cfg.FederatedTokenFile

@@ -18,6 +18,8 @@ type tokenClaims struct {
 	TenantID string    `json:"tid"`
 	AppID    string    `json:"appid"`
 	Roles    []string  `json:"roles"`
+	Scp      string    `json:"scp"` // delegated permissions of a user's token
+	UPN      string    `json:"upn"`
 	Expiry   time.Time `json:"-"`
 	IssuedAt time.Time `json:"-"`
 	Raw      map[string]any
@@ -52,8 +54,10 @@ func decodeClaims(token string) (*tokenClaims, error) {
 	return &c, nil
 }
 
+// hasRole reports whether the token grants role as an application
+// permission or, in a user's token, as a delegated one.
 func (c *tokenClaims) hasRole(role string) bool {
-	for _, r := range c.Roles {
+	for _, r := range append(strings.Fields(c.Scp), c.Roles...) {
 		if strings.EqualFold(r, role) {
 			return true
 		}

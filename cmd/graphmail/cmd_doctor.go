@@ -142,9 +142,13 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	add(checkAuthority(ctx, a))
 	add(checkCredential(cfg))
 	graphOK := true
+	smtpRole, smtpHint := "SMTP.SendAsApp", "grant the SMTP.SendAsApp application permission (Office 365 Exchange Online) and admin consent, or set smtp.fallback: never"
+	if cfg.Auth.Method == config.MethodDelegated {
+		smtpRole, smtpHint = delegatedSMTPPermission, "grant the delegated SMTP.Send permission (Office 365 Exchange Online) and run 'graphmail login' again, or set smtp.fallback: never"
+	}
 	if useGraph {
 		r := checkToken(ctx, a, "graph token", cfg.GraphScope, "Mail.Send",
-			"grant the Mail.Send application permission (Microsoft Graph) and admin consent; tokens carry new roles after up to an hour")
+			"grant the Mail.Send permission (Microsoft Graph) and consent; tokens carry new permissions after up to an hour")
 		graphOK = r.Status != statusFail
 		add(r)
 	} else {
@@ -152,8 +156,7 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	}
 	smtpOK := true
 	if useSMTP {
-		r := checkToken(ctx, a, "outlook token", cfg.SMTP.Scope, "SMTP.SendAsApp",
-			"grant the SMTP.SendAsApp application permission (Office 365 Exchange Online) and admin consent, or set smtp.fallback: never")
+		r := checkToken(ctx, a, "outlook token", cfg.SMTP.Scope, smtpRole, smtpHint)
 		smtpOK = r.Status != statusFail
 		add(r)
 	} else {
@@ -319,6 +322,8 @@ func checkFederatedToken(cfg *config.Config) checkResult {
 func checkCredential(cfg *config.Config) checkResult {
 	r := checkResult{Name: "credential"}
 	switch cfg.Auth.Method {
+	case config.MethodDelegated:
+		return checkDelegated(cfg, time.Now())
 	case config.MethodWorkloadIdentity:
 		return checkFederatedToken(cfg)
 	case config.MethodManagedIdentity:
@@ -401,4 +406,32 @@ func pathName(p graphmail.Policy) string {
 		return "SMTP XOAUTH2"
 	}
 	return "Microsoft Graph"
+}
+
+// checkDelegated reports who is signed in and warns when the refresh
+// token has not been used for staleRefreshAfter: Entra ID expires it after
+// 90 days of inactivity (AADSTS700082), and then only a person can sign in
+// again.
+func checkDelegated(cfg *config.Config, now time.Time) checkResult {
+	r := checkResult{Name: "credential"}
+	path, err := delegatedCachePath(cfg)
+	if err != nil {
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
+		return r
+	}
+	st, ok := readState(statePath(path))
+	if !ok {
+		r.Status, r.Detail = statusWarn, "delegated: no sign-in recorded"
+		r.Hint = "run 'graphmail login'"
+		return r
+	}
+	days := int(now.Sub(st.LastRefresh).Hours() / 24)
+	r.Detail = fmt.Sprintf("delegated: signed in as %s; refresh token last used %s (%d days ago)", st.User, st.LastRefresh.Local().Format("2006-01-02"), days)
+	if now.Sub(st.LastRefresh) >= staleRefreshAfter {
+		r.Status = statusWarn
+		r.Hint = fmt.Sprintf("the refresh token expires after 90 days without use (in about %d days); send a message (or run graphmail doctor) regularly, or run 'graphmail login' again", max(90-days, 0))
+		return r
+	}
+	r.Status = statusOK
+	return r
 }

@@ -61,6 +61,9 @@ type environment struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
 	environ        func() []string
+	// openURL opens the sign-in page of "graphmail login --browser"; nil
+	// means xdg-open, or printing the URL.
+	openURL func(url string) error
 }
 
 func (e *environment) printf(format string, args ...any) {

@@ -120,6 +120,17 @@ var describe = map[string]string{
 	"AADSTS700024":  "the client assertion is not within its valid time range",
 	"AADSTS70021":   "no matching federated identity credential",
 	"AADSTS700211":  "no matching federated identity issuer",
+	"AADSTS700082":  "the refresh token expired after 90 days without use",
+	"AADSTS65001":   "the user or an administrator has not consented, or consent was revoked",
+	"AADSTS50076":   "multi-factor authentication is required",
+	"AADSTS53003":   "blocked by a Conditional Access policy",
+	"AADSTS50173":   "the refresh token was revoked (password changed or sessions revoked)",
+	"AADSTS50078":   "the multi-factor authentication claim has expired",
+	"AADSTS70000":   "the grant is invalid or malformed",
+	"AADSTS70008":   "the refresh token or code has expired",
+	"AADSTS50011":   "the redirect URI is not registered on the application",
+	"AADSTS50148":   "the PKCE code verifier does not match the challenge",
+	"invalid_grant": "the sign-in is no longer valid",
 }
 
 var hints = map[string]string{
@@ -146,7 +157,23 @@ var methodHints = map[Method]map[string]string{
 		"AADSTS700027": "the federated token's signature is not valid for its issuer; check the issuer URL of the federated credential",
 		"AADSTS700211": "no federated credential of the app has the token's issuer; add one under Certificates & secrets → Federated credentials",
 	},
+	MethodDelegated: {
+		"AADSTS700082":  reLogin + " (the refresh token expired: unused for 90 days)",
+		"AADSTS65001":   reLogin + " and consent to Mail.Send (consent was revoked or never given)",
+		"AADSTS50076":   reLogin + " interactively to complete multi-factor authentication",
+		"AADSTS50078":   reLogin + " interactively to complete multi-factor authentication",
+		"AADSTS53003":   reLogin + " from a device and location that Conditional Access allows",
+		"AADSTS50173":   reLogin + " (the password was changed or sessions were revoked)",
+		"AADSTS70000":   reLogin,
+		"AADSTS70008":   reLogin,
+		"invalid_grant": reLogin,
+		"AADSTS7000218": "the app registration does not allow public client flows; turn on Authentication → Allow public client flows",
+		"AADSTS50011":   "add http://localhost as a redirect URI of the Mobile and desktop applications platform under Authentication",
+	},
 }
+
+// reLogin is the hint for a delegated sign-in that cannot be refreshed.
+const reLogin = "the sign-in has expired or was revoked; run 'graphmail login' again"
 
 // wrapMethod turns an MSAL error for a credential method into *Error.
 func wrapMethod(m Method, scope string, err error) error {
@@ -160,6 +187,9 @@ func wrapMethod(m Method, scope string, err error) error {
 	}
 	if m := aadstsRE.FindString(err.Error()); m != "" {
 		e.Code = m
+	} else if e.Method == MethodDelegated && grantErrRE.MatchString(err.Error()) {
+		// A refresh token refused without an AADSTS code.
+		e.Code = "invalid_grant"
 	} else if e.StatusCode == 0 {
 		// MSAL reports some HTTP failures only as text; keep the status when present.
 		if m := statusRE.FindStringSubmatch(err.Error()); m != nil {
@@ -168,5 +198,7 @@ func wrapMethod(m Method, scope string, err error) error {
 	}
 	return e
 }
+
+var grantErrRE = regexp.MustCompile(`"error"\s*:\s*"(invalid_grant|interaction_required)"`)
 
 var statusRE = regexp.MustCompile(`status code was (\d{3})`)

@@ -29,6 +29,10 @@ const (
 	// MethodManagedIdentity is an Azure managed identity
 	// (Options.ManagedIdentity): no credential at all.
 	MethodManagedIdentity Method = "managed_identity"
+	// MethodDelegated is the delegated flow (Options.Delegated): a user
+	// signs in once (device code or browser) and the refresh token in the
+	// persistent cache renews access tokens unattended.
+	MethodDelegated Method = "delegated"
 )
 
 // ManagedIdentity selects the Azure managed identity to use.

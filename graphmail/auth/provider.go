@@ -12,6 +12,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -50,6 +51,11 @@ type Options struct {
 	// TenantID, ClientID, AuthorityHost, InstanceDiscovery and Cache are
 	// not used: MSAL keeps managed identity tokens in its own memory cache.
 	ManagedIdentity *ManagedIdentity
+	// Delegated makes the provider a public client acting for a signed-in
+	// user (see Delegated, LoginDeviceCode, LoginBrowser). No client
+	// credential is used; refresh tokens live in Cache, so give it one
+	// unless every process signs in again.
+	Delegated *Delegated
 	// HTTPClient is used for every call to the authority; nil means a client
 	// with default TLS settings. Use it to trust an extra CA (ca_file).
 	HTTPClient *http.Client
@@ -93,18 +99,22 @@ func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(slog.Time("expires_on", t.ExpiresOn), slog.Bool("from_cache", t.FromCache))
 }
 
-// Provider acquires tokens for any resource with one MSAL confidential
-// client. It is safe for concurrent use.
+// Provider acquires tokens for any resource with one MSAL client
+// (confidential, managed identity, or public for the delegated method). It
+// is safe for concurrent use.
 type Provider struct {
-	method   Method
-	client   confidential.Client
-	mi       managedidentity.Client
-	miUser   bool // a user-assigned managed identity
-	tenantID string
-	clientID string
-	log      *slog.Logger
-	now      func() time.Time
-	group    singleflight.Group
+	method Method
+	client confidential.Client
+	mi     managedidentity.Client
+	miUser bool // a user-assigned managed identity
+	pub    public.Client
+	// delegated holds the delegated options (method delegated only).
+	delegated Delegated
+	tenantID  string
+	clientID  string
+	log       *slog.Logger
+	now       func() time.Time
+	group     singleflight.Group
 }
 
 // New creates a Provider. It does not contact the authority.
@@ -135,6 +145,12 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.TenantID == "" || opts.ClientID == "" {
 		return nil, errors.New("auth: tenant id and client id are required")
+	}
+	if method == MethodDelegated {
+		if err := p.newPublic(opts, host); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	var cred confidential.Credential
 	switch method {
@@ -177,9 +193,12 @@ func (opts Options) method() (Method, error) {
 	if opts.ManagedIdentity != nil {
 		set = append(set, MethodManagedIdentity)
 	}
+	if opts.Delegated != nil {
+		set = append(set, MethodDelegated)
+	}
 	switch len(set) {
 	case 0:
-		return "", errors.New("auth: a client secret, a certificate, a federated token file or a managed identity is required")
+		return "", errors.New("auth: a client secret, a certificate, a federated token file, a managed identity or the delegated flow is required")
 	case 1:
 		return set[0], nil
 	}
@@ -222,8 +241,11 @@ func (p *Provider) acquire(ctx context.Context, scope string, forceRefresh bool)
 		// no earlier than now is what a CAE claims challenge asks for too.
 		opts = append(opts, confidential.WithClaims(fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, p.now().Unix())))
 	}
-	if p.method == MethodManagedIdentity {
+	switch p.method {
+	case MethodManagedIdentity:
 		return p.acquireManaged(ctx, scope, forceRefresh)
+	case MethodDelegated:
+		return p.acquireDelegated(ctx, scope, forceRefresh)
 	}
 	res, err := p.client.AcquireTokenByCredential(ctx, []string{scope}, opts...)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 func cloneApp(a App) *App {
 	c := a
 	c.Certificates = slices.Clone(a.Certificates)
+	c.RedirectURIs = slices.Clone(a.RedirectURIs)
 	if a.Roles == nil {
 		c.Roles = []string{"Mail.Send", "SMTP.SendAsApp"}
 	} else {

@@ -97,7 +97,11 @@ const (
 // graphRoute is a matched Graph API request.
 type graphRoute struct {
 	mailbox, op, messageID string
+	me                     bool // the path was /me/…
 }
+
+// meMailbox stands for the signed-in user until dispatch resolves /me.
+const meMailbox = "me"
 
 // route matches the API paths the fake implements.
 func (s *Server) route(r *http.Request) (graphRoute, *graphError) {
@@ -105,8 +109,10 @@ func (s *Server) route(r *http.Request) (graphRoute, *graphError) {
 	if len(segs) == 0 || !strings.EqualFold(segs[0], "v1.0") {
 		return graphRoute{}, &graphError{status: 400, code: "BadRequest", message: fmt.Sprintf("Invalid version: %s", segs[0])}
 	}
-	if len(segs) == 3 && strings.EqualFold(segs[1], "me") {
-		return graphRoute{}, &graphError{status: 400, code: "BadRequest", message: "/me request is only valid with delegated authentication flow."}
+	me := len(segs) >= 2 && strings.EqualFold(segs[1], "me")
+	if me {
+		// /me/… is /users/{signed-in user}/…; dispatch resolves it.
+		segs = append([]string{segs[0], "users", meMailbox}, segs[2:]...)
 	}
 	notFound := &graphError{status: 400, code: "BadRequest", message: fmt.Sprintf("Resource not found for the segment '%s'.", segs[len(segs)-1])}
 	if len(segs) < 4 || !strings.EqualFold(segs[1], "users") || segs[2] == "" {
@@ -137,6 +143,7 @@ func (s *Server) route(r *http.Request) (graphRoute, *graphError) {
 	if len(rest) >= 2 {
 		rt.messageID = segs[4]
 	}
+	rt.me = me
 	if r.Method != method {
 		return graphRoute{}, &graphError{status: 405, code: "BadRequest", message: fmt.Sprintf("The HTTP method '%s' is not supported for %s.", r.Method, rt.op)}
 	}
@@ -151,11 +158,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, gr graphReques
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s/%s/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`, s.authority.url, s.tenantID))
 		return ge
 	}
+	if ge := s.resolveDelegated(&rt, claims); ge != nil {
+		return ge
+	}
 	role := "Mail.ReadWrite"
 	if rt.op == opSendMail || rt.op == opSendDraft {
 		role = "Mail.Send"
 	}
-	if !claims.HasRole(role) {
+	if !claims.Permits(role) {
 		return &graphError{status: 403, code: "ErrorAccessDenied", message: "Access is denied. Check credentials and try again."}
 	}
 	s.mu.Lock()
@@ -191,7 +201,7 @@ func (s *Server) sendMail(w http.ResponseWriter, r *http.Request, gr graphReques
 		return ge
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	d := Delivered{Mailbox: mailbox, RequestID: gr.requestID, ClientRequestID: r.Header.Get("client-request-id"), AppID: claims.AppID}
+	d := Delivered{Mailbox: mailbox, RequestID: gr.requestID, ClientRequestID: r.Header.Get("client-request-id"), AppID: claims.AppID, User: claims.UPN}
 	switch mt {
 	case "application/json":
 		req, ge := decodeSendMail(body)
@@ -236,6 +246,48 @@ func (s *Server) sendMail(w http.ResponseWriter, r *http.Request, gr graphReques
 		"app_id", claims.AppID, "request_id", gr.requestID)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// resolveDelegated applies the rules for the signed-in user of a
+// delegated token: /me is their mailbox, and another mailbox needs a
+// delegation (GrantDelegate). App-only tokens cannot use /me.
+func (s *Server) resolveDelegated(rt *graphRoute, claims *Claims) *graphError {
+	if claims.IDType != "user" {
+		if rt.me {
+			return &graphError{status: 400, code: "BadRequest", message: "/me request is only valid with delegated authentication flow."}
+		}
+		return nil
+	}
+	if rt.me {
+		rt.mailbox = claims.UPN
+		return nil
+	}
+	if strings.EqualFold(rt.mailbox, claims.UPN) {
+		return nil
+	}
+	s.mu.Lock()
+	ok := s.delegates[strings.ToLower(rt.mailbox)][strings.ToLower(claims.UPN)]
+	s.mu.Unlock()
+	if !ok {
+		return &graphError{status: 403, code: "ErrorAccessDenied", message: "Access is denied. Check credentials and try again."}
+	}
+	return nil
+}
+
+// GrantDelegate lets user send from mailbox with a delegated token
+// (users/{mailbox}/sendMail), as Exchange's Send As or Send on Behalf
+// permission with Mail.Send.Shared does.
+func (s *Server) GrantDelegate(mailbox, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.delegates == nil {
+		s.delegates = map[string]map[string]bool{}
+	}
+	k := strings.ToLower(mailbox)
+	if s.delegates[k] == nil {
+		s.delegates[k] = map[string]bool{}
+	}
+	s.delegates[k][strings.ToLower(user)] = true
 }
 
 // authorizeGraph checks the bearer token: present, signed by this

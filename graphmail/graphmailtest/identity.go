@@ -29,6 +29,8 @@ func (s *Server) identityHandler() http.Handler {
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleKeys)
 	mux.HandleFunc("GET /common/discovery/keys", s.handleKeys)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", s.handleDeviceCode)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
 	mux.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 	return mux
 }
@@ -115,6 +117,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 	if tenant := r.PathValue("tenant"); !s.resolveTenant(tenant) {
 		logFail(newAADError(90002, tenant))
+		return
+	}
+	if s.tokenDelegated(w, r, logFail) {
 		return
 	}
 	switch gt := f.Get("grant_type"); gt {

@@ -30,6 +30,13 @@ type Claims struct {
 	ObjectID string
 	// Roles are the application permissions in the token.
 	Roles []string
+	// Scopes are the delegated permissions (the scp claim) of a user's
+	// token; nil in app-only tokens.
+	Scopes []string
+	// UPN is the signed-in user of a delegated token ("" for app-only).
+	UPN string
+	// IDType is the idtyp claim: "app" or "user".
+	IDType string
 	// Expiry, NotBefore and IssuedAt are the exp, nbf and iat claims.
 	Expiry, NotBefore, IssuedAt time.Time
 }
@@ -37,6 +44,21 @@ type Claims struct {
 // HasRole reports whether the token carries the application permission.
 func (c *Claims) HasRole(role string) bool {
 	return slices.ContainsFunc(c.Roles, func(r string) bool { return strings.EqualFold(r, role) })
+}
+
+// HasScope reports whether a delegated token carries the permission.
+func (c *Claims) HasScope(scope string) bool {
+	return slices.ContainsFunc(c.Scopes, func(r string) bool { return strings.EqualFold(r, scope) })
+}
+
+// Permits reports whether the token grants perm: as an application
+// permission (roles) in an app-only token, as a delegated one (scp) in a
+// user's token.
+func (c *Claims) Permits(perm string) bool {
+	if c.IDType == "user" {
+		return c.HasScope(perm)
+	}
+	return c.HasRole(perm)
 }
 
 // Errors from ParseToken, for errors.Is.
@@ -62,9 +84,13 @@ type accessClaims struct {
 	Oid   string   `json:"oid"`
 	Sub   string   `json:"sub"`
 	Roles []string `json:"roles,omitempty"`
+	Scp   string   `json:"scp,omitempty"`
+	Upn   string   `json:"upn,omitempty"`
 	Tid   string   `json:"tid"`
 	Ver   string   `json:"ver"`
 	UTI   string   `json:"uti"`
+
+	UniqueName string `json:"unique_name,omitempty"`
 }
 
 func (c accessClaims) GetExpirationTime() (*jwt.NumericDate, error) {
@@ -156,6 +182,9 @@ func (s *Server) ParseToken(raw string) (*Claims, error) {
 		Issuer:    c.Iss,
 		ObjectID:  c.Oid,
 		Roles:     c.Roles,
+		Scopes:    strings.Fields(c.Scp),
+		UPN:       c.Upn,
+		IDType:    c.IDTyp,
 		Expiry:    time.Unix(c.Exp, 0),
 		NotBefore: time.Unix(c.Nbf, 0),
 		IssuedAt:  time.Unix(c.Iat, 0),

@@ -62,6 +62,13 @@ type App struct {
 	// full_access_as_app, …) appear in Outlook tokens, all others in
 	// Graph tokens, as in Entra ID.
 	Roles []string
+	// PublicClient allows the public client flows ("Allow public client
+	// flows" in Entra ID): device code, and authorization code and refresh
+	// tokens without a client credential. See EnablePublicClient.
+	PublicClient bool
+	// RedirectURIs are the redirect URIs of the authorization code flow;
+	// "http://localhost" matches any port.
+	RedirectURIs []string
 }
 
 // Options configure a Server. The zero value is a working sandbox.
@@ -146,6 +153,16 @@ type Server struct {
 	federatedIssued int
 	identities      []ManagedIdentity
 	identityHeader  string
+
+	// The delegated flow (delegated.go).
+	users           map[string]*user // lower-case UPN → user
+	deviceCodes     map[string]*deviceCode
+	deviceCodeOrder []string
+	authCodes       map[string]*authCode
+	refreshTokens   map[string]*refreshToken
+	revoked         map[string]int // refresh token → AADSTS code
+	refreshes       int
+	delegates       map[string]map[string]bool // mailbox → users who may send from it
 }
 
 type listener struct {

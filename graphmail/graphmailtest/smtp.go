@@ -20,7 +20,7 @@ func (s *Server) startSMTP(addr string) error {
 			if err != nil {
 				return nil, err
 			}
-			return &smtpd.Claims{Audience: c.Audience, Roles: c.Roles, AppID: c.AppID, TenantID: c.TenantID, Expiry: c.Expiry}, nil
+			return &smtpd.Claims{Audience: c.Audience, Roles: c.Roles, Scopes: c.Scopes, UPN: c.UPN, AppID: c.AppID, TenantID: c.TenantID, Expiry: c.Expiry}, nil
 		},
 		Audience:  ResourceOutlook,
 		Mailboxes: s.Mailboxes(),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,12 +26,20 @@ const DefaultAudience = "https://outlook.office365.com"
 // RoleSendAsApp is the application permission SMTP AUTH requires.
 const RoleSendAsApp = "SMTP.SendAsApp"
 
+// ScopeSend is the delegated permission SMTP AUTH requires of a user's
+// token; user= must then be the token's user.
+const ScopeSend = "SMTP.Send"
+
 // Claims are the parts of an access token the server checks.
 type Claims struct {
 	// Audience is the aud claim (the first one if it is a list).
 	Audience string
 	// Roles is the roles claim: application permissions.
 	Roles []string
+	// Scopes is the scp claim of a delegated (user) token.
+	Scopes []string
+	// UPN is the upn claim of a delegated token.
+	UPN string
 	// AppID and TenantID are the appid (or azp) and tid claims.
 	AppID, TenantID string
 	// Expiry is the exp claim; a zero value means none.
@@ -172,6 +181,15 @@ func (s *Server) Host() string { return s.ln.Addr().(*net.TCPAddr).IP.String() }
 
 // Port is the listening port.
 func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// AllowMailbox adds a mailbox to Options.Mailboxes.
+func (s *Server) AllowMailbox(m string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.opts.Mailboxes) > 0 && !slices.ContainsFunc(s.opts.Mailboxes, func(x string) bool { return strings.EqualFold(x, m) }) {
+		s.opts.Mailboxes = append(slices.Clone(s.opts.Mailboxes), m)
+	}
+}
 
 // Close stops listening and closes every connection.
 func (s *Server) Close() error {

@@ -83,7 +83,10 @@ func (s *session) authenticate(user, token string) error {
 		srv.log.Info("smtpd: AUTH refused: SMTP AUTH disabled", "user", user)
 		return errAuthDisabled
 	}
-	if len(srv.opts.Mailboxes) > 0 && !slices.ContainsFunc(srv.opts.Mailboxes, func(m string) bool { return strings.EqualFold(m, user) }) {
+	srv.mu.Lock()
+	mailboxes := srv.opts.Mailboxes
+	srv.mu.Unlock()
+	if len(mailboxes) > 0 && !slices.ContainsFunc(mailboxes, func(m string) bool { return strings.EqualFold(m, user) }) {
 		srv.log.Info("smtpd: AUTH failed: mailbox not allowed", "user", user)
 		return errAuthFailed
 	}
@@ -96,7 +99,15 @@ func (s *session) authenticate(user, token string) error {
 		srv.log.Info("smtpd: AUTH failed: wrong audience", "user", user, "aud", claims.Audience)
 		return errAuthFailed
 	}
-	if !slices.Contains(claims.Roles, RoleSendAsApp) {
+	delegated := claims.UPN != ""
+	switch {
+	case delegated && !slices.ContainsFunc(claims.Scopes, func(sc string) bool { return strings.EqualFold(sc, ScopeSend) }):
+		srv.log.Info("smtpd: AUTH failed: no "+ScopeSend+" scope", "user", user, "scp", claims.Scopes)
+		return errAuthFailed
+	case delegated && !strings.EqualFold(claims.UPN, user):
+		srv.log.Info("smtpd: AUTH failed: user= is not the token's user", "user", user, "upn", claims.UPN)
+		return errAuthFailed
+	case !delegated && !slices.Contains(claims.Roles, RoleSendAsApp):
 		srv.log.Info("smtpd: AUTH failed: no "+RoleSendAsApp+" role", "user", user, "roles", claims.Roles)
 		return errAuthFailed
 	}
