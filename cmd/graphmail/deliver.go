@@ -36,7 +36,10 @@ func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.
 // it is fixed (or spool.max_age runs out), so nothing is lost to an expired
 // secret.
 func spoolError(err error) error {
-	if exitCode(err) == exitDataErr {
+	var ge *graphmail.GraphError
+	if exitCode(err) == exitDataErr || errors.As(err, &ge) && ge.Code == "ErrorSendAsDenied" {
+		// ErrorSendAsDenied is about this message's From, not the app: other
+		// messages go through, so waiting cannot help this one.
 		return spool.Permanent(err)
 	}
 	return retryable{err}

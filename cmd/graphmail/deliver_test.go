@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/auth"
+)
+
+func TestSpoolErrorClass(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		temporary bool
+	}{
+		{"bad message", &graphmail.MessageError{Field: "To", Problem: "no recipients"}, false},
+		{"invalid recipients", &graphmail.GraphError{StatusCode: 400, Code: "ErrorInvalidRecipients"}, false},
+		{"From not allowed", &graphmail.GraphError{StatusCode: 403, Code: "ErrorSendAsDenied"}, false},
+		{"Mail.Send missing: wait for the admin", &graphmail.GraphError{StatusCode: 403, Code: "ErrorAccessDenied"}, true},
+		{"expired secret: wait for the fix", &auth.Error{Code: "AADSTS7000222"}, true},
+		{"throttled", &graphmail.GraphError{StatusCode: 429}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tmp interface{ Temporary() bool }
+			if !errors.As(spoolError(tt.err), &tmp) || tmp.Temporary() != tt.temporary {
+				t.Errorf("spoolError(%v): temporary = %v, want %v", tt.err, tmp != nil && tmp.Temporary(), tt.temporary)
+			}
+		})
+	}
+}
+
+func TestWithMessageID(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"added", "Subject: x\r\n\r\nbody\r\n", "Message-ID: <id@h>\r\nSubject: x\r\n\r\nbody\r\n"},
+		{"kept", "Message-Id: <own@h>\r\nSubject: x\r\n\r\nbody\r\n", "Message-Id: <own@h>\r\nSubject: x\r\n\r\nbody\r\n"},
+		{"only in the body", "Subject: x\r\n\r\nMessage-ID: <body@h>\r\n", "Message-ID: <id@h>\r\nSubject: x\r\n\r\nMessage-ID: <body@h>\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(withMessageID([]byte(tt.in), "id@h")); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
