@@ -27,6 +27,10 @@ type app struct {
 	mail    *graphmail.Client
 	policy  graphmail.Policy
 	closers []func() error
+	// smtpUser is who the SMTP fallback authenticates as: the sender
+	// mailbox, or with auth.method delegated the signed-in user (who may
+	// send from another mailbox).
+	smtpUser string
 }
 
 // newApp wires the token provider, the Graph client and the fallback from
@@ -71,14 +75,15 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 		if a.tokens, err = newTokenProvider(cfg, a.http, a.log); err != nil {
 			return nil, err
 		}
+		a.smtpUser = cfg.Sender
 		if cfg.Auth.Method == config.MethodDelegated {
-			if err := resolveDelegatedSender(cfg, a.tokens, &gcfg); err != nil {
+			if a.smtpUser, err = resolveDelegatedSender(cfg, a.tokens, &gcfg); err != nil {
 				return nil, err
 			}
 		}
 		gcfg.Credential = a.tokens.TokenCredential()
 		if a.policy != graphmail.PolicyNever {
-			fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens)
+			fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens, a.smtpUser)
 			if err != nil {
 				return nil, err
 			}
@@ -95,22 +100,22 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 	return a, nil
 }
 
-// resolveDelegatedSender finds the signed-in user: sender defaults to
-// them, and their own mailbox is addressed as /me; another sender is a
-// mailbox they may send from (users/{sender}).
-func resolveDelegatedSender(cfg *config.Config, tokens *auth.Provider, gcfg *graphmail.Config) error {
+// resolveDelegatedSender finds the signed-in user and returns their name:
+// sender defaults to them, and their own mailbox is addressed as /me;
+// another sender is a mailbox they may send from (users/{sender}).
+func resolveDelegatedSender(cfg *config.Config, tokens *auth.Provider, gcfg *graphmail.Config) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	acct, err := tokens.Account(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if cfg.Sender == "" {
 		cfg.Sender = acct.Username
 	}
 	gcfg.Sender = cfg.Sender
 	gcfg.UseMe = strings.EqualFold(cfg.Sender, acct.Username)
-	return nil
+	return acct.Username, nil
 }
 
 // Close releases connections (pooled SMTP sessions).

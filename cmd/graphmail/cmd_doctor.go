@@ -169,7 +169,7 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	}
 	var smtpClient *smtpfallback.Client
 	if useSMTP && smtpOK {
-		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens)
+		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens, a.smtpUser)
 		if err != nil {
 			add(checkResult{Name: "smtp", Status: statusFail, Detail: err.Error(), err: err})
 		} else {
@@ -279,7 +279,7 @@ func checkSMTP(ctx context.Context, cfg *config.Config, c *smtpfallback.Client) 
 	r := checkResult{Name: "smtp"}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := c.Verify(ctx, cfg.Sender); err != nil {
+	if err := c.Verify(ctx, ""); err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
@@ -375,7 +375,7 @@ func sendTest(ctx context.Context, a *app, cfg *config.Config, p graphmail.Polic
 		HTTPClient: a.http, SaveToSentItems: &cfg.SaveToSentItems, Policy: p, Logger: a.log,
 	}
 	if p == graphmail.PolicyOnly {
-		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens)
+		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens, a.smtpUser)
 		if err != nil {
 			r.Status, r.Detail, r.err = statusFail, err.Error(), err
 			return r

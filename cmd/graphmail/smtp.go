@@ -21,12 +21,13 @@ func (a smtpAdapter) Send(ctx context.Context, from string, to []string, mime []
 }
 
 // newSMTPFallback builds the SMTP XOAUTH2 transport on the shared token
-// provider, with the Outlook scope of the configured cloud.
-func newSMTPFallback(cfg *config.Config, tlsCfg *tls.Config, tokens *auth.Provider) (graphmail.Fallback, func() error, error) {
+// provider, with the Outlook scope of the configured cloud, authenticating
+// as user (the XOAUTH2 user=; MAIL FROM is the sender mailbox).
+func newSMTPFallback(cfg *config.Config, tlsCfg *tls.Config, tokens *auth.Provider, user string) (graphmail.Fallback, func() error, error) {
 	c, err := smtpfallback.New(smtpfallback.Config{
 		Host:      cfg.SMTP.Host,
 		Port:      cfg.SMTP.Port,
-		Username:  cfg.Sender,
+		Username:  user,
 		Tokens:    tokens.Source(cfg.SMTP.Scope),
 		TLSConfig: tlsCfg.Clone(),
 	})
