@@ -43,10 +43,7 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 	if a.tls, err = tlsConfig(cfg.CAFile); err != nil {
 		return nil, err
 	}
-	a.http = &http.Client{
-		Timeout:   100 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: a.tls, Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 15 * time.Second, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true},
-	}
+	a.http = newHTTPClient(a.tls)
 	a.policy = via
 	if a.policy == "" {
 		a.policy = graphmail.Policy(cfg.SMTP.Fallback)
@@ -157,6 +154,15 @@ func newTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*a
 	}
 	opts.Cache = openTokenCache(cfg, opts, log)
 	return auth.New(opts)
+}
+
+// newHTTPClient is the client for every call to the authority and Graph:
+// it trusts tlsCfg's roots (ca_file) and honours HTTPS_PROXY.
+func newHTTPClient(tlsCfg *tls.Config) *http.Client {
+	return &http.Client{
+		Timeout:   100 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 15 * time.Second, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true},
+	}
 }
 
 // tlsConfig trusts the system roots plus ca_file.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"time"
@@ -85,17 +84,20 @@ func delegatedOnly(cfg *config.Config, what string) error {
 		Hint: "set auth.method: delegated to send as a signed-in user; app credentials need no login"}
 }
 
-func runLogin(ctx context.Context, env *environment, cfg *config.Config, o *loginOptions) error {
-	if err := delegatedOnly(cfg, "login"); err != nil {
-		return err
+// loginProvider is the delegated token provider for login and logout.
+func loginProvider(env *environment, cfg *config.Config, what string, interactive bool) (*auth.Provider, error) {
+	if err := delegatedOnly(cfg, what); err != nil {
+		return nil, err
 	}
-	log := newLogger(cfg.Log, env)
 	tlsCfg, err := tlsConfig(cfg.CAFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hc := &http.Client{Timeout: 100 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}}
-	p, err := newDelegatedProvider(cfg, hc, log, true)
+	return newDelegatedProvider(cfg, newHTTPClient(tlsCfg), newLogger(cfg.Log, env), interactive)
+}
+
+func runLogin(ctx context.Context, env *environment, cfg *config.Config, o *loginOptions) error {
+	p, err := loginProvider(env, cfg, "login", true)
 	if err != nil {
 		return err
 	}
@@ -149,16 +151,7 @@ func openBrowser(env *environment, u string) error {
 }
 
 func runLogout(ctx context.Context, env *environment, cfg *config.Config) error {
-	if err := delegatedOnly(cfg, "logout"); err != nil {
-		return err
-	}
-	log := newLogger(cfg.Log, env)
-	tlsCfg, err := tlsConfig(cfg.CAFile)
-	if err != nil {
-		return err
-	}
-	hc := &http.Client{Timeout: 100 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}}
-	p, err := newDelegatedProvider(cfg, hc, log, false)
+	p, err := loginProvider(env, cfg, "logout", false)
 	var ae *auth.Error
 	if errors.As(err, &ae) && errors.As(ae.Err, new(*auth.NotSignedInError)) {
 		env.printf("nobody was signed in\n")

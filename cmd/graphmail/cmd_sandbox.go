@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -30,14 +32,9 @@ beside it). Stop it with Ctrl-C.`,
 			env.printf("# graphmail sandbox: a fake Microsoft 365 tenant on 127.0.0.1\n")
 			env.printf("# messages are written to %s\n", b.dir)
 			env.printf("# save this as a config file and pass it with --config\n")
-			for _, kv := range b.settings() {
-				if kv[0] == "smtp.host" || kv[0] == "smtp.port" {
-					continue
-				}
-				env.printf("%s: %s\n", kv[0], yamlScalar(kv[1]))
-			}
-			env.printf("smtp:\n  host: %s\n  port: %v\n", b.srv.SMTPHost(), b.srv.SMTPPort())
-			env.printf("token_cache:\n  path: %s\n", filepath.Join(b.dir, "tokens.bin"))
+			settings := b.settings()
+			settings["token_cache.path"] = filepath.Join(b.dir, "tokens.bin")
+			env.printf("%s", configYAML(settings))
 			<-cmd.Context().Done()
 			fmt.Fprintln(env.stderr, "graphmail: sandbox stopped")
 			return nil
@@ -47,9 +44,46 @@ beside it). Stop it with Ctrl-C.`,
 	return cmd
 }
 
+// configYAML renders dotted config keys as a YAML file: top-level keys
+// first, then one block per section, each sorted.
+func configYAML(values map[string]any) string {
+	var top []string
+	sections := map[string][]string{}
+	for k := range values {
+		if sec, _, ok := strings.Cut(k, "."); ok {
+			sections[sec] = append(sections[sec], k)
+		} else {
+			top = append(top, k)
+		}
+	}
+	sort.Strings(top)
+	var b strings.Builder
+	for _, k := range top {
+		fmt.Fprintf(&b, "%s: %s\n", k, yamlScalar(values[k]))
+	}
+	for _, sec := range sortedKeys(sections) {
+		keys := sections[sec]
+		sort.Strings(keys)
+		fmt.Fprintf(&b, "%s:\n", sec)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "  %s: %s\n", strings.TrimPrefix(k, sec+"."), yamlScalar(values[k]))
+		}
+	}
+	return b.String()
+}
+
+// yamlScalar renders a value as YAML: strings double-quoted, lists in flow
+// style.
 func yamlScalar(v any) string {
-	if s, ok := v.(string); ok {
-		return fmt.Sprintf("%q", s)
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", x)
+	case []string:
+		q := make([]string, len(x))
+		for i, s := range x {
+			q[i] = fmt.Sprintf("%q", s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
 	}
 	return fmt.Sprint(v)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +51,7 @@ func TestSendSizeRouting(t *testing.T) {
 			if tt.readWrite {
 				srv.SetRoles(srv.App().ClientID, []string{"Mail.Send", "Mail.ReadWrite", "SMTP.SendAsApp"})
 			}
-			cfgFile := writeSandboxConfig(t, srv)
+			cfgFile := sandboxConfig(t, srv, map[string]any{"token_cache.path": "none", "retry.max_elapsed": "1s"})
 			args := []string{"send", "--config", cfgFile, "--to", "a@example.com", "--subject", "big", "--body", "see attachment", "--attach", big, "--quiet"}
 			for _, s := range tt.set {
 				args = append(args, "--set", s)
@@ -85,24 +84,6 @@ func TestSendSizeRouting(t *testing.T) {
 			}
 		})
 	}
-}
-
-// writeSandboxConfig writes a config file pointing at srv.
-func writeSandboxConfig(t *testing.T, srv *graphmailtest.Server) string {
-	t.Helper()
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, srv.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	app := srv.App()
-	cfg := fmt.Sprintf("tenant_id: %s\nclient_id: %s\nclient_secret: %q\nauthority_host: %s\ngraph_endpoint: %s\ninstance_discovery: false\nca_file: %s\nsender: %s\ntoken_cache:\n  path: none\nretry:\n  max_elapsed: 1s\nsmtp:\n  host: %s\n  port: %d\n",
-		srv.TenantID(), app.ClientID, app.Secret, srv.AuthorityHost(), srv.GraphEndpoint(), ca, srv.Mailboxes()[0], srv.SMTPHost(), srv.SMTPPort())
-	p := filepath.Join(dir, "graphmail.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func TestRenderProgress(t *testing.T) {

@@ -79,31 +79,21 @@ func TestDaemonCrashLosesNothing(t *testing.T) {
 	defer pln.Close()
 
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, srv.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	smtpAddr := freeAddr(t)
-	app := srv.App()
-	cfg := fmt.Sprintf(`tenant_id: %s
-client_id: %s
-client_secret: %q
-authority_host: %s
-graph_endpoint: http://%s
-instance_discovery: false
-ca_file: %s
-sender: %s
-smtp: {fallback: never}
-retry: {max_attempts: 1}
-token_cache: {path: %s}
-serve: {listen: %q}
-spool: {dir: %s, retry_interval: 200ms, workers: 4, keep_done: true}
-limits: {messages_per_minute: 0}
-log: {level: warn}
-`, srv.TenantID(), app.ClientID, app.Secret, srv.AuthorityHost(), pln.Addr(), ca, srv.Mailboxes()[0],
-		filepath.Join(dir, "cache", "tokens.bin"), smtpAddr, filepath.Join(dir, "spool"))
 	config := filepath.Join(dir, "graphmail.yaml")
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+	if err := writeSandboxFiles(srv, config, map[string]any{
+		"graph_endpoint":             "http://" + pln.Addr().String(), // through the flaky proxy
+		"smtp.fallback":              "never",
+		"retry.max_attempts":         1,
+		"token_cache.path":           filepath.Join(dir, "cache", "tokens.bin"),
+		"serve.listen":               smtpAddr,
+		"spool.dir":                  filepath.Join(dir, "spool"),
+		"spool.retry_interval":       "200ms",
+		"spool.workers":              4,
+		"spool.keep_done":            true,
+		"limits.messages_per_minute": 0,
+		"log.level":                  "warn",
+	}); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "daemon.log"))

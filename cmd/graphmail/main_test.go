@@ -167,12 +167,8 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 			delete(sandboxes, work)
 			sandboxesMu.Unlock()
 		})
-		ca := filepath.Join(work, "sandbox-ca.pem")
-		ts.Check(os.WriteFile(ca, srv.CACertPEM(), 0o600))
 		app := srv.App()
-		cfg := fmt.Sprintf("tenant_id: %s\nclient_id: %s\nclient_secret: %q\nauthority_host: %s\ngraph_endpoint: %s\ninstance_discovery: false\nca_file: %s\nsender: %s\nsmtp:\n  host: %s\n  port: %d\n",
-			srv.TenantID(), app.ClientID, app.Secret, srv.AuthorityHost(), srv.GraphEndpoint(), ca, srv.Mailboxes()[0], srv.SMTPHost(), srv.SMTPPort())
-		ts.Check(os.WriteFile(filepath.Join(work, "sandbox.yaml"), []byte(cfg), 0o600))
+		ts.Check(writeSandboxFiles(srv, filepath.Join(work, "sandbox.yaml"), nil))
 		ts.Setenv("SANDBOX_SECRET", app.Secret)
 		return
 	}

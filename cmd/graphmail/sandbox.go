@@ -52,19 +52,25 @@ func startSandbox(dir string, env *environment) (*sandbox, error) {
 func (b *sandbox) Close() { b.srv.Close() }
 
 // settings is the configuration that points graphmail at the sandbox.
-func (b *sandbox) settings() [][2]any {
-	app := b.srv.App()
-	return [][2]any{
-		{"tenant_id", b.srv.TenantID()},
-		{"client_id", app.ClientID},
-		{"client_secret", app.Secret},
-		{"authority_host", b.srv.AuthorityHost()},
-		{"graph_endpoint", b.srv.GraphEndpoint()},
-		{"instance_discovery", false},
-		{"ca_file", b.caFile},
-		{"sender", b.srv.Mailboxes()[0]},
-		{"smtp.host", b.srv.SMTPHost()},
-		{"smtp.port", b.srv.SMTPPort()},
+func (b *sandbox) settings() map[string]any {
+	return sandboxSettings(b.srv, b.caFile)
+}
+
+// sandboxSettings are the config keys that point graphmail at srv, whose
+// CA certificate is in the file caFile.
+func sandboxSettings(srv *graphmailtest.Server, caFile string) map[string]any {
+	app := srv.App()
+	return map[string]any{
+		"tenant_id":          srv.TenantID(),
+		"client_id":          app.ClientID,
+		"client_secret":      app.Secret,
+		"authority_host":     srv.AuthorityHost(),
+		"graph_endpoint":     srv.GraphEndpoint(),
+		"instance_discovery": false,
+		"ca_file":            caFile,
+		"sender":             srv.Mailboxes()[0],
+		"smtp.host":          srv.SMTPHost(),
+		"smtp.port":          srv.SMTPPort(),
 	}
 }
 
@@ -74,8 +80,8 @@ func (b *sandbox) overrides() map[string]any {
 	// Each sandbox has a new secret, so a persistent token cache could
 	// never be reused: keep tokens in memory.
 	m := map[string]any{"client_certificate": "", "client_secret_file": "", "cloud": "global", "token_cache.path": "none"}
-	for _, kv := range b.settings() {
-		m[kv[0].(string)] = kv[1]
+	for k, v := range b.settings() {
+		m[k] = v
 	}
 	return m
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -28,18 +27,15 @@ func BenchmarkServe(b *testing.B) {
 			}
 			defer srv.Close()
 			dir := b.TempDir()
-			ca := filepath.Join(dir, "ca.pem")
-			if err := os.WriteFile(ca, srv.CACertPEM(), 0o600); err != nil {
-				b.Fatal(err)
-			}
 			ln := freeAddrB(b)
-			app := srv.App()
-			cfg := fmt.Sprintf("tenant_id: %s\nclient_id: %s\nclient_secret: %q\nauthority_host: %s\ngraph_endpoint: %s\ninstance_discovery: false\nca_file: %s\nsender: %s\nsmtp: {fallback: never}\ntoken_cache: {path: none}\nlimits: {messages_per_minute: 0}\nserve: {listen: %q}\nspool: {dir: %s}\nlog: {level: error}\n",
-				srv.TenantID(), app.ClientID, app.Secret, srv.AuthorityHost(), srv.GraphEndpoint(), ca, srv.Mailboxes()[0], ln, filepath.Join(dir, "spool"))
-			config := filepath.Join(dir, "graphmail.yaml")
-			if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-				b.Fatal(err)
-			}
+			config := sandboxConfig(b, srv, map[string]any{
+				"smtp.fallback":              "never",
+				"token_cache.path":           "none",
+				"limits.messages_per_minute": 0,
+				"serve.listen":               ln,
+				"spool.dir":                  filepath.Join(dir, "spool"),
+				"log.level":                  "error",
+			})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan int)
 			go func() { done <- runEnv(ctx, []string{"serve", "--config", config}, testEnv(io.Discard, io.Discard)) }()

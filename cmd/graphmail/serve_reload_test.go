@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,22 +22,25 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	}
 	defer srv.Close()
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, srv.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	addr := freeAddr(t)
-	app := srv.App()
-	base := fmt.Sprintf("tenant_id: %s\nclient_id: %s\nclient_secret: %q\nauthority_host: %s\ngraph_endpoint: %s\ninstance_discovery: false\nca_file: %s\nsender: %s\ntoken_cache: {path: none}\nlimits: {messages_per_minute: 0}\nspool: {dir: %s}\n",
-		srv.TenantID(), app.ClientID, app.Secret, srv.AuthorityHost(), srv.GraphEndpoint(), ca, srv.Mailboxes()[0], filepath.Join(dir, "spool"))
+	from := srv.Mailboxes()[0]
 	config := filepath.Join(dir, "graphmail.yaml")
-	write := func(serve string) {
+	write := func(serve map[string]any) {
 		t.Helper()
-		if err := os.WriteFile(config, []byte(base+serve), 0o600); err != nil {
+		extra := map[string]any{
+			"token_cache.path":           "none",
+			"limits.messages_per_minute": 0,
+			"spool.dir":                  filepath.Join(dir, "spool"),
+			"serve.listen":               addr,
+		}
+		for k, v := range serve {
+			extra[k] = v
+		}
+		if err := writeSandboxFiles(srv, config, extra); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(fmt.Sprintf("serve: {listen: %q, allowed_from: [printer@example.com]}\n", addr))
+	write(map[string]any{"serve.allowed_from": []string{"printer@example.com"}})
 
 	var stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -55,7 +57,6 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	from := srv.Mailboxes()[0]
 	msg := []byte("From: <" + from + ">\r\nTo: <ops@example.com>\r\nSubject: reload\r\n\r\nbody\r\n")
 	if err := plainSend(addr, from, []string{"ops@example.com"}, msg); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Fatalf("sender outside serve.allowed_from: err = %v, want 550", err)
@@ -75,13 +76,13 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 		}
 	}
 	// A broken file is refused; the running allow-list stays.
-	write(fmt.Sprintf("serve: {listen: %q, allowed_from: [printer@example.com], allow_nets: [nonsense]}\n", addr))
+	write(map[string]any{"serve.allowed_from": []string{"printer@example.com"}, "serve.allow_nets": []string{"nonsense"}})
 	hup("reload failed; keeping the running configuration")
 	if err := plainSend(addr, from, []string{"ops@example.com"}, msg); err == nil {
 		t.Fatal("a broken reload opened the allow-list")
 	}
 	// A good file takes effect without a restart.
-	write(fmt.Sprintf("serve: {listen: %q, allowed_from: [printer@example.com, %s]}\n", addr, from))
+	write(map[string]any{"serve.allowed_from": []string{"printer@example.com", from}})
 	hup("configuration reloaded")
 	if err := plainSend(addr, from, []string{"ops@example.com"}, msg); err != nil {
 		t.Fatalf("after reload: %v", err)

@@ -155,12 +155,7 @@ func (p *Provider) acquireDelegated(ctx context.Context, scope string, forceRefr
 		p.log.Debug("token request failed", "scope", scope, "method", p.method, "error", err)
 		return Token{}, err
 	}
-	t := Token{
-		Value:     res.AccessToken,
-		ExpiresOn: res.ExpiresOn,
-		RefreshOn: res.Metadata.RefreshOn,
-		FromCache: res.Metadata.TokenSource == public.TokenSourceCache,
-	}
+	t := tokenFrom(res)
 	if !t.FromCache && p.delegated.OnRefresh != nil {
 		p.delegated.OnRefresh(acct.PreferredUsername, p.now())
 	}

@@ -50,12 +50,7 @@ func (p *Provider) acquireManaged(ctx context.Context, scope string, forceRefres
 		p.log.Debug("token request failed", "scope", scope, "method", p.method, "error", e)
 		return Token{}, e
 	}
-	t := Token{
-		Value:     res.AccessToken,
-		ExpiresOn: res.ExpiresOn,
-		RefreshOn: res.Metadata.RefreshOn,
-		FromCache: res.Metadata.TokenSource == managedidentity.TokenSourceCache,
-	}
+	t := tokenFrom(res)
 	p.log.Debug("token acquired", "scope", scope, "method", p.method, "from_cache", t.FromCache, "expires_on", t.ExpiresOn)
 	return t, nil
 }

@@ -253,12 +253,7 @@ func (p *Provider) acquire(ctx context.Context, scope string, forceRefresh bool)
 		p.log.Debug("token request failed", "scope", scope, "method", p.method, "error", err)
 		return Token{}, err
 	}
-	t := Token{
-		Value:     res.AccessToken,
-		ExpiresOn: res.ExpiresOn,
-		RefreshOn: res.Metadata.RefreshOn,
-		FromCache: res.Metadata.TokenSource == confidential.TokenSourceCache,
-	}
+	t := tokenFrom(res)
 	p.log.Debug("token acquired", "scope", scope, "from_cache", t.FromCache, "expires_on", t.ExpiresOn)
 	return t, nil
 }
@@ -289,3 +284,14 @@ func (s *ScopedSource) Token(ctx context.Context, forceRefresh bool) (string, er
 
 // Scope returns the scope the source is bound to.
 func (s *ScopedSource) Scope() string { return s.scope }
+
+// tokenFrom converts MSAL's result (the same type for the confidential,
+// public and managed identity clients) into a Token.
+func tokenFrom(res confidential.AuthResult) Token {
+	return Token{
+		Value:     res.AccessToken,
+		ExpiresOn: res.ExpiresOn,
+		RefreshOn: res.Metadata.RefreshOn,
+		FromCache: res.Metadata.TokenSource == confidential.TokenSourceCache,
+	}
+}
