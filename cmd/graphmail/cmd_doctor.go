@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -82,7 +81,7 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	var results []checkResult
 	add := func(r checkResult) {
 		if r.err != nil && r.Hint == "" {
-			if h := hintsFor(r.err); len(h) > 0 {
+			if h := hintsFor(r.err, "graphmail doctor"); len(h) > 0 {
 				r.Hint = h[0]
 			}
 		}
@@ -210,31 +209,24 @@ func printCheck(w io.Writer, r checkResult) {
 
 // checkAuthority fetches the tenant's OpenID configuration, as MSAL will.
 func checkAuthority(ctx context.Context, a *app) checkResult {
-	u := a.cfg.AuthorityHost + "/" + a.cfg.TenantID + "/v2.0/.well-known/openid-configuration"
 	r := checkResult{Name: "authority"}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		r.Status, r.Detail, r.err = statusFail, err.Error(), err
-		return r
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		r.Status, r.Detail = statusFail, fmt.Sprintf("%s unreachable: %v", a.cfg.AuthorityHost, err)
-		r.err = &auth.Error{Err: err}
+	err := auth.CheckAuthority(ctx, a.http, a.cfg.AuthorityHost, a.cfg.TenantID)
+	var ae *auth.Error
+	switch {
+	case err == nil:
+		r.Status, r.Detail = statusOK, fmt.Sprintf("%s/%s", a.cfg.AuthorityHost, a.cfg.TenantID)
+	case errors.As(err, &ae) && ae.StatusCode == 0:
+		r.Status, r.Detail = statusFail, fmt.Sprintf("%s unreachable: %v", a.cfg.AuthorityHost, ae.Err)
+		r.err = &classedError{class: graphmail.Transient, err: err}
 		r.Hint = "check the network, proxy (HTTPS_PROXY), ca_file and authority_host/cloud"
-		return r
+	case ae != nil:
+		r.Status, r.Detail = statusFail, strings.TrimSpace(fmt.Sprintf("%s answered %d %s", a.cfg.AuthorityHost, ae.StatusCode, ae.Code))
+		r.err = err
+	default:
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		code := aadstsRE.FindString(string(body))
-		r.Status, r.Detail = statusFail, fmt.Sprintf("%s answered %d %s", a.cfg.AuthorityHost, resp.StatusCode, code)
-		r.err = &auth.Error{Code: code, StatusCode: resp.StatusCode}
-		return r
-	}
-	r.Status, r.Detail = statusOK, fmt.Sprintf("%s/%s", a.cfg.AuthorityHost, a.cfg.TenantID)
 	return r
 }
 
@@ -310,7 +302,7 @@ func checkFederatedToken(cfg *config.Config) checkResult {
 	r.Detail = fmt.Sprintf("workload identity: federated token from %s for %s expires %s", claims.Issuer, claims.Subject, exp.UTC().Format(time.RFC3339))
 	if time.Now().After(exp) {
 		r.Status, r.Hint = statusFail, "the federated token has expired: the platform (AKS workload identity, the CI job's OIDC step) is no longer rewriting federated_token_file"
-		r.err = &auth.Error{Code: "AADSTS700024", Method: auth.MethodWorkloadIdentity}
+		r.err = &classedError{class: graphmail.NeedsOperator, err: errors.New("the federated token has expired")}
 		return r
 	}
 	r.Status = statusOK
@@ -355,7 +347,7 @@ func checkCredential(cfg *config.Config) checkResult {
 	switch {
 	case time.Now().After(leaf.NotAfter):
 		r.Status, r.Hint = statusFail, "the certificate has expired: create a new one, upload it under Certificates & secrets and update client_certificate"
-		r.err = &auth.Error{Code: "AADSTS700027"}
+		r.err = &classedError{class: graphmail.NeedsOperator, err: errors.New("the client certificate has expired")}
 	case days < 30:
 		r.Status, r.Hint = statusWarn, "renew the certificate soon: upload the new one beside the old, switch client_certificate, then remove the old"
 	default:

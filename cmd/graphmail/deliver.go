@@ -30,16 +30,13 @@ func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.
 	return spool.Receipt{Path: res.Path, RequestID: res.RequestID, Reply: res.Reply}, nil
 }
 
-// spoolError decides whether a failed delivery is retried. Only a message
-// that can never be sent as it is goes to the dead letters at once; an
-// authentication or configuration problem keeps the message queued until
-// it is fixed (or spool.max_age runs out), so nothing is lost to an expired
-// secret.
+// spoolError decides, by the failure's class, whether a failed delivery is
+// retried: only a message that can never be sent as it is goes to the dead
+// letters at once; an authentication or configuration problem keeps the
+// message queued until it is fixed (or spool.max_age runs out), so nothing
+// is lost to an expired secret.
 func spoolError(err error) error {
-	var ge *graphmail.GraphError
-	if exitCode(err) == exitDataErr || errors.As(err, &ge) && ge.Code == "ErrorSendAsDenied" {
-		// ErrorSendAsDenied is about this message's From, not the app: other
-		// messages go through, so waiting cannot help this one.
+	if !graphmail.ClassOf(err).Retry() {
 		return spool.Permanent(err)
 	}
 	return retryable{err}

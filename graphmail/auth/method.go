@@ -62,11 +62,6 @@ func (e *FederatedTokenError) Error() string {
 // Unwrap returns the underlying error.
 func (e *FederatedTokenError) Unwrap() error { return e.Err }
 
-// Hint returns the next step for a person.
-func (e *FederatedTokenError) Hint() string {
-	return "the file is written by the platform (the AKS workload identity webhook, a CI job's OIDC step); check that it is mounted at federated_token_file and kept fresh, or set auth.method to another credential"
-}
-
 // federatedAssertion returns MSAL's assertion callback for workload
 // identity: it reads the file on every call, so a rotated token is picked
 // up by the next token request without a restart. MSAL calls it only when
