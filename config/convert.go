@@ -344,4 +344,3 @@ func asAccounts(v any) (map[string]Account, bool) {
 	}
 	return nil, false
 }
-

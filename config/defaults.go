@@ -8,9 +8,9 @@ import (
 
 // defaultEnv is what computed defaults (keyDef.defFunc) depend on.
 type defaultEnv struct {
-	cloud     cloudDef                     // the endpoints of the configured cloud
+	cloud     cloudDef                    // the endpoints of the configured cloud
 	lookupEnv func(string) (string, bool) // Options.LookupEnv
-	euid      int                          // Options.Geteuid()
+	euid      int                         // Options.Geteuid()
 }
 
 // userPath follows the XDG Base Directory rule graphmail uses for every

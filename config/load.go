@@ -386,4 +386,3 @@ func parentIsKey(k string) bool {
 	}
 	return false
 }
-
