@@ -231,6 +231,13 @@
 // ca_file holds PEM certificates. Load does not check the permissions of the
 // secret file; group- or world-readable files are accepted.
 //
+// Two kinds of problem concern the file rather than a key (Error.Key is
+// "config"). A file that cannot be used — unreadable, of an unsupported
+// type, not parseable, or one of two candidates in one place — is reported
+// alone, since the other findings would follow from it. When no file was
+// found and a required value is missing, the first error says where Load
+// looked.
+//
 // # Secrets
 //
 // client_secret and client_certificate_password are of type Secret, which
