@@ -160,6 +160,7 @@ func zero(k kind) any {
 	return ""
 }
 
+// isEmpty reports whether s is "", the choice of leaving an enum unset.
 func isEmpty(s string) bool { return s == "" }
 
 // choiceProblem says that a value is none of choices: "not one of a, b,

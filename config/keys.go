@@ -29,7 +29,7 @@ const (
 	kindString   kind = iota // string, white space trimmed
 	kindSecret               // Secret: a string that is never echoed nor trimmed
 	kindEnum                 // a named string type: lower-cased, one of choices
-	kindURL                  // string: an URL, trailing "/" removed
+	kindURL                  // string: a URL, trailing "/" removed
 	kindPath                 // string naming a file; relative paths in the file are relative to it
 	kindInt                  // int
 	kindBool                 // bool
