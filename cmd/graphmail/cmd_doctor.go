@@ -135,8 +135,8 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 		return finish()
 	}
 	defer a.Close()
-	useGraph := cfg.SMTP.Fallback != string(graphmail.PolicyOnly)
-	useSMTP := cfg.SMTP.Fallback != string(graphmail.PolicyNever)
+	useGraph := cfg.SMTP.Fallback != config.FallbackOnly
+	useSMTP := cfg.SMTP.Fallback != config.FallbackNever
 
 	add(checkAuthority(ctx, a))
 	add(checkCredential(cfg))

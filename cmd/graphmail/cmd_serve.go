@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graphmail/graphmail/config"
-	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/relay"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
@@ -107,7 +105,7 @@ func runServe(cmd *cobra.Command, env *environment) error {
 	m.listening.Store(true)
 
 	scope := cfg.GraphScope
-	if cfg.SMTP.Fallback == string(graphmail.PolicyOnly) {
+	if cfg.SMTP.Fallback == config.FallbackOnly {
 		scope = cfg.SMTP.Scope
 	}
 	var metricsSrv *http.Server
@@ -200,6 +198,7 @@ func relayOptions(cfg *config.Config, a *app, sp *spool.Spool, m *metrics) (rela
 		Addr:                 cfg.Serve.Listen,
 		TLSAddr:              cfg.Serve.TLSListen,
 		Domain:               hostname(),
+		AllowNets:            cfg.Serve.AllowNets,
 		AllowedFromAnonymous: cfg.Serve.AllowedFrom,
 		MaxMessageBytes:      cfg.Serve.MaxMessageSize,
 		MaxRecipients:        cfg.Serve.MaxRecipients,
@@ -220,17 +219,6 @@ func relayOptions(cfg *config.Config, a *app, sp *spool.Spool, m *metrics) (rela
 			a.log.Info("spooled", "id", string(id), "client", client, "recipients", len(env.To), "bytes", len(raw))
 			return nil
 		},
-	}
-	for _, n := range cfg.Serve.AllowNets {
-		p, err := netip.ParsePrefix(n)
-		if err != nil {
-			addr, err2 := netip.ParseAddr(n)
-			if err2 != nil {
-				return opts, &config.Error{Key: "serve.allow_nets", Problem: fmt.Sprintf("%q is not a network", n)}
-			}
-			p = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		opts.AllowNets = append(opts.AllowNets, p)
 	}
 	if len(cfg.Serve.Accounts) > 0 {
 		opts.Accounts = map[string]relay.Account{}

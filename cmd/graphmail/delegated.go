@@ -55,26 +55,8 @@ func delegatedCachePath(cfg *config.Config) (string, error) {
 	case "none":
 		return "", &config.Error{Key: "token_cache.path", Problem: "is none, but auth.method delegated keeps its refresh token in the token cache",
 			Hint: "leave token_cache.path unset (default location) or point it at a file only this user can write"}
-	case "":
-		return tokencache.DefaultPath(os.LookupEnv, os.Geteuid()), nil
 	}
 	return cfg.TokenCache.Path, nil
-}
-
-// defaultKeyFile is where the random cache key lives when
-// token_cache.key_file is unset: $XDG_CONFIG_HOME/graphmail/token-cache.key,
-// else ~/.config/graphmail/token-cache.key, and for root or an account
-// without a home /var/lib/graphmail/token-cache.key (systemd's
-// StateDirectory=graphmail).
-func defaultKeyFile(lookupEnv func(string) (string, bool), euid int) string {
-	if x, ok := lookupEnv("XDG_CONFIG_HOME"); ok && filepath.IsAbs(x) {
-		return filepath.Join(x, "graphmail", "token-cache.key")
-	}
-	home, _ := lookupEnv("HOME")
-	if euid == 0 || home == "" {
-		return "/var/lib/graphmail/token-cache.key"
-	}
-	return filepath.Join(home, ".config", "graphmail", "token-cache.key")
 }
 
 // cacheKey returns the key material for the delegated token cache: the
@@ -86,9 +68,6 @@ func cacheKey(cfg *config.Config, create bool) ([]byte, error) {
 		return []byte(cfg.ClientSecret.Reveal()), nil
 	}
 	path := cfg.TokenCache.KeyFile
-	if path == "" {
-		path = defaultKeyFile(os.LookupEnv, os.Geteuid())
-	}
 	key, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		key, err = createKeyFile(path)

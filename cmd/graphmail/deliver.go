@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
@@ -70,25 +68,9 @@ func withMessageID(raw []byte, id string) []byte {
 	return append(out, raw...)
 }
 
-// spoolDir is spool.dir, or the default: /var/spool/graphmail for root,
-// $XDG_STATE_HOME/graphmail/spool (default ~/.local/state) for others.
-func spoolDir(cfg *config.Config, env *environment) string {
-	if cfg.Spool.Dir != "" {
-		return cfg.Spool.Dir
-	}
-	if x, ok := env.lookupEnv("XDG_STATE_HOME"); ok && filepath.IsAbs(x) {
-		return filepath.Join(x, "graphmail", "spool")
-	}
-	home, _ := env.lookupEnv("HOME")
-	if os.Geteuid() == 0 || home == "" {
-		return "/var/spool/graphmail"
-	}
-	return filepath.Join(home, ".local", "state", "graphmail", "spool")
-}
-
 // openSpool opens the configured spool.
 func openSpool(cfg *config.Config, env *environment, a *app) (*spool.Spool, string, error) {
-	dir := spoolDir(cfg, env)
+	dir := cfg.Spool.Dir
 	sp, err := spool.Open(dir, spool.Options{DeleteDone: !cfg.Spool.KeepDone, Logger: a.log, Hostname: mailDomain(cfg.Sender)})
 	if err != nil {
 		var se *spool.Error
