@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/setup"
+
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/spf13/cobra"
 
@@ -143,7 +145,7 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	graphOK := true
 	smtpRole, smtpHint := "SMTP.SendAsApp", "grant the SMTP.SendAsApp application permission (Office 365 Exchange Online) and admin consent, or set smtp.fallback: never"
 	if cfg.Auth.Method == config.MethodDelegated {
-		smtpRole, smtpHint = delegatedSMTPPermission, "grant the delegated SMTP.Send permission (Office 365 Exchange Online) and run 'graphmail login' again, or set smtp.fallback: never"
+		smtpRole, smtpHint = setup.DelegatedSMTPPermission, "grant the delegated SMTP.Send permission (Office 365 Exchange Online) and run 'graphmail login' again, or set smtp.fallback: never"
 	}
 	if useGraph {
 		r := checkToken(ctx, a, "graph token", cfg.GraphScope, "Mail.Send",
@@ -168,12 +170,12 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	}
 	var smtpClient *smtpfallback.Client
 	if useSMTP && smtpOK {
-		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens, a.smtpUser)
+		c, err := a.SMTPClient()
 		if err != nil {
 			add(checkResult{Name: "smtp", Status: statusFail, Detail: err.Error(), err: err})
 		} else {
-			defer closeFn()
-			smtpClient = fb.(smtpAdapter).c
+			defer c.Close()
+			smtpClient = c
 			add(checkSMTP(ctx, cfg, smtpClient))
 		}
 	} else if useSMTP {
@@ -212,17 +214,17 @@ func checkAuthority(ctx context.Context, a *app) checkResult {
 	r := checkResult{Name: "authority"}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err := auth.CheckAuthority(ctx, a.http, a.cfg.AuthorityHost, a.cfg.TenantID)
+	err := auth.CheckAuthority(ctx, a.HTTP, a.Config.AuthorityHost, a.Config.TenantID)
 	var ae *auth.Error
 	switch {
 	case err == nil:
-		r.Status, r.Detail = statusOK, fmt.Sprintf("%s/%s", a.cfg.AuthorityHost, a.cfg.TenantID)
+		r.Status, r.Detail = statusOK, fmt.Sprintf("%s/%s", a.Config.AuthorityHost, a.Config.TenantID)
 	case errors.As(err, &ae) && ae.StatusCode == 0:
-		r.Status, r.Detail = statusFail, fmt.Sprintf("%s unreachable: %v", a.cfg.AuthorityHost, ae.Err)
+		r.Status, r.Detail = statusFail, fmt.Sprintf("%s unreachable: %v", a.Config.AuthorityHost, ae.Err)
 		r.err = &classedError{class: graphmail.Transient, err: err}
 		r.Hint = "check the network, proxy (HTTPS_PROXY), ca_file and authority_host/cloud"
 	case ae != nil:
-		r.Status, r.Detail = statusFail, strings.TrimSpace(fmt.Sprintf("%s answered %d %s", a.cfg.AuthorityHost, ae.StatusCode, ae.Code))
+		r.Status, r.Detail = statusFail, strings.TrimSpace(fmt.Sprintf("%s answered %d %s", a.Config.AuthorityHost, ae.StatusCode, ae.Code))
 		r.err = err
 	default:
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
@@ -234,7 +236,7 @@ func checkAuthority(ctx context.Context, a *app) checkResult {
 // shown are the ones granted now) and reads its roles.
 func checkToken(ctx context.Context, a *app, name, scope, role, hint string) checkResult {
 	r := checkResult{Name: name}
-	tok, err := a.tokens.Token(ctx, scope, true)
+	tok, err := a.Tokens.Token(ctx, scope, true)
 	if err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
@@ -258,12 +260,12 @@ func checkToken(ctx context.Context, a *app, name, scope, role, hint string) che
 
 func checkGraphMailbox(ctx context.Context, a *app) checkResult {
 	r := checkResult{Name: "graph mailbox"}
-	if err := a.mail.Probe(ctx); err != nil {
+	if err := a.Mail.Probe(ctx); err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
 	r.Status = statusOK
-	r.Detail = fmt.Sprintf("Graph accepts the app for %s (checked with a sendMail that has no recipients; nothing was sent)", a.cfg.Sender)
+	r.Detail = fmt.Sprintf("Graph accepts the app for %s (checked with a sendMail that has no recipients; nothing was sent)", a.Config.Sender)
 	return r
 }
 
@@ -356,30 +358,21 @@ func checkCredential(cfg *config.Config) checkResult {
 	return r
 }
 
+// sendTest sends a test message through one path with the same client
+// send builds (governor, retry, size routing), so it tests what will run.
 func sendTest(ctx context.Context, a *app, cfg *config.Config, p graphmail.Policy, to graphmail.Address) checkResult {
 	name := "send test (graph)"
 	if p == graphmail.PolicyOnly {
 		name = "send test (smtp)"
 	}
 	r := checkResult{Name: name}
-	gcfg := graphmail.Config{
-		Sender: cfg.Sender, Credential: a.tokens.TokenCredential(), GraphEndpoint: cfg.GraphEndpoint, GraphScope: cfg.GraphScope,
-		HTTPClient: a.http, SaveToSentItems: &cfg.SaveToSentItems, Policy: p, Logger: a.log,
-	}
-	if p == graphmail.PolicyOnly {
-		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens, a.smtpUser)
-		if err != nil {
-			r.Status, r.Detail, r.err = statusFail, err.Error(), err
-			return r
-		}
-		defer closeFn()
-		gcfg.Fallback = fb
-	}
-	c, err := graphmail.New(gcfg)
+	st, err := setup.New(cfg, a.Log, setup.Options{Policy: p, Tokens: a.Tokens})
 	if err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
+	defer st.Close()
+	c := st.Mail
 	res, err := c.Send(ctx, &graphmail.Message{
 		To:      []graphmail.Address{to},
 		Subject: "graphmail doctor test message (" + pathName(p) + ")",
@@ -401,17 +394,17 @@ func pathName(p graphmail.Policy) string {
 }
 
 // checkDelegated reports who is signed in and warns when the refresh
-// token has not been used for staleRefreshAfter: Entra ID expires it after
+// token has not been used for setup.StaleRefreshAfter: Entra ID expires it after
 // 90 days of inactivity (AADSTS700082), and then only a person can sign in
 // again.
 func checkDelegated(cfg *config.Config, now time.Time) checkResult {
 	r := checkResult{Name: "credential"}
-	path, err := delegatedCachePath(cfg)
+	path, err := setup.DelegatedCachePath(cfg)
 	if err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
-	st, ok := readState(statePath(path))
+	st, ok := setup.ReadState(setup.StatePath(path))
 	if !ok {
 		r.Status, r.Detail = statusWarn, "delegated: no sign-in recorded"
 		r.Hint = "run 'graphmail login'"
@@ -419,7 +412,7 @@ func checkDelegated(cfg *config.Config, now time.Time) checkResult {
 	}
 	days := int(now.Sub(st.LastRefresh).Hours() / 24)
 	r.Detail = fmt.Sprintf("delegated: signed in as %s; refresh token last used %s (%d days ago)", st.User, st.LastRefresh.Local().Format("2006-01-02"), days)
-	if now.Sub(st.LastRefresh) >= staleRefreshAfter {
+	if now.Sub(st.LastRefresh) >= setup.StaleRefreshAfter {
 		r.Status = statusWarn
 		r.Hint = fmt.Sprintf("the refresh token expires after 90 days without use (in about %d days); send a message (or run graphmail doctor) regularly, or run 'graphmail login' again", max(90-days, 0))
 		return r

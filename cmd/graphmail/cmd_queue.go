@@ -6,6 +6,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/daemon"
+	"github.com/graphmail/graphmail/graphmail/setup"
+
 	"github.com/spf13/cobra"
 
 	"github.com/graphmail/graphmail/graphmail/spool"
@@ -29,9 +32,7 @@ taking dead letters back into the queue; purge deletes one.`,
 		if err != nil {
 			return nil, err
 		}
-		a := &app{cfg: cfg, log: newLogger(cfg.Log, env)}
-		sp, _, err := openSpool(cfg, env, a)
-		return sp, err
+		return daemon.OpenSpool(cfg, setup.NewLogger(cfg.Log, env.stderr))
 	}
 	oneID := func(args []string) (spool.ID, error) {
 		if len(args) != 1 {

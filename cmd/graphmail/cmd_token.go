@@ -39,7 +39,7 @@ func newTokenCommand(env *environment) *cobra.Command {
 			default:
 				return usagef("--scope must be graph or smtp, not %q", scope)
 			}
-			tok, err := a.tokens.Token(cmd.Context(), s, false)
+			tok, err := a.Tokens.Token(cmd.Context(), s, false)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/setup"
+
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 )
@@ -246,9 +248,9 @@ func TestDoctorDelegated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_ = os.Remove(statePath(cache))
+			_ = os.Remove(setup.StatePath(cache))
 			if !tt.last.IsZero() {
-				recordRefresh(statePath(cache), slog.New(slog.DiscardHandler))(alice, tt.last)
+				setup.RecordRefresh(setup.StatePath(cache), slog.New(slog.DiscardHandler))(alice, tt.last)
 			}
 			r := checkDelegated(cfg, now)
 			if r.Status != tt.status || !strings.Contains(r.Detail, tt.detail) {

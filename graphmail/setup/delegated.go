@@ -1,4 +1,4 @@
-package main
+package setup
 
 import (
 	"crypto/rand"
@@ -27,14 +27,17 @@ import (
 // cache directory (a backup, a container volume) alone cannot be
 // decrypted. See the README's "Delegated sign-in" for the threat model.
 
-// staleRefreshAfter is when doctor warns that the refresh token has not
+// StaleRefreshAfter is when doctor warns that the refresh token has not
 // been used: Entra ID lets it expire after 90 days of inactivity.
-const staleRefreshAfter = 60 * 24 * time.Hour
+const StaleRefreshAfter = 60 * 24 * time.Hour
 
-// delegatedResources are the permissions the delegated flow asks for.
+// The delegated permissions the delegated flow asks for.
 const (
-	delegatedGraphPermission = "Mail.Send"
-	delegatedSMTPPermission  = "SMTP.Send"
+	// DelegatedGraphPermission is the Graph permission: Mail.Send.
+	DelegatedGraphPermission = "Mail.Send"
+	// DelegatedSMTPPermission is the Exchange Online permission for SMTP
+	// AUTH: SMTP.Send.
+	DelegatedSMTPPermission = "SMTP.Send"
 )
 
 // delegatedScopes maps the app-only scopes of cfg to delegated ones on the
@@ -43,14 +46,14 @@ const (
 func delegatedScopes(cfg *config.Config) map[string][]string {
 	res := func(scope string) string { return strings.TrimSuffix(scope, "/.default") }
 	return map[string][]string{
-		cfg.GraphScope: {res(cfg.GraphScope) + "/" + delegatedGraphPermission},
-		cfg.SMTP.Scope: {res(cfg.SMTP.Scope) + "/" + delegatedSMTPPermission},
+		cfg.GraphScope: {res(cfg.GraphScope) + "/" + DelegatedGraphPermission},
+		cfg.SMTP.Scope: {res(cfg.SMTP.Scope) + "/" + DelegatedSMTPPermission},
 	}
 }
 
-// delegatedCachePath is the token cache of the delegated flow, or a
+// DelegatedCachePath is the token cache of the delegated flow, or a
 // config error when the cache is off: the refresh token must persist.
-func delegatedCachePath(cfg *config.Config) (string, error) {
+func DelegatedCachePath(cfg *config.Config) (string, error) {
 	switch cfg.TokenCache.Path {
 	case "none":
 		return "", &config.Error{Key: "token_cache.path", Problem: "is none, but auth.method delegated keeps its refresh token in the token cache",
@@ -130,20 +133,20 @@ func createKeyFile(path string) ([]byte, error) {
 	return key, f.Close()
 }
 
-// delegatedState is the small metadata file beside the cache: who signed
+// DelegatedState is the small metadata file beside the cache: who signed
 // in and when the refresh token was last used. It holds no token.
-type delegatedState struct {
+type DelegatedState struct {
 	User        string    `json:"user"`
 	LastRefresh time.Time `json:"last_refresh"`
 }
 
-// statePath is the metadata file of a token cache.
-func statePath(cachePath string) string { return cachePath + ".delegated.json" }
+// StatePath is the metadata file of a token cache.
+func StatePath(cachePath string) string { return cachePath + ".delegated.json" }
 
-// recordRefresh writes the state file; a failure is only logged.
-func recordRefresh(path string, log *slog.Logger) func(user string, at time.Time) {
+// RecordRefresh writes the state file; a failure is only logged.
+func RecordRefresh(path string, log *slog.Logger) func(user string, at time.Time) {
 	return func(user string, at time.Time) {
-		b, _ := json.Marshal(delegatedState{User: user, LastRefresh: at.UTC()})
+		b, _ := json.Marshal(DelegatedState{User: user, LastRefresh: at.UTC()})
 		tmp := path + ".tmp"
 		if err := os.WriteFile(tmp, b, 0o600); err != nil {
 			log.Warn("cannot record the refresh time", "path", path, "error", err.Error())
@@ -155,20 +158,20 @@ func recordRefresh(path string, log *slog.Logger) func(user string, at time.Time
 	}
 }
 
-// readState reads the state file; ok is false when there is none.
-func readState(path string) (delegatedState, bool) {
-	var st delegatedState
+// ReadState reads the state file; ok is false when there is none.
+func ReadState(path string) (DelegatedState, bool) {
+	var st DelegatedState
 	b, err := os.ReadFile(path)
 	if err != nil || json.Unmarshal(b, &st) != nil {
-		return delegatedState{}, false
+		return DelegatedState{}, false
 	}
 	return st, true
 }
 
-// newDelegatedProvider builds the public-client provider with the
+// NewDelegatedProvider builds the public-client provider with the
 // encrypted cache. create makes the key file if missing (login does).
-func newDelegatedProvider(cfg *config.Config, hc *http.Client, log *slog.Logger, create bool) (*auth.Provider, error) {
-	path, err := delegatedCachePath(cfg)
+func NewDelegatedProvider(cfg *config.Config, hc *http.Client, log *slog.Logger, create bool) (*auth.Provider, error) {
+	path, err := DelegatedCachePath(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +203,7 @@ func newDelegatedProvider(cfg *config.Config, hc *http.Client, log *slog.Logger,
 		Delegated: &auth.Delegated{
 			User:      cfg.Delegated.User,
 			Scopes:    delegatedScopes(cfg),
-			OnRefresh: recordRefresh(statePath(path), log),
+			OnRefresh: RecordRefresh(StatePath(path), log),
 		},
 	})
 }

@@ -1,4 +1,4 @@
-package main
+package setup
 
 import (
 	"context"
@@ -20,9 +20,25 @@ func (a smtpAdapter) Send(ctx context.Context, from string, to []string, mime []
 }
 
 // newSMTPFallback builds the SMTP XOAUTH2 transport on the shared token
-// provider, with the Outlook scope of the configured cloud, authenticating
-// as user (the XOAUTH2 user=; MAIL FROM is the sender mailbox).
+// provider and adapts it to graphmail.Fallback.
 func newSMTPFallback(cfg *config.Config, tlsCfg *tls.Config, tokens *auth.Provider, user string) (graphmail.Fallback, func() error, error) {
+	c, err := NewSMTP(cfg, tlsCfg, tokens, user)
+	if err != nil {
+		return nil, nil, err
+	}
+	return smtpAdapter{c}, c.Close, nil
+}
+
+// SMTPClient builds a new SMTP XOAUTH2 client on the stack's tokens and
+// TLS settings, authenticating as SMTPUser; the caller closes it.
+func (a *Stack) SMTPClient() (*smtpfallback.Client, error) {
+	return NewSMTP(a.Config, a.TLS, a.Tokens, a.SMTPUser)
+}
+
+// NewSMTP builds the SMTP XOAUTH2 client on tokens, with the Outlook scope
+// of the configured cloud, authenticating as user (the XOAUTH2 user=; MAIL
+// FROM is the sender mailbox).
+func NewSMTP(cfg *config.Config, tlsCfg *tls.Config, tokens *auth.Provider, user string) (*smtpfallback.Client, error) {
 	c, err := smtpfallback.New(smtpfallback.Config{
 		Host:      cfg.SMTP.Host,
 		Port:      cfg.SMTP.Port,
@@ -31,7 +47,7 @@ func newSMTPFallback(cfg *config.Config, tlsCfg *tls.Config, tokens *auth.Provid
 		TLSConfig: tlsCfg.Clone(),
 	})
 	if err != nil {
-		return nil, nil, &config.Error{Key: "smtp.host", Problem: err.Error(), Hint: "check smtp.host and smtp.port"}
+		return nil, &config.Error{Key: "smtp.host", Problem: err.Error(), Hint: "check smtp.host and smtp.port"}
 	}
-	return smtpAdapter{c}, c.Close, nil
+	return c, nil
 }

@@ -1,17 +1,18 @@
-package main
+package daemon
 
 import (
 	"bytes"
 	"context"
-	"errors"
 
-	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
 
-// spoolDeliverer delivers spooled messages through Graph's MIME sendMail
-// (with the SMTP fallback), keeping every envelope recipient.
+// NewDeliverer returns the spool's deliverer: Graph's MIME sendMail
+// through mail (with its SMTP fallback), keeping every envelope recipient,
+// and the failure's class deciding retry or dead letter (Disposition).
+func NewDeliverer(mail *graphmail.Client) spool.Deliverer { return spoolDeliverer{mail} }
+
 type spoolDeliverer struct{ mail *graphmail.Client }
 
 // Deliver implements spool.Deliverer.
@@ -23,17 +24,17 @@ func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.
 	}
 	res, err := d.mail.SendMIME(ctx, raw, extra)
 	if err != nil {
-		return spool.Receipt{}, spoolError(err)
+		return spool.Receipt{}, Disposition(err)
 	}
 	return spool.Receipt{Path: res.Path, RequestID: res.RequestID, Reply: res.Reply}, nil
 }
 
-// spoolError decides, by the failure's class, whether a failed delivery is
+// Disposition decides, by the failure's class, whether a failed delivery is
 // retried: only a message that can never be sent as it is goes to the dead
 // letters at once; an authentication or configuration problem keeps the
 // message queued until it is fixed (or spool.max_age runs out), so nothing
 // is lost to an expired secret.
-func spoolError(err error) error {
+func Disposition(err error) error {
 	if !graphmail.ClassOf(err).Retry() {
 		return spool.Permanent(err)
 	}
@@ -66,18 +67,4 @@ func withMessageID(raw []byte, id string) []byte {
 	out := make([]byte, 0, len(raw)+len(id)+16)
 	out = append(out, "Message-ID: <"+id+">\r\n"...)
 	return append(out, raw...)
-}
-
-// openSpool opens the configured spool.
-func openSpool(cfg *config.Config, env *environment, a *app) (*spool.Spool, string, error) {
-	dir := cfg.Spool.Dir
-	sp, err := spool.Open(dir, spool.Options{DeleteDone: !cfg.Spool.KeepDone, Logger: a.log, Hostname: mailDomain(cfg.Sender)})
-	if err != nil {
-		var se *spool.Error
-		if errors.As(err, &se) {
-			return nil, dir, &config.Error{Key: "spool.dir", Problem: err.Error(), Hint: "set spool.dir to a directory this user may create and write (mode 0700)"}
-		}
-		return nil, dir, err
-	}
-	return sp, dir, nil
 }
