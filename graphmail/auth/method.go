@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Method names the way the app proves who it is.
@@ -82,9 +81,8 @@ func federatedAssertion(path string, now func() time.Time) func(context.Context,
 		}
 		// Catch an expired token here, with a clearer message than
 		// AADSTS700024; the signature is the authority's business.
-		var claims jwt.RegisteredClaims
-		if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err == nil && claims.ExpiresAt != nil {
-			if exp := claims.ExpiresAt.Time; !exp.After(now()) {
+		if c, err := DecodeClaims(tok); err == nil && !c.Expiry.IsZero() {
+			if exp := c.Expiry; !exp.After(now()) {
 				return "", &FederatedTokenError{Path: path, Problem: fmt.Sprintf("holds a token that expired at %s", exp.UTC().Format(time.RFC3339))}
 			}
 		}
