@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/auth/tokencache"
 	"github.com/graphmail/graphmail/graphmail/setup"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/graphmail/graphmail/config"
@@ -241,7 +241,7 @@ func checkToken(ctx context.Context, a *app, name, scope, role, hint string) che
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
-	c, err := decodeClaims(tok.Value)
+	c, err := auth.DecodeClaims(tok.Value)
 	if err != nil {
 		r.Status, r.Detail = statusWarn, fmt.Sprintf("acquired (expires %s) but its claims are unreadable: %v", tok.ExpiresOn.Format(time.RFC3339), err)
 		return r
@@ -252,7 +252,7 @@ func checkToken(ctx context.Context, a *app, name, scope, role, hint string) che
 	}
 	r.Status = statusOK
 	r.Detail = fmt.Sprintf("tenant %s, app %s, expires %s, roles %s", c.TenantID, c.AppID, tok.ExpiresOn.Local().Format(time.RFC3339), roles)
-	if !c.hasRole(role) {
+	if !c.HasRole(role) {
 		r.Status, r.Hint = statusWarn, role+" is missing from the token: "+hint
 	}
 	return r
@@ -294,13 +294,13 @@ func checkFederatedToken(cfg *config.Config) checkResult {
 		r.Hint = "check that the token volume is mounted (AKS: label the pod azure.workload.identity/use: \"true\")"
 		return r
 	}
-	var claims jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(strings.TrimSpace(string(data)), &claims); err != nil || claims.ExpiresAt == nil {
+	claims, err := auth.DecodeClaims(strings.TrimSpace(string(data)))
+	if err != nil || claims.Expiry.IsZero() {
 		r.Status, r.Detail = statusWarn, "workload identity: federated_token_file does not hold a JWT with an expiry"
 		r.Hint = "the file should hold the token the platform issued for this workload"
 		return r
 	}
-	exp := claims.ExpiresAt.Time
+	exp := claims.Expiry
 	r.Detail = fmt.Sprintf("workload identity: federated token from %s for %s expires %s", claims.Issuer, claims.Subject, exp.UTC().Format(time.RFC3339))
 	if time.Now().After(exp) {
 		r.Status, r.Hint = statusFail, "the federated token has expired: the platform (AKS workload identity, the CI job's OIDC step) is no longer rewriting federated_token_file"
@@ -404,7 +404,7 @@ func checkDelegated(cfg *config.Config, now time.Time) checkResult {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
-	st, ok := setup.ReadState(setup.StatePath(path))
+	st, ok := tokencache.ReadRefreshState(tokencache.StatePath(path))
 	if !ok {
 		r.Status, r.Detail = statusWarn, "delegated: no sign-in recorded"
 		r.Hint = "run 'graphmail login'"

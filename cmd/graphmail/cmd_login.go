@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/auth/tokencache"
 	"github.com/graphmail/graphmail/graphmail/setup"
 
 	"github.com/spf13/cobra"
@@ -174,7 +175,7 @@ func runLogout(ctx context.Context, env *environment, cfg *config.Config) error 
 		env.printf("signed out %s\n", n)
 	}
 	if path, err := setup.DelegatedCachePath(cfg); err == nil {
-		_ = os.Remove(setup.StatePath(path))
+		_ = os.Remove(tokencache.StatePath(path))
 	}
 	return nil
 }

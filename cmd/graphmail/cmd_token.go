@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/auth"
 	"github.com/spf13/cobra"
 )
 
@@ -47,7 +48,7 @@ func newTokenCommand(env *environment) *cobra.Command {
 				env.printf("%s\n", tok.Value)
 				return nil
 			}
-			c, err := decodeClaims(tok.Value)
+			c, err := auth.DecodeClaims(tok.Value)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/auth/tokencache"
 	"github.com/graphmail/graphmail/graphmail/setup"
 
 	"github.com/graphmail/graphmail/config"
@@ -248,9 +249,9 @@ func TestDoctorDelegated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_ = os.Remove(setup.StatePath(cache))
+			_ = os.Remove(tokencache.StatePath(cache))
 			if !tt.last.IsZero() {
-				setup.RecordRefresh(setup.StatePath(cache), slog.New(slog.DiscardHandler))(alice, tt.last)
+				setup.RecordRefresh(tokencache.StatePath(cache), slog.New(slog.DiscardHandler))(alice, tt.last)
 			}
 			r := checkDelegated(cfg, now)
 			if r.Status != tt.status || !strings.Contains(r.Detail, tt.detail) {

@@ -1,16 +1,11 @@
 package setup
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,102 +65,26 @@ func cacheKey(cfg *config.Config, create bool) ([]byte, error) {
 	if cfg.ClientSecret != "" && cfg.Sources["client_secret"] != config.SourceAzureEnv {
 		return []byte(cfg.ClientSecret.Reveal()), nil
 	}
-	path := cfg.TokenCache.KeyFile
-	key, err := readKeyFile(path)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		key, err = createKeyFile(path)
-	}
+	key, err := tokencache.LoadKey(cfg.TokenCache.KeyFile, create)
 	if err != nil {
-		return nil, &config.Error{Key: "token_cache.key_file", Problem: err.Error(),
-			Hint: "the key file is created by 'graphmail login'; it must be a regular file only this user can read (mode 0600)"}
+		hint := "the key file is created by 'graphmail login'; it must be a regular file only this user can read (mode 0600)"
+		var pe *tokencache.PermissionError
+		if errors.As(err, &pe) {
+			hint = pe.Hint()
+		}
+		return nil, &config.Error{Key: "token_cache.key_file", Problem: err.Error(), Hint: hint}
 	}
 	return key, nil
 }
 
-// readKeyFile reads a hex key file and refuses one that others may read.
-func readKeyFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is accessible by group or others (mode %04o); run chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) != 32 {
-		return nil, fmt.Errorf("%s does not hold a 32-byte hex key", path)
-	}
-	return key, nil
-}
-
-// createKeyFile writes 32 random bytes, hex encoded, to a new file with
-// mode 0600 (its directory 0700). It never overwrites a file.
-func createKeyFile(path string) ([]byte, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return readKeyFile(path) // another process won the race
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	return key, f.Close()
-}
-
-// DelegatedState is the small metadata file beside the cache: who signed
-// in and when the refresh token was last used. It holds no token.
-type DelegatedState struct {
-	User        string    `json:"user"`
-	LastRefresh time.Time `json:"last_refresh"`
-}
-
-// StatePath is the metadata file of a token cache.
-func StatePath(cachePath string) string { return cachePath + ".delegated.json" }
-
-// RecordRefresh writes the state file; a failure is only logged.
+// RecordRefresh returns auth.Delegated.OnRefresh for the state file at
+// path (tokencache.StatePath of the cache); a failure is only logged.
 func RecordRefresh(path string, log *slog.Logger) func(user string, at time.Time) {
 	return func(user string, at time.Time) {
-		b, _ := json.Marshal(DelegatedState{User: user, LastRefresh: at.UTC()})
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			log.Warn("cannot record the refresh time", "path", path, "error", err.Error())
-			return
-		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := tokencache.WriteRefreshState(path, tokencache.RefreshState{User: user, LastRefresh: at}); err != nil {
 			log.Warn("cannot record the refresh time", "path", path, "error", err.Error())
 		}
 	}
-}
-
-// ReadState reads the state file; ok is false when there is none.
-func ReadState(path string) (DelegatedState, bool) {
-	var st DelegatedState
-	b, err := os.ReadFile(path)
-	if err != nil || json.Unmarshal(b, &st) != nil {
-		return DelegatedState{}, false
-	}
-	return st, true
 }
 
 // NewDelegatedProvider builds the public-client provider with the
@@ -203,7 +122,7 @@ func NewDelegatedProvider(cfg *config.Config, hc *http.Client, log *slog.Logger,
 		Delegated: &auth.Delegated{
 			User:      cfg.Delegated.User,
 			Scopes:    delegatedScopes(cfg),
-			OnRefresh: RecordRefresh(StatePath(path), log),
+			OnRefresh: RecordRefresh(tokencache.StatePath(path), log),
 		},
 	})
 }
