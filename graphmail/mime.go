@@ -2,13 +2,12 @@ package graphmail
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/emersion/go-message"
+
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
 )
 
 // DefaultMIMEHostname is the right-hand side of generated Message-IDs when
@@ -46,9 +45,7 @@ func (m *Message) EnsureMessageID(host string) string {
 	if host == "" {
 		host = DefaultMIMEHostname
 	}
-	var b [12]byte
-	rand.Read(b[:]) // never fails (crypto/rand)
-	m.MessageID = hex.EncodeToString(b[:]) + "." + strconv.FormatInt(time.Now().UnixNano(), 10) + "@" + host
+	m.MessageID = rfc5322.NewMessageID(host)
 	return m.MessageID
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 	abs "github.com/microsoft/kiota-abstractions-go"
+
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
 )
 
 // SendMIME sends an existing RFC 5322 message through Graph's MIME sendMail
@@ -94,16 +96,28 @@ func MIMERequest(raw []byte, extra []Address) ([]byte, error) {
 // To, Cc or Bcc to its Bcc header, and returns that message, every
 // recipient address (the envelope) and the Message-ID without brackets.
 func prepareMIME(raw []byte, extra []Address) (withBcc []byte, rcpts []string, msgID string, err error) {
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		return nil, nil, "", &MessageError{Field: "MIME", Problem: "not an RFC 5322 message: " + err.Error()}
+	h := rfc5322.Parse(raw)
+	if d, ok := h.Defect(rfc5322.NotAField); ok {
+		return nil, nil, "", &MessageError{Field: "MIME", Problem: fmt.Sprintf("not an RFC 5322 message: line %d of the header is not a field", bytes.Count(raw[:d.Offset], []byte("\n"))+1)}
 	}
 	seen := map[string]bool{}
-	for _, k := range []string{"To", "Cc", "Bcc"} {
-		if msg.Header.Get(k) == "" {
+	for _, f := range h.Fields {
+		var k string
+		switch {
+		case f.Is("To"):
+			k = "To"
+		case f.Is("Cc"):
+			k = "Cc"
+		case f.Is("Bcc"):
+			k = "Bcc"
+		default:
 			continue
 		}
-		list, err := msg.Header.AddressList(k)
+		v := f.Value()
+		if v == "" {
+			continue
+		}
+		list, err := mail.ParseAddressList(v)
 		if err != nil {
 			return nil, nil, "", &MessageError{Field: "MIME." + k, Problem: "not a list of addresses: " + err.Error()}
 		}
@@ -114,7 +128,7 @@ func prepareMIME(raw []byte, extra []Address) (withBcc []byte, rcpts []string, m
 			}
 		}
 	}
-	var add []Address
+	var add []string
 	for i, a := range extra {
 		if err := validateMIMEAddress(fmt.Sprintf("extra[%d]", i), a); err != nil {
 			return nil, nil, "", err
@@ -122,72 +136,11 @@ func prepareMIME(raw []byte, extra []Address) (withBcc []byte, rcpts []string, m
 		if !seen[strings.ToLower(a.Address)] {
 			seen[strings.ToLower(a.Address)] = true
 			rcpts = append(rcpts, a.Address)
-			add = append(add, Address{Address: a.Address})
+			add = append(add, a.Address)
 		}
 	}
 	if len(rcpts) == 0 {
 		return nil, nil, "", &MessageError{Field: "MIME", Problem: "no recipients: the message has no To, Cc or Bcc and none were given"}
 	}
-	msgID = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(msg.Header.Get("Message-Id")), "<"), ">")
-	withBcc = raw
-	if len(add) > 0 {
-		withBcc = addBcc(raw, add)
-	}
-	return withBcc, rcpts, msgID, nil
-}
-
-// addBcc returns raw with addrs appended to its Bcc field, or with a new
-// Bcc field in front when it has none. Every other byte is kept; the line
-// ending follows the message's own (CRLF or LF).
-func addBcc(raw []byte, addrs []Address) []byte {
-	eol := "\r\n"
-	if i := bytes.IndexByte(raw, '\n'); i >= 0 && (i == 0 || raw[i-1] != '\r') {
-		eol = "\n"
-	}
-	list := make([]string, len(addrs))
-	for i, a := range addrs {
-		list[i] = a.Address
-	}
-	joined := strings.Join(list, ", ")
-	// Find an existing Bcc field in the header: at the start of a line,
-	// before the first empty line.
-	for off := 0; off < len(raw); {
-		end := bytes.IndexByte(raw[off:], '\n')
-		if end < 0 {
-			break
-		}
-		line := raw[off : off+end+1]
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			break // end of header
-		}
-		if len(line) >= 4 && strings.EqualFold(string(line[:4]), "bcc:") {
-			// The field ends before the first line break not followed by
-			// white space (folding).
-			fieldEnd := off + end + 1
-			for fieldEnd < len(raw) && (raw[fieldEnd] == ' ' || raw[fieldEnd] == '\t') {
-				n := bytes.IndexByte(raw[fieldEnd:], '\n')
-				if n < 0 {
-					fieldEnd = len(raw)
-					break
-				}
-				fieldEnd += n + 1
-			}
-			insert := fieldEnd - len(eol)
-			if !bytes.HasSuffix(raw[:fieldEnd], []byte(eol)) {
-				insert = fieldEnd - 1
-			}
-			sep := ", "
-			if len(bytes.TrimSpace(raw[off+4:insert])) == 0 {
-				sep = " "
-			}
-			out := make([]byte, 0, len(raw)+len(joined)+2)
-			out = append(out, raw[:insert]...)
-			out = append(out, sep+joined...)
-			return append(out, raw[insert:]...)
-		}
-		off += end + 1
-	}
-	out := make([]byte, 0, len(raw)+len(joined)+7)
-	out = append(out, "Bcc: "+joined+eol...)
-	return append(out, raw...)
+	return rfc5322.AddBcc(raw, add), rcpts, h.MessageID(), nil
 }

@@ -35,6 +35,7 @@ func TestSendMIMEByteExact(t *testing.T) {
 		{name: "extra already in To", raw: rawMessage, extra: []string{"OPS@example.com"}, wantRcpts: "ops@example.com"},
 		{name: "extra become Bcc", raw: rawMessage, extra: []string{"audit@example.com", "boss@example.com"},
 			wantPrefix: "Bcc: audit@example.com, boss@example.com\r\n", wantRcpts: "ops@example.com,audit@example.com,boss@example.com"},
+		{name: "folded Message-ID", raw: strings.Replace(rawMessage, "Message-ID: <raw-1", "Message-ID:\r\n <raw-1", 1), wantRcpts: "ops@example.com"},
 		{name: "LF message keeps LF", raw: strings.ReplaceAll(rawMessage, "\r\n", "\n"), extra: []string{"audit@example.com"},
 			wantPrefix: "Bcc: audit@example.com\n", wantRcpts: "ops@example.com,audit@example.com"},
 	}

@@ -13,9 +13,13 @@
 // Anyone else gets 530 5.7.0 at MAIL: the server is never an open relay.
 //
 // An account may send only as the addresses and @domains in its
-// AllowedFrom, checked in MAIL FROM and in the From header; clients in
-// AllowNets are limited by AllowedFromAnonymous when it is set. Anything
-// else gets 550 5.7.1.
+// AllowedFrom, checked in MAIL FROM and in every From, Sender, Resent-From
+// and Resent-Sender header field; clients in AllowNets are limited by
+// AllowedFromAnonymous when it is set. Anything else gets 550 5.7.1. The
+// header is read with the parser the spool and delivery use, and a header
+// that readers may disagree on — two From or two Sender fields, a bare CR
+// or NUL, white space before the colon of a sender field — gets 554 5.6.0
+// (ErrAmbiguousHeader), so no other reading can slip past the check.
 //
 // # Limits
 //

@@ -30,6 +30,11 @@ var (
 	ErrRateLimited = &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Message rate limit exceeded, try again later"}
 	// ErrNotQueued is a Submit failure: the client should retry.
 	ErrNotQueued = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Could not queue the message, try again later"}
+	// ErrAmbiguousHeader is a message whose header readers may disagree
+	// on: a bare CR or NUL in the header, two From or two Sender fields,
+	// or white space before the colon of a sender field. Checking one
+	// reading and delivering another would bypass the allowed senders.
+	ErrAmbiguousHeader = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message header is ambiguous: duplicate or malformed sender field, bare CR or NUL"}
 	// ErrBadMessage is a message whose header cannot be read.
 	ErrBadMessage = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message header cannot be parsed"}
 )

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
 )
 
 type backend struct{ s *Server }
@@ -158,7 +159,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	if patterns, any := s.senders(cfg); !any {
 		if err := checkHeaderFrom(raw, patterns); err != nil {
-			s.refuse("From header not allowed", s.from)
+			s.refuse("sender header not allowed or ambiguous", s.from)
 			return err
 		}
 	}
@@ -177,24 +178,46 @@ func (s *session) Data(r io.Reader) error {
 	return nil
 }
 
-// checkHeaderFrom refuses a message whose From header names an address
-// outside patterns, or that cannot be read. A message without a From
-// header passes: the envelope sender was checked.
+// senderFields are the header fields that say who sent a message. Every
+// address in them must be allowed, whichever one Exchange shows.
+var senderFields = []string{"From", "Sender", "Resent-From", "Resent-Sender"}
+
+// checkHeaderFrom refuses a message whose sender fields name an address
+// outside patterns or cannot be read, and a message whose header readers
+// may disagree on: a bare CR or NUL in the header, two From or two Sender
+// fields, or white space before the colon of a sender field. The header is
+// read with the parser that the spool and delivery use. A message without
+// sender fields passes: the envelope sender was checked.
 func checkHeaderFrom(raw []byte, patterns []string) error {
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
+	h := rfc5322.Parse(raw)
+	if _, ok := h.Defect(rfc5322.NotAField); ok {
 		return ErrBadMessage
 	}
-	if msg.Header.Get("From") == "" {
-		return nil
+	if len(h.Defects) > 0 {
+		return ErrAmbiguousHeader
 	}
-	list, err := msg.Header.AddressList("From")
-	if err != nil {
-		return ErrSenderRefused
-	}
-	for _, a := range list {
-		if !senderAllowed(a.Address, patterns) {
-			return ErrSenderRefused
+	for _, name := range senderFields {
+		fields := h.All(name)
+		if len(fields) > 1 && (name == "From" || name == "Sender") {
+			return ErrAmbiguousHeader
+		}
+		for _, f := range fields {
+			if f.SpaceBeforeColon {
+				return ErrAmbiguousHeader
+			}
+			v := f.Value()
+			if v == "" {
+				continue
+			}
+			list, err := mail.ParseAddressList(v)
+			if err != nil {
+				return ErrSenderRefused
+			}
+			for _, a := range list {
+				if !senderAllowed(a.Address, patterns) {
+					return ErrSenderRefused
+				}
+			}
 		}
 	}
 	return nil

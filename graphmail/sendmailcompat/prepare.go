@@ -2,12 +2,12 @@ package sendmailcompat
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
 )
 
 // Defaults are what Prepare fills in when the message and the command line
@@ -21,7 +21,7 @@ type Defaults struct {
 	// Now dates a message without a Date header.
 	Now time.Time
 	// NewID returns the left-hand side of a generated Message-ID; nil
-	// means random.
+	// means a new random one, in the format every graphmail path uses.
 	NewID func() string
 }
 
@@ -65,7 +65,14 @@ func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 	if len(lines) > 0 && strings.HasPrefix(lines[0], "From ") {
 		lines = lines[1:]
 	}
-	header, body := splitHeader(lines)
+	// Every line now ends with CRLF; the header ends at the first empty
+	// line, or at the first line that is neither a field nor a
+	// continuation (then the body starts with that line).
+	var norm []byte
+	for _, l := range lines {
+		norm = append(norm, l+"\r\n"...)
+	}
+	h := rfc5322.Parse(norm)
 
 	env := Envelope{From: opts.Sender}
 	if env.From == "" {
@@ -92,29 +99,30 @@ func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 			add(a.Address)
 		}
 	}
-	var kept []field
+	var out bytes.Buffer
 	has := map[string]bool{}
-	for _, f := range header {
-		name := strings.ToLower(f.name)
+	for _, f := range h.Fields {
+		name := strings.ToLower(f.Name)
 		has[name] = true
 		if opts.ExtractRecipients && (name == "to" || name == "cc" || name == "bcc") {
-			list, err := mail.ParseAddressList(f.value())
-			if err != nil && strings.TrimSpace(f.value()) != "" {
-				return env, nil, &MessageError{Problem: fmt.Sprintf("%s header: %v", f.name, err)}
+			list, err := mail.ParseAddressList(f.Value())
+			if err != nil && f.Value() != "" {
+				return env, nil, &MessageError{Problem: fmt.Sprintf("%s header: %v", f.Name, err)}
 			}
 			for _, a := range list {
 				add(a.Address)
 			}
 		}
-		if name == "from" && !strings.Contains(f.value(), "@") {
+		switch {
+		case name == "bcc":
+		case name == "from" && !strings.Contains(f.Value(), "@"):
 			// An unqualified local sender ("root (Cron Daemon)"): sendmail
 			// would add the local domain; the only mailbox graphmail may
 			// send as is the configured one, so qualify to it and keep the
 			// name people see.
-			f = qualifiedFrom(f.value(), opts.FullName, d.From)
-		}
-		if name != "bcc" {
-			kept = append(kept, f)
+			out.WriteString("From: " + qualifiedFrom(f.Value(), opts.FullName, d.From) + "\r\n")
+		default:
+			out.Write(norm[f.Start:f.End])
 		}
 	}
 	if len(env.To) == 0 {
@@ -124,12 +132,6 @@ func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 		return env, nil, &MessageError{Problem: "no sender: use -f or configure the sender"}
 	}
 
-	var out bytes.Buffer
-	for _, f := range kept {
-		for _, l := range f.lines {
-			out.WriteString(l + "\r\n")
-		}
-	}
 	if !has["from"] {
 		from := mail.Address{Name: opts.FullName, Address: env.From}
 		out.WriteString("From: " + from.String() + "\r\n")
@@ -142,24 +144,18 @@ func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 		out.WriteString("Date: " + now.Format(time.RFC1123Z) + "\r\n")
 	}
 	if !has["message-id"] {
-		id := ""
-		if d.NewID != nil {
-			id = d.NewID()
-		} else {
-			var b [12]byte
-			rand.Read(b[:])
-			id = fmt.Sprintf("%d.%s", d.Now.Unix(), hex.EncodeToString(b[:]))
-		}
 		host := d.Hostname
 		if host == "" {
 			host = "localhost"
 		}
-		out.WriteString("Message-ID: <" + id + "@" + host + ">\r\n")
+		id := rfc5322.NewMessageID(host)
+		if d.NewID != nil {
+			id = d.NewID() + "@" + host
+		}
+		out.WriteString("Message-ID: <" + id + ">\r\n")
 	}
 	out.WriteString("\r\n")
-	for _, l := range body {
-		out.WriteString(l + "\r\n")
-	}
+	out.Write(norm[h.Body:])
 	return env, out.Bytes(), nil
 }
 
@@ -178,59 +174,10 @@ func splitLines(raw []byte) []string {
 	return lines
 }
 
-// field is a header field with its continuation lines, as they came.
-type field struct {
-	name  string
-	lines []string
-}
-
-// value returns the unfolded value.
-func (f field) value() string {
-	_, v, _ := strings.Cut(strings.Join(f.lines, ""), ":")
-	return strings.TrimSpace(v)
-}
-
-// splitHeader returns the header fields and the body lines. The header
-// ends at the first empty line, or at the first line that is neither a
-// field nor a continuation (then the body starts with that line).
-func splitHeader(lines []string) ([]field, []string) {
-	var fields []field
-	for i, l := range lines {
-		switch {
-		case l == "":
-			return fields, lines[i+1:]
-		case (l[0] == ' ' || l[0] == '\t') && len(fields) > 0:
-			fields[len(fields)-1].lines = append(fields[len(fields)-1].lines, l)
-		case isFieldLine(l):
-			name, _, _ := strings.Cut(l, ":")
-			fields = append(fields, field{name: strings.TrimSpace(name), lines: []string{l}})
-		default:
-			return fields, lines[i:]
-		}
-	}
-	return fields, nil
-}
-
-// isFieldLine reports whether l starts a header field: printable ASCII
-// other than ':' and space, then ':'.
-func isFieldLine(l string) bool {
-	name, _, ok := strings.Cut(l, ":")
-	name = strings.TrimRight(name, " \t") // "Subject :" is obsolete syntax but seen
-	if !ok || name == "" {
-		return false
-	}
-	for _, c := range []byte(name) {
-		if c < 33 || c > 126 {
-			return false
-		}
-	}
-	return true
-}
-
-// qualifiedFrom builds a From field for the mailbox addr from an
+// qualifiedFrom builds a From value for the mailbox addr from an
 // unqualified From value such as "root (Cron Daemon)" or "www-data": the
 // comment, else fullName, else the local name becomes the display name.
-func qualifiedFrom(value, fullName, addr string) field {
+func qualifiedFrom(value, fullName, addr string) string {
 	value = strings.TrimSpace(value)
 	display := fullName
 	if i, j := strings.Index(value, "("), strings.LastIndex(value, ")"); i >= 0 && j > i {
@@ -239,5 +186,5 @@ func qualifiedFrom(value, fullName, addr string) field {
 		display = value
 	}
 	a := mail.Address{Name: display, Address: addr}
-	return field{name: "From", lines: []string{"From: " + a.String()}}
+	return a.String()
 }

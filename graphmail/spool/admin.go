@@ -2,9 +2,13 @@ package spool
 
 import (
 	"errors"
+	"mime"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
 )
 
 // State says where a message is.
@@ -28,6 +32,60 @@ type Item struct {
 	Meta     Meta
 	// Size is the message's size in bytes.
 	Size int
+	// Header is what the message's header section says, read with the
+	// same parser that delivery uses.
+	Header HeaderInfo
+}
+
+// HeaderInfo is what List and Show read from a message's header section.
+type HeaderInfo struct {
+	// MessageID is the identifier of the Message-ID field (unfolded,
+	// without angle brackets), or "" when the message has none.
+	MessageID string
+	// From and Subject are the first From and Subject fields, unfolded,
+	// with RFC 2047 encoded words decoded where the charset is known and
+	// control characters replaced by spaces; "" when absent.
+	From, Subject string
+	// Size is the length of the header section without the empty line
+	// that ends it: raw[:Size] is the header.
+	Size int
+}
+
+// MessageID returns the Message-ID the message is delivered with: its
+// header's, or Meta.MessageID for a message without one (the Deliverer
+// adds it).
+func (it Item) MessageID() string {
+	if it.Header.MessageID != "" {
+		return it.Header.MessageID
+	}
+	return it.Meta.MessageID
+}
+
+// readHeader reads what HeaderInfo holds from raw.
+func readHeader(raw []byte) HeaderInfo {
+	h := rfc5322.Parse(raw)
+	info := HeaderInfo{MessageID: h.MessageID(), Size: h.End}
+	dec := new(mime.WordDecoder)
+	field := func(name string) string {
+		f, ok := h.Get(name)
+		if !ok {
+			return ""
+		}
+		v := f.Value()
+		if d, err := dec.DecodeHeader(v); err == nil {
+			v = d
+		}
+		// Printed by the CLI: no control characters (an encoded word may
+		// hold a line break or an escape sequence).
+		return strings.Map(func(r rune) rune {
+			if r < ' ' || r == 0x7f {
+				return ' '
+			}
+			return r
+		}, v)
+	}
+	info.From, info.Subject = field("From"), field("Subject")
+	return info
 }
 
 // List returns the queued and dead messages, oldest first. Delivered
@@ -77,7 +135,7 @@ func (s *Spool) item(sub string, id ID) (Item, []byte, error) {
 	if err != nil {
 		return Item{}, nil, err
 	}
-	it := Item{ID: id, Envelope: h.Envelope, Meta: h.Meta, Size: len(raw)}
+	it := Item{ID: id, Envelope: h.Envelope, Meta: h.Meta, Size: len(raw), Header: readHeader(raw)}
 	switch sub {
 	case dirQueue:
 		it.State = StateQueued

@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/textproto"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
 )
 
 // Subdirectories of a spool.
@@ -59,7 +59,8 @@ type Meta struct {
 	// MessageID is the Message-ID (without angle brackets) that every
 	// attempt must reuse, so a message that reaches Graph twice can be
 	// recognised as one. Enqueue takes it from the message's Message-ID
-	// header, or makes one from the ID and Options.Hostname.
+	// header (unfolded), or makes a new one with Options.Hostname, which
+	// the Deliverer then adds to the message.
 	MessageID string `json:"message_id"`
 	// Received is when the message was accepted; zero means now.
 	Received time.Time `json:"received"`
@@ -201,10 +202,10 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, raw []byte, meta Meta
 		meta.Received = now
 	}
 	if meta.MessageID == "" {
-		meta.MessageID = headerMessageID(raw)
+		meta.MessageID = rfc5322.Parse(raw).MessageID()
 	}
 	if meta.MessageID == "" {
-		meta.MessageID = string(id) + "@" + s.host
+		meta.MessageID = rfc5322.NewMessageID(s.host)
 	}
 	meta.Submitted, meta.Dead = nil, nil
 	data, err := encodeMessage(env, meta, raw)
@@ -241,26 +242,6 @@ func (s *Spool) poke() {
 
 func (s *Spool) path(sub string, id ID, ext string) string {
 	return filepath.Join(s.dir, sub, string(id)+ext)
-}
-
-// headerMessageID returns the Message-ID in raw's header without angle
-// brackets, or "".
-func headerMessageID(raw []byte) string {
-	end := bytes.Index(raw, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = bytes.Index(raw, []byte("\n\n"))
-	}
-	if end < 0 {
-		return ""
-	}
-	for line := range strings.Lines(string(raw[:end])) {
-		name, value, ok := strings.Cut(line, ":")
-		if ok && textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name)) == "Message-Id" {
-			v := strings.TrimSpace(value)
-			return strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
-		}
-	}
-	return ""
 }
 
 // magic starts every message file, naming the format version.

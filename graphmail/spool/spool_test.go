@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -93,22 +94,50 @@ func TestEnqueueKeepsBytesEnvelopeAndMeta(t *testing.T) {
 	if it.State != StateQueued || it.Meta.Client != "192.0.2.1 user=app" || it.Meta.Received.IsZero() {
 		t.Errorf("item = %+v", it)
 	}
-	if want := string(id) + "@relay.example"; it.Meta.MessageID != want {
-		t.Errorf("MessageID = %q, want %q", it.Meta.MessageID, want)
+	// A message without a Message-ID gets one in graphmail's single format.
+	if !regexp.MustCompile(`^[0-9a-f]{24}\.[0-9]+@relay\.example$`).MatchString(it.Meta.MessageID) || it.MessageID() != it.Meta.MessageID {
+		t.Errorf("MessageID = %q (Item.MessageID %q), want <hex>.<unixnano>@relay.example", it.Meta.MessageID, it.MessageID())
 	}
 }
 
-func TestHeaderMessageID(t *testing.T) {
-	tests := []struct{ raw, want string }{
-		{"Message-ID: <abc@example.com>\r\nSubject: x\r\n\r\nbody", "abc@example.com"},
-		{"Subject: x\nmessage-id:   <lower@example.com>  \n\nbody", "lower@example.com"},
-		{"Subject: x\r\n\r\nMessage-ID: <in-body@example.com>\r\n", ""},
-		{"no header end", ""},
+// TestEnqueueReadsHeader checks that the Message-ID the spool records, and
+// the From, Subject and header size it reports, are those of the header
+// that is sent, however it is folded.
+func TestEnqueueReadsHeader(t *testing.T) {
+	tests := []struct {
+		name, raw string
+		want      HeaderInfo
+	}{
+		{"plain", "Message-ID: <abc@example.com>\r\nFrom: App <app@example.com>\r\nSubject: x\r\n\r\nbody",
+			HeaderInfo{MessageID: "abc@example.com", From: "App <app@example.com>", Subject: "x", Size: 72}},
+		{"lower case, LF", "Subject: x\nmessage-id:   <lower@example.com>  \n\nbody",
+			HeaderInfo{MessageID: "lower@example.com", Subject: "x", Size: 47}},
+		{"folded Message-ID", "Subject: x\r\nMessage-ID:\r\n <folded@example.com>\r\n\r\nbody",
+			HeaderInfo{MessageID: "folded@example.com", Subject: "x", Size: 48}},
+		{"folded and encoded Subject", "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n =?utf-8?q?_aus_K=C3=B6ln?=\r\nMessage-ID: <s@example.com>\r\n\r\n",
+			HeaderInfo{MessageID: "s@example.com", Subject: "Grüße aus Köln", Size: 96}},
+		{"control characters are not printed", "Subject: =?utf-8?q?a=0D=0A=1B[2Jb?=\r\nMessage-ID: <c@example.com>\r\n\r\n",
+			HeaderInfo{MessageID: "c@example.com", Subject: "a   [2Jb", Size: 66}},
 	}
 	for _, tt := range tests {
-		if got := headerMessageID([]byte(tt.raw)); got != tt.want {
-			t.Errorf("headerMessageID(%q) = %q, want %q", tt.raw, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustOpen(t, t.TempDir(), Options{Hostname: "relay.example"})
+			id := mustEnqueue(t, s, tt.raw)
+			it, _, err := s.Show(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if it.Header != tt.want {
+				t.Errorf("Header\ngot  %+v\nwant %+v", it.Header, tt.want)
+			}
+			if it.Meta.MessageID != tt.want.MessageID || it.MessageID() != tt.want.MessageID {
+				t.Errorf("Meta.MessageID %q, MessageID() %q, want %q", it.Meta.MessageID, it.MessageID(), tt.want.MessageID)
+			}
+			items, err := s.List()
+			if err != nil || len(items) != 1 || items[0].Header != tt.want {
+				t.Errorf("List() = %+v, %v", items, err)
+			}
+		})
 	}
 }
 
