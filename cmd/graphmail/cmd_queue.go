@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -89,7 +90,7 @@ taking dead letters back into the queue; purge deletes one.`,
 				return queueErr(err)
 			}
 			env.printf("id:          %s\nstate:       %s\nmessage-id:  <%s>\nreceived:    %s\nclient:      %s\nfrom:        %s\nrecipients:  %d\nattempts:    %d\nsize:        %d\n",
-				it.ID, it.State, it.Meta.MessageID, it.Meta.Received.Format(time.RFC3339), it.Meta.Client, it.Envelope.From, len(it.Envelope.To), it.Meta.Attempts, it.Size)
+				it.ID, it.State, it.MessageID(), it.Meta.Received.Format(time.RFC3339), it.Meta.Client, it.Envelope.From, len(it.Envelope.To), it.Meta.Attempts, it.Size)
 			if it.Meta.LastError != "" {
 				env.printf("last error:  %s\n", it.Meta.LastError)
 			}
@@ -99,7 +100,7 @@ taking dead letters back into the queue; purge deletes one.`,
 			if d := it.Meta.Dead; d != nil {
 				env.printf("dead:        %s (%s)\n", d.At.Format(time.RFC3339), d.Reason)
 			}
-			env.printf("\n%s", headerOf(raw))
+			env.printf("\n%s", quoteControls(raw[:min(it.Header.Size, len(raw))]))
 			return nil
 		},
 	})
@@ -181,12 +182,17 @@ func truncate(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
-// headerOf returns the header section of a message.
-func headerOf(raw []byte) string {
-	for i := 0; i+1 < len(raw); i++ {
-		if raw[i] == '\n' && (raw[i+1] == '\n' || raw[i+1] == '\r' && i+2 < len(raw) && raw[i+2] == '\n') {
-			return string(raw[:i+1])
+// quoteControls returns b for a terminal: control characters other than
+// tab and line endings (escape sequences in a hostile header) are shown
+// as \xNN instead of being written raw.
+func quoteControls(b []byte) string {
+	var out strings.Builder
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\n' || c == 0x7f {
+			fmt.Fprintf(&out, "\\x%02x", c)
+			continue
 		}
+		out.WriteByte(c)
 	}
-	return string(raw)
+	return out.String()
 }

@@ -1,10 +1,10 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 
 	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
 
@@ -17,7 +17,7 @@ type spoolDeliverer struct{ mail *graphmail.Client }
 
 // Deliver implements spool.Deliverer.
 func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.Receipt, error) {
-	raw := withMessageID(del.Raw, del.MessageID)
+	raw := rfc5322.EnsureMessageID(del.Raw, del.MessageID)
 	extra := make([]graphmail.Address, 0, len(del.Envelope.To))
 	for _, to := range del.Envelope.To {
 		extra = append(extra, graphmail.Address{Address: to})
@@ -46,25 +46,3 @@ type retryable struct{ error }
 
 func (r retryable) Unwrap() error   { return r.error }
 func (r retryable) Temporary() bool { return true }
-
-// withMessageID adds a Message-ID header when raw has none, so every
-// attempt carries the one the spool recorded.
-func withMessageID(raw []byte, id string) []byte {
-	if id == "" {
-		return raw
-	}
-	head := raw
-	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-		head = raw[:i+2]
-	} else if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
-		head = raw[:i+1]
-	}
-	for _, line := range bytes.Split(head, []byte("\n")) {
-		if len(line) >= 11 && bytes.EqualFold(line[:11], []byte("message-id:")) {
-			return raw
-		}
-	}
-	out := make([]byte, 0, len(raw)+len(id)+16)
-	out = append(out, "Message-ID: <"+id+">\r\n"...)
-	return append(out, raw...)
-}

@@ -30,18 +30,3 @@ func TestDisposition(t *testing.T) {
 		})
 	}
 }
-
-func TestWithMessageID(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"added", "Subject: x\r\n\r\nbody\r\n", "Message-ID: <id@h>\r\nSubject: x\r\n\r\nbody\r\n"},
-		{"kept", "Message-Id: <own@h>\r\nSubject: x\r\n\r\nbody\r\n", "Message-Id: <own@h>\r\nSubject: x\r\n\r\nbody\r\n"},
-		{"only in the body", "Subject: x\r\n\r\nMessage-ID: <body@h>\r\n", "Message-ID: <id@h>\r\nSubject: x\r\n\r\nMessage-ID: <body@h>\r\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := string(withMessageID([]byte(tt.in), "id@h")); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
