@@ -28,6 +28,10 @@ const (
 	// Usage means the caller asked for something malformed: a bad command
 	// line or argument list.
 	Usage
+	// UnknownRecipient means a recipient cannot be resolved to a mailbox
+	// address: a local name (root, www-data, user@localhost) without an
+	// alias. Other recipients may be fine.
+	UnknownRecipient
 	// Refused means the service refused for a lasting reason that is not
 	// this message's fault (a mailbox that cannot use the REST API, a
 	// permanent SMTP reply). Failures that nothing in the chain classifies
@@ -37,7 +41,7 @@ const (
 
 var classNames = [...]string{
 	None: "none", Transient: "transient", NeedsOperator: "needs-operator", Misconfigured: "config",
-	BadMessage: "bad-message", Usage: "usage", Refused: "refused",
+	BadMessage: "bad-message", Usage: "usage", UnknownRecipient: "unknown-recipient", Refused: "refused",
 }
 
 // String returns the class's name, for example "transient".
@@ -54,8 +58,8 @@ func (c Class) String() string {
 //   - a Class() Class method (this package's errors) decides outright;
 //   - otherwise the first of these methods that returns true:
 //     UsageProblem() → [Usage], ConfigProblem() → [Misconfigured],
-//     BadMessage() → [BadMessage], AuthFailure() → [NeedsOperator],
-//     Temporary() → [Transient].
+//     UnknownRecipient() → [UnknownRecipient], BadMessage() → [BadMessage],
+//     AuthFailure() → [NeedsOperator], Temporary() → [Transient].
 //
 // The leaf packages (auth, smtpfallback, spool, relay, sendmailcompat,
 // config) implement these small method sets without importing this one.
@@ -94,6 +98,9 @@ func classOf(err error, depth int) (Class, bool) {
 	if x, ok := err.(interface{ ConfigProblem() bool }); ok && x.ConfigProblem() {
 		return Misconfigured, true
 	}
+	if x, ok := err.(interface{ UnknownRecipient() bool }); ok && x.UnknownRecipient() {
+		return UnknownRecipient, true
+	}
 	if x, ok := err.(interface{ BadMessage() bool }); ok && x.BadMessage() {
 		return BadMessage, true
 	}
@@ -124,9 +131,10 @@ func classOf(err error, depth int) (Class, bool) {
 }
 
 // Retry reports whether a queue should keep a message that failed with
-// class c and try it again later: everything but [BadMessage] and [Usage],
-// which no amount of waiting fixes. A credential or configuration problem
-// keeps the message queued until it is fixed.
+// class c and try it again later: everything but [BadMessage],
+// [UnknownRecipient] and [Usage], which no amount of waiting fixes. A
+// credential or configuration problem keeps the message queued until it is
+// fixed.
 func (c Class) Retry() bool {
-	return c != BadMessage && c != Usage
+	return c != BadMessage && c != Usage && c != UnknownRecipient
 }

@@ -29,6 +29,11 @@ type badErr struct{}
 func (badErr) Error() string    { return "bad" }
 func (badErr) BadMessage() bool { return true }
 
+type unknownErr struct{}
+
+func (unknownErr) Error() string          { return "unknown" }
+func (unknownErr) UnknownRecipient() bool { return true }
+
 type usageErr struct{}
 
 func (usageErr) Error() string      { return "usage" }
@@ -49,6 +54,7 @@ func TestClassOf(t *testing.T) {
 		{"config", configErr{}, graphmail.Misconfigured},
 		{"usage", usageErr{}, graphmail.Usage},
 		{"bad message", badErr{}, graphmail.BadMessage},
+		{"unknown recipient", fmt.Errorf("w: %w", unknownErr{}), graphmail.UnknownRecipient},
 		{"joined: first decides", errors.Join(errors.New("plain"), authErr{}), graphmail.NeedsOperator},
 		{"canceled", fmt.Errorf("w: %w", context.Canceled), graphmail.Transient},
 		{"deadline inside a permanent error", joinPerm{context.DeadlineExceeded}, graphmail.Transient},
@@ -97,7 +103,7 @@ func TestClassOfCycle(t *testing.T) {
 func TestClassRetry(t *testing.T) {
 	for c, want := range map[graphmail.Class]bool{
 		graphmail.Transient: true, graphmail.NeedsOperator: true, graphmail.Misconfigured: true,
-		graphmail.Refused: true, graphmail.BadMessage: false, graphmail.Usage: false,
+		graphmail.Refused: true, graphmail.BadMessage: false, graphmail.Usage: false, graphmail.UnknownRecipient: false,
 	} {
 		if c.Retry() != want {
 			t.Errorf("%v.Retry() = %v, want %v", c, c.Retry(), want)

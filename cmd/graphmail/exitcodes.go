@@ -16,6 +16,7 @@ const (
 	exitOK          = 0
 	exitUsage       = 64 // EX_USAGE: bad command line
 	exitDataErr     = 65 // EX_DATAERR: bad message or input
+	exitNoUser      = 67 // EX_NOUSER: a recipient is unknown (a local name without an alias)
 	exitUnavailable = 69 // EX_UNAVAILABLE: the service refused for a lasting reason
 	exitTempFail    = 75 // EX_TEMPFAIL: try again later
 	exitNoPerm      = 77 // EX_NOPERM: authentication or permission denied
@@ -24,13 +25,14 @@ const (
 
 // exitCodes is the exit code of each failure class (graphmail.ClassOf).
 var exitCodes = [...]int{
-	graphmail.None:          exitOK,
-	graphmail.Transient:     exitTempFail,
-	graphmail.NeedsOperator: exitNoPerm,
-	graphmail.Misconfigured: exitConfig,
-	graphmail.BadMessage:    exitDataErr,
-	graphmail.Usage:         exitUsage,
-	graphmail.Refused:       exitUnavailable,
+	graphmail.None:             exitOK,
+	graphmail.Transient:        exitTempFail,
+	graphmail.NeedsOperator:    exitNoPerm,
+	graphmail.Misconfigured:    exitConfig,
+	graphmail.BadMessage:       exitDataErr,
+	graphmail.Usage:            exitUsage,
+	graphmail.UnknownRecipient: exitNoUser,
+	graphmail.Refused:          exitUnavailable,
 }
 
 // exitCode maps an error to a sysexits code through its class. Decisions

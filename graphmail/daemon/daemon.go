@@ -282,13 +282,14 @@ func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
 // a message that can never be sent is refused for good, anything else
 // asks the client to try again later.
 var submitReplies = [...]*smtp.SMTPError{
-	graphmail.None:          relay.ErrNotQueued,
-	graphmail.Transient:     relay.ErrNotQueued,
-	graphmail.NeedsOperator: {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure, try again later"},
-	graphmail.Misconfigured: {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 5}, Message: "System incorrectly configured, try again later"},
-	graphmail.BadMessage:    relay.ErrBadMessage,
-	graphmail.Usage:         relay.ErrBadMessage,
-	graphmail.Refused:       relay.ErrNotQueued,
+	graphmail.None:             relay.ErrNotQueued,
+	graphmail.Transient:        relay.ErrNotQueued,
+	graphmail.NeedsOperator:    {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure, try again later"},
+	graphmail.Misconfigured:    {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 5}, Message: "System incorrectly configured, try again later"},
+	graphmail.BadMessage:       relay.ErrBadMessage,
+	graphmail.Usage:            relay.ErrBadMessage,
+	graphmail.UnknownRecipient: {Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "Recipient address unknown"},
+	graphmail.Refused:          relay.ErrNotQueued,
 }
 
 // SubmitReply is the SMTP reply for a message that could not be taken:
