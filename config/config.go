@@ -149,6 +149,10 @@ type Log struct {
 	Format LogFormat
 	// Recipients logs recipient addresses when true. Default false.
 	Recipients bool
+	// File is a file the log is also appended to ("" for none).
+	File string
+	// Syslog also sends the log to the local syslog (facility mail).
+	Syslog bool
 }
 
 // LogLevel is a value of log.level.

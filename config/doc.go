@@ -218,6 +218,13 @@
 //	log.recipients
 //	    also log recipient addresses in the audit line (by default only
 //	    their number); default false
+//	log.file
+//	    also append the log to this file (mode 0640; reopened on SIGHUP and
+//	    when logrotate moves it); it records every message at info even when
+//	    standard error is quieter
+//	log.syslog
+//	    also log to the local syslog/journald (facility mail, tag
+//	    graphmail), every message at info; default false
 //
 // # Validation
 //

@@ -201,6 +201,10 @@ var keyTable = []keyDef{
 		doc:     "`text` or `json` (for log shippers)"},
 	{name: "log.recipients", kind: kindBool, field: func(c *Config) any { return &c.Log.Recipients }, def: false,
 		doc: "also log recipient addresses in the audit line (by default only their number)"},
+	{name: "log.file", kind: kindPath, field: func(c *Config) any { return &c.Log.File }, def: "",
+		doc: "also append the log to this file (mode 0640; reopened on SIGHUP and when logrotate moves it); it records every message at `info` even when standard error is quieter"},
+	{name: "log.syslog", kind: kindBool, field: func(c *Config) any { return &c.Log.Syslog }, def: false,
+		doc: "also log to the local syslog/journald (facility mail, tag graphmail), every message at `info`"},
 }
 
 // names turns enum constants into the choices of a key.

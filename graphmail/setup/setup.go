@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -221,25 +220,6 @@ func TLSConfig(caFile string) (*tls.Config, error) {
 	}
 	c.RootCAs = pool
 	return c, nil
-}
-
-// NewLogger builds the slog logger from the log section: text or JSON on
-// w (standard error for the CLI).
-func NewLogger(l config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	switch l.Level {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if l.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // MailDomain is the domain of addr (the sender), for Message-IDs;
