@@ -53,20 +53,20 @@ func newApp(cfg *config.Config, env *environment, via graphmail.Policy, dryRun b
 		sender = "sender@example.invalid"
 	}
 	gcfg := graphmail.Config{
-		Sender:          sender,
-		GraphEndpoint:   cfg.GraphEndpoint,
-		GraphScope:      cfg.GraphScope,
-		HTTPClient:      a.http,
-		SaveToSentItems: &cfg.SaveToSentItems,
-		Policy:          a.policy,
-		Retry:           graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
-		LogRecipients:   cfg.Log.Recipients,
-		Logger:          a.log,
-		// One process, one governor: MailboxConcurrency requests in flight
-		// and limits.messages_per_minute per mailbox.
-		Governor:         graphmail.NewGovernor(graphmail.GovernorOptions{MessagesPerMinute: cfg.Limits.MessagesPerMinute}),
-		LargeMessages:    graphmail.LargeMessages(cfg.LargeMessages),
-		MaxFallbackBytes: cfg.SMTP.MaxMessageSize,
+		Sender:        sender,
+		GraphEndpoint: cfg.GraphEndpoint,
+		GraphScope:    cfg.GraphScope,
+		HTTPClient:    a.http,
+		SkipSentItems: !cfg.SaveToSentItems,
+		Policy:        a.policy,
+		Retry:         graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
+		LogRecipients: cfg.Log.Recipients,
+		Logger:        a.log,
+		// The Clients of a process share the mailbox's limits: 4 requests
+		// in flight and limits.messages_per_minute.
+		MessagesPerMinute: cfg.Limits.MessagesPerMinute,
+		LargeMessages:     graphmail.LargeMessages(cfg.LargeMessages),
+		MaxFallbackBytes:  cfg.SMTP.MaxMessageSize,
 	}
 	if !dryRun {
 		if a.tokens, err = newTokenProvider(cfg, a.http, a.log); err != nil {

@@ -372,7 +372,7 @@ func sendTest(ctx context.Context, a *app, cfg *config.Config, p graphmail.Polic
 	r := checkResult{Name: name}
 	gcfg := graphmail.Config{
 		Sender: cfg.Sender, Credential: a.tokens.TokenCredential(), GraphEndpoint: cfg.GraphEndpoint, GraphScope: cfg.GraphScope,
-		HTTPClient: a.http, SaveToSentItems: &cfg.SaveToSentItems, Policy: p, Logger: a.log,
+		HTTPClient: a.http, SkipSentItems: !cfg.SaveToSentItems, Policy: p, Logger: a.log,
 	}
 	if p == graphmail.PolicyOnly {
 		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens, a.smtpUser)

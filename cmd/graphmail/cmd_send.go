@@ -354,10 +354,6 @@ func printDryRun(env *environment, a *app, cfg *config.Config, m *graphmail.Mess
 		sender = "{sender}"
 	}
 	if a.policy == graphmail.PolicyOnly {
-		m, err := m.WithContent()
-		if err != nil {
-			return err
-		}
 		raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{DefaultFrom: graphmail.Address{Address: sender}, Hostname: mailDomain(sender)})
 		if err != nil {
 			return err
