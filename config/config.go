@@ -4,12 +4,16 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 )
 
-// Config is the validated configuration: plain values, defaults resolved.
-// Printing or marshalling it never shows a secret (see Secret).
+// Config is the validated configuration: typed values, every default
+// resolved (cloud endpoints, the token cache, its key file and the spool
+// directory included). Printing or marshalling it never shows a secret
+// (see Secret). Each field is filled by the key named in its comment; the
+// package documentation lists them all.
 type Config struct {
 	// TenantID is the Directory (tenant) ID, a GUID or a verified domain
 	// such as contoso.onmicrosoft.com.
@@ -37,8 +41,8 @@ type Config struct {
 	Auth Auth
 	// Delegated configures auth.method delegated.
 	Delegated Delegated
-	// Cloud is global, usgov, usgovdod or china.
-	Cloud string
+	// Cloud is global (the default), usgov, usgovdod or china.
+	Cloud Cloud
 	// AuthorityHost is "https://host" with no trailing slash: authority_host,
 	// else the cloud's login host.
 	AuthorityHost string
@@ -64,10 +68,8 @@ type Config struct {
 	// Retry bounds retries of temporary Graph failures.
 	Retry Retry
 	// LargeMessages is how a message over Graph's 4 MB request limit is
-	// sent: "" (hand it to the SMTP fallback when it fits
-	// smtp.max_message_size) or "upload_session" (a draft with attachments
-	// uploaded in chunks; needs the Mail.ReadWrite application permission).
-	LargeMessages string
+	// sent (large_messages).
+	LargeMessages LargeMessages
 	// Limits paces sending per mailbox.
 	Limits Limits
 	// TokenCache configures the persistent token cache.
@@ -114,9 +116,9 @@ type SMTP struct {
 	Host string
 	// Port is the submission port (STARTTLS). Default 587.
 	Port int
-	// Fallback is auto (use SMTP when Graph fails; default), never, or only
-	// (skip Graph).
-	Fallback string
+	// Fallback is smtp.fallback: auto (use SMTP when Graph fails;
+	// default), never, or only (skip Graph).
+	Fallback FallbackPolicy
 	// Scope is the OAuth scope requested for SMTP tokens; smtp.scope, else
 	// the cloud's ("https://outlook.office365.com/.default").
 	Scope string
@@ -128,36 +130,84 @@ type SMTP struct {
 
 // TokenCache configures the persistent token cache.
 type TokenCache struct {
-	// Path is the cache file: "" for the default location, "none" to keep
-	// tokens in memory only.
+	// Path is the cache file (token_cache.path; default
+	// $XDG_CACHE_HOME/graphmail/tokens.bin, see tokencache.DefaultPath),
+	// or "none" to keep tokens in memory only.
 	Path string
 	// KeyFile is the file holding the random key that encrypts the cache
-	// for auth.method delegated without a client secret: "" for the
-	// default (graphmail/token-cache.key in the configuration directory).
+	// for auth.method delegated without a client secret
+	// (token_cache.key_file; default graphmail/token-cache.key in the
+	// configuration directory, /var/lib/graphmail for root).
 	KeyFile string
 }
 
 // Log configures logging.
 type Log struct {
 	// Level is debug, info (default), warn or error.
-	Level string
+	Level LogLevel
 	// Format is text (default) or json.
-	Format string
+	Format LogFormat
 	// Recipients logs recipient addresses when true. Default false.
 	Recipients bool
 }
 
-// Credential methods, the values of auth.method.
+// LogLevel is a value of log.level.
+type LogLevel string
+
+// The log levels.
 const (
-	MethodSecret           = "secret"
-	MethodCertificate      = "certificate"
-	MethodWorkloadIdentity = "workload_identity"
-	MethodManagedIdentity  = "managed_identity"
-	MethodDelegated        = "delegated"
+	LogDebug LogLevel = "debug"
+	LogInfo  LogLevel = "info"
+	LogWarn  LogLevel = "warn"
+	LogError LogLevel = "error"
 )
 
-// methodNames lists the valid values of auth.method.
-var methodNames = []string{MethodSecret, MethodCertificate, MethodWorkloadIdentity, MethodManagedIdentity, MethodDelegated}
+// LogFormat is a value of log.format.
+type LogFormat string
+
+// The log formats.
+const (
+	LogText LogFormat = "text" // log/slog's text handler
+	LogJSON LogFormat = "json" // one JSON object per line, for log shippers
+)
+
+// FallbackPolicy is a value of smtp.fallback: when the SMTP fallback is
+// used.
+type FallbackPolicy string
+
+// The fallback policies.
+const (
+	FallbackAuto  FallbackPolicy = "auto"  // Graph, then SMTP when Graph cannot take the message
+	FallbackNever FallbackPolicy = "never" // Graph only
+	FallbackOnly  FallbackPolicy = "only"  // SMTP only
+)
+
+// LargeMessages is a value of large_messages: how a message over Graph's
+// 4 MB request limit is sent.
+type LargeMessages string
+
+// The ways of sending large messages.
+const (
+	// LargeMessagesFallback hands the message to the SMTP fallback when it
+	// fits smtp.max_message_size.
+	LargeMessagesFallback LargeMessages = ""
+	// LargeMessagesUploadSession sends it through Graph as a draft whose
+	// attachments are uploaded in chunks (needs the Mail.ReadWrite
+	// application permission).
+	LargeMessagesUploadSession LargeMessages = "upload_session"
+)
+
+// AuthMethod is a value of auth.method: how graphmail authenticates.
+type AuthMethod string
+
+// The credential methods.
+const (
+	MethodSecret           AuthMethod = "secret"            // client secret
+	MethodCertificate      AuthMethod = "certificate"       // client certificate
+	MethodWorkloadIdentity AuthMethod = "workload_identity" // federated token file
+	MethodManagedIdentity  AuthMethod = "managed_identity"  // the Azure host's identity
+	MethodDelegated        AuthMethod = "delegated"         // a signed-in user (graphmail login)
+)
 
 // Delegated is the delegated section: a user signs in once with
 // "graphmail login" and graphmail acts for them.
@@ -171,68 +221,36 @@ type Delegated struct {
 // Auth is the auth section.
 type Auth struct {
 	// Method is auth.method: secret, certificate, workload_identity,
-	// managed_identity or delegated (never chosen automatically). When unset it is chosen from what is configured:
-	// a client secret gives secret, client_certificate certificate,
-	// federated_token_file workload_identity (in that order); with none
-	// of them it stays "".
-	Method string
+	// managed_identity or delegated (never chosen automatically). When
+	// unset it is chosen from what is configured: a client secret gives
+	// secret, client_certificate certificate, federated_token_file
+	// workload_identity (in that order); with none of them it stays "".
+	Method AuthMethod
 }
 
 // credentialKeys are the keys that choose how graphmail authenticates.
 var credentialKeys = []string{"client_secret", "client_secret_file", "client_certificate", "client_certificate_password"}
 
-// build resolves every key into a Config. Conversion problems are recorded
-// in l.errs; validation of the values is left to validate.
+// build resolves every key of keyTable into its Config field. Conversion
+// problems are recorded in l.errs; validation of the values is left to
+// validate.
 func (l *loader) build() *Config {
+	c := &Config{Sources: l.sources, File: l.file}
 	// The cloud picks the defaults of several other keys, so it comes first.
-	l.defaults = defaults("global")
-	cloud := strings.ToLower(l.value("cloud").(string))
-	l.defaults = defaults(cloud)
-
-	str := func(k string) string { return l.value(k).(string) }
-	c := &Config{
-		TenantID:                  str("tenant_id"),
-		ClientID:                  str("client_id"),
-		ClientSecret:              Secret(str("client_secret")),
-		ClientSecretFile:          str("client_secret_file"),
-		ClientCertificate:         str("client_certificate"),
-		ClientCertificatePassword: Secret(str("client_certificate_password")),
-		FederatedTokenFile:        str("federated_token_file"),
-		ManagedIdentityClientID:   str("managed_identity_client_id"),
-		Auth:                      Auth{Method: strings.ToLower(str("auth.method"))},
-		Delegated:                 Delegated{User: str("delegated.user")},
-		Cloud:                     cloud,
-		AuthorityHost:             strings.TrimRight(str("authority_host"), "/"),
-		GraphEndpoint:             strings.TrimRight(str("graph_endpoint"), "/"),
-		GraphScope:                str("graph_scope"),
-		InstanceDiscovery:         l.value("instance_discovery").(bool),
-		CAFile:                    str("ca_file"),
-		Sender:                    str("sender"),
-		SaveToSentItems:           l.value("save_to_sent_items").(bool),
-		SMTP: SMTP{
-			Host:     str("smtp.host"),
-			Port:     l.value("smtp.port").(int),
-			Fallback: strings.ToLower(str("smtp.fallback")),
-			Scope:    str("smtp.scope"),
-
-			MaxMessageSize: l.value("smtp.max_message_size").(int64),
-		},
-		LargeMessages: strings.ToLower(str("large_messages")),
-		Limits:        Limits{MessagesPerMinute: l.value("limits.messages_per_minute").(int)},
-		Retry: Retry{
-			MaxAttempts: l.value("retry.max_attempts").(int),
-			MaxElapsed:  l.value("retry.max_elapsed").(time.Duration),
-		},
-		TokenCache: TokenCache{Path: str("token_cache.path"), KeyFile: str("token_cache.key_file")},
-		Log: Log{
-			Level:      strings.ToLower(str("log.level")),
-			Format:     strings.ToLower(str("log.format")),
-			Recipients: l.value("log.recipients").(bool),
-		},
-		Sources: l.sources,
-		File:    l.file,
+	l.denv.cloud = clouds[CloudGlobal]
+	cloud, _ := lookupKey("cloud")
+	l.set(c, cloud)
+	if c.Cloud == "" {
+		c.Cloud = CloudGlobal
 	}
-	l.buildDaemon(c)
+	if def, ok := clouds[c.Cloud]; ok {
+		l.denv.cloud = def
+	}
+	for _, k := range keyTable {
+		if k.name != cloud.name {
+			l.set(c, k)
+		}
+	}
 	l.dropAmbientCredentials(c)
 	if c.Auth.Method == "" {
 		switch {
@@ -248,6 +266,15 @@ func (l *loader) build() *Config {
 		l.readSecretFile(c)
 	}
 	return c
+}
+
+// set resolves key k, converts its value and stores it in its field of c.
+// The conversions yield the field's underlying type (string for every
+// named string type); TestKeyFields checks each key's field against its
+// kind.
+func (l *loader) set(c *Config, k keyDef) {
+	dst := reflect.ValueOf(k.field(c)).Elem()
+	dst.Set(reflect.ValueOf(l.value(k)).Convert(dst.Type()))
 }
 
 // dropAmbientCredentials ignores the AZURE_* credential variables when a

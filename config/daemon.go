@@ -20,8 +20,9 @@ type Serve struct {
 	// TLSCert and TLSKey are the relay's PEM certificate and key.
 	TLSCert, TLSKey string
 	// AllowNets are the client networks that may submit without
-	// authenticating (serve.allow_nets, default loopback only).
-	AllowNets []string
+	// authenticating (serve.allow_nets, default loopback only). A bare
+	// address in the configuration is a single host (/32 or /128).
+	AllowNets []netip.Prefix
 	// AllowedFrom limits the senders of unauthenticated clients
 	// (serve.allowed_from: addresses or @domain; empty: any).
 	AllowedFrom []string
@@ -53,8 +54,9 @@ type Account struct {
 // Spool configures the durable queue of "graphmail serve" and
 // "graphmail sendmail" with sendmail.spool.
 type Spool struct {
-	// Dir is the spool directory (spool.dir); empty means the default
-	// chosen by the command (/var/spool/graphmail for root).
+	// Dir is the spool directory (spool.dir; default
+	// $XDG_STATE_HOME/graphmail/spool, else ~/.local/state/graphmail/spool,
+	// and /var/spool/graphmail for root or an account without a home).
 	Dir string
 	// MaxAge is how long a message is retried before it becomes a dead
 	// letter (spool.max_age, default 120h).
@@ -65,108 +67,16 @@ type Spool struct {
 	RetryInterval time.Duration
 	// Workers is the number of concurrent deliveries (spool.workers, default 4).
 	Workers int
-	// KeepDone keeps delivered messages in done/ instead of deleting them.
+	// KeepDone keeps delivered messages in done/ instead of deleting them
+	// (spool.keep_done).
 	KeepDone bool
 }
 
 // Sendmail configures the sendmail drop-in.
 type Sendmail struct {
 	// Spool, when true, drops messages into the spool of a running
-	// "graphmail serve" instead of sending them directly.
+	// "graphmail serve" instead of sending them directly (sendmail.spool).
 	Spool bool
-}
-
-// asList accepts a list of scalars, or a comma-separated string.
-func asList(v any) ([]string, bool) {
-	switch x := v.(type) {
-	case []string:
-		return append([]string(nil), x...), true
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			s, ok := asString(e)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, strings.TrimSpace(s))
-		}
-		return out, true
-	case string:
-		if strings.TrimSpace(x) == "" {
-			return nil, true
-		}
-		parts := strings.Split(x, ",")
-		for i := range parts {
-			parts[i] = strings.TrimSpace(parts[i])
-		}
-		return parts, true
-	}
-	return nil, false
-}
-
-// asAccounts accepts a table NAME → {password_hash, allowed_from}.
-func asAccounts(v any) (map[string]Account, bool) {
-	switch x := v.(type) {
-	case nil:
-		return nil, true
-	case string:
-		return nil, x == ""
-	case map[string]any:
-		out := make(map[string]Account, len(x))
-		for name, raw := range x {
-			m, ok := raw.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			var a Account
-			for k, val := range m {
-				switch strings.ToLower(k) {
-				case "password_hash":
-					if a.PasswordHash, ok = val.(string); !ok {
-						return nil, false
-					}
-				case "allowed_from":
-					if a.AllowedFrom, ok = asList(val); !ok {
-						return nil, false
-					}
-				default:
-					return nil, false
-				}
-			}
-			out[name] = a
-		}
-		return out, true
-	}
-	return nil, false
-}
-
-// buildDaemon fills the daemon sections of c.
-func (l *loader) buildDaemon(c *Config) {
-	str := func(k string) string { return l.value(k).(string) }
-	list := func(k string) []string { v, _ := l.value(k).([]string); return v }
-	accounts, _ := l.value("serve.accounts").(map[string]Account)
-	c.Serve = Serve{
-		Listen:               str("serve.listen"),
-		TLSListen:            str("serve.tls_listen"),
-		TLSCert:              str("serve.tls_cert"),
-		TLSKey:               str("serve.tls_key"),
-		AllowNets:            list("serve.allow_nets"),
-		AllowedFrom:          list("serve.allowed_from"),
-		Accounts:             accounts,
-		MaxMessageSize:       l.value("serve.max_message_size").(int64),
-		MaxRecipients:        l.value("serve.max_recipients").(int),
-		MessagesPerMinute:    l.value("serve.messages_per_minute").(int),
-		ConnectionsPerMinute: l.value("serve.connections_per_minute").(int),
-		MetricsListen:        str("serve.metrics_listen"),
-	}
-	c.Spool = Spool{
-		Dir:           str("spool.dir"),
-		MaxAge:        l.value("spool.max_age").(time.Duration),
-		RetryInterval: l.value("spool.retry_interval").(time.Duration),
-		Workers:       l.value("spool.workers").(int),
-		KeepDone:      l.value("spool.keep_done").(bool),
-	}
-	c.Sendmail = Sendmail{Spool: l.value("sendmail.spool").(bool)}
 }
 
 // validateDaemon checks the daemon sections.
@@ -184,15 +94,6 @@ func (l *loader) validateDaemon(c *Config) {
 	}
 	if c.Serve.TLSListen != "" && c.Serve.TLSCert == "" {
 		l.fail("serve.tls_listen", "needs serve.tls_cert and serve.tls_key", "set the certificate and key, or remove serve.tls_listen", nil)
-	}
-	if !l.bad["serve.allow_nets"] {
-		for _, n := range c.Serve.AllowNets {
-			if _, err := netip.ParsePrefix(n); err != nil {
-				if _, err := netip.ParseAddr(n); err != nil {
-					l.fail("serve.allow_nets", fmt.Sprintf("%q is not a network", n), "write networks in CIDR form, e.g. 10.1.2.0/24 or 127.0.0.1/32", nil)
-				}
-			}
-		}
 	}
 	names := make([]string, 0, len(c.Serve.Accounts))
 	for n := range c.Serve.Accounts {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -14,7 +15,7 @@ func TestDaemonDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Serve.Listen != "127.0.0.1:2525" || !reflect.DeepEqual(c.Serve.AllowNets, []string{"127.0.0.0/8", "::1/128"}) ||
+	if c.Serve.Listen != "127.0.0.1:2525" || !reflect.DeepEqual(c.Serve.AllowNets, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}) ||
 		c.Serve.MaxMessageSize != 35<<20 || c.Serve.MaxRecipients != 500 || c.Spool.MaxAge != 120*time.Hour || c.Spool.Workers != 4 || c.Sendmail.Spool {
 		t.Errorf("defaults = %+v %+v %+v", c.Serve, c.Spool, c.Sendmail)
 	}
@@ -41,7 +42,7 @@ spool:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Serve.Listen != "0.0.0.0:587" || !reflect.DeepEqual(c.Serve.AllowNets, []string{"10.1.2.0/24", "192.0.2.7"}) {
+	if c.Serve.Listen != "0.0.0.0:587" || !reflect.DeepEqual(c.Serve.AllowNets, []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("192.0.2.7/32")}) {
 		t.Errorf("serve = %+v", c.Serve)
 	}
 	if !reflect.DeepEqual(c.Serve.AllowedFrom, []string{"a@contoso.com", "b@contoso.com"}) || c.Sources["serve.allowed_from"] != SourceEnv {

@@ -15,20 +15,26 @@
 //     as unset.
 //  3. The configuration file ("file"): Options.ConfigFile, else the file
 //     named by GRAPHMAIL_CONFIG, else the first existing file of
-//     Options.SearchPaths (DefaultSearchPaths: ./graphmail.yaml,
-//     $XDG_CONFIG_HOME/graphmail/config.yaml, /etc/graphmail/config.yaml).
-//     The extension picks the format: .yaml, .yml (and no extension), .toml
-//     or .json. Keys are case-insensitive; nested tables and dotted keys
+//     Options.SearchPaths (DefaultSearchPaths:
+//     ./graphmail.{yaml,yml,toml,json}, then config.{yaml,yml,toml,json}
+//     in $XDG_CONFIG_HOME/graphmail and in /etc/graphmail; two files in one
+//     place, such as config.yaml and config.toml, are an error). The
+//     extension picks the format: .yaml, .yml (and no extension), .toml or
+//     .json. Keys are case-insensitive; nested tables and dotted keys
 //     ("smtp.host: x") are equivalent. Relative paths in the file
-//     (client_secret_file, client_certificate, ca_file, token_cache.path)
-//     are relative to the file's directory.
-//  4. The azidentity variables ("azure-env"): AZURE_TENANT_ID,
-//     AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH,
-//     AZURE_CLIENT_CERTIFICATE_PASSWORD and AZURE_AUTHORITY_HOST. When a
-//     credential (client_secret, client_secret_file or client_certificate)
-//     comes from a higher source, the AZURE_* credential variables are
-//     ignored, so ambient azidentity settings never clash with graphmail's.
-//  5. Built-in defaults ("default"), several chosen by cloud.
+//     (client_secret_file, client_certificate, ca_file, token_cache.path,
+//     spool.dir, …) are relative to the file's directory.
+//  4. The azidentity variables ("azure-env"): AZURE_TENANT_ID and the
+//     others named under Keys. When a credential (client_secret,
+//     client_secret_file or client_certificate) comes from a higher
+//     source, the AZURE_* credential variables are ignored, so ambient
+//     azidentity settings never clash with graphmail's.
+//  5. Built-in defaults ("default"). Several are chosen by cloud; the
+//     token cache, its key file and the spool directory follow the XDG
+//     base directories of Options.LookupEnv (HOME, XDG_CACHE_HOME,
+//     XDG_CONFIG_HOME, XDG_STATE_HOME), with system-wide paths for root
+//     (Options.Geteuid) and accounts without a home. Config holds the
+//     effective values, never "" for "the default".
 //
 // Config.Sources records the source of every key.
 //
@@ -45,32 +51,173 @@
 // whether or not a file exists, tests can inject the environment, and the
 // value and its recorded source cannot disagree.
 //
+// That table (keyTable) is the one declaration of each key: the Config
+// field it fills, how its value is converted, its default, the valid
+// values of an enum, its AZURE_* fallback and its documentation. Adding a
+// key means adding a Config field and one table entry; the list below and
+// the README's key table are generated from it, and a test fails when they
+// drift.
+//
 // # Keys
 //
-//	tenant_id                    GUID or verified domain; not common/organizations/consumers
-//	client_id                    GUID
-//	client_secret                secret value (never printed)
-//	client_secret_file           file holding the secret; white space around it is removed
-//	client_certificate           PEM (certificate and key) or .pfx/.p12 file
-//	client_certificate_password  password of a .pfx/.p12 (never printed)
-//	cloud                        global (default) | usgov | usgovdod | china
-//	authority_host               https://host; default from cloud
-//	graph_endpoint               https URL (http on localhost/127.0.0.1/::1); default from cloud
-//	graph_scope                  .default scope for Graph; default from cloud
-//	instance_discovery           bool, default true
-//	ca_file                      PEM bundle of extra roots
-//	sender                       address of the sending mailbox
-//	save_to_sent_items           bool, default true
-//	smtp.host                    default from cloud
-//	smtp.port                    default 587
-//	smtp.fallback                auto (default) | never | only
-//	smtp.scope                   .default scope for SMTP; default from cloud
-//	token_cache.path             "" = default location, "none" = no cache
-//	token_cache.key_file         delegated: cache key file; default in the config directory
-//	delegated.user               delegated: the account to use (UPN), login hint
-//	log.level                    debug | info (default) | warn | error
-//	log.format                   text (default) | json
-//	log.recipients               bool, default false
+//	tenant_id
+//	    Directory (tenant) ID, or a verified domain
+//	    (contoso.onmicrosoft.com); not common, organizations or consumers;
+//	    also AZURE_TENANT_ID
+//	client_id
+//	    Application (client) ID; also AZURE_CLIENT_ID
+//	client_secret
+//	    secret value (prefer client_secret_file); printed as [redacted];
+//	    also AZURE_CLIENT_SECRET
+//	client_secret_file
+//	    file holding the secret (white space around it ignored)
+//	client_certificate
+//	    PEM with certificate and unencrypted key, or .pfx/.p12; also
+//	    AZURE_CLIENT_CERTIFICATE_PATH
+//	client_certificate_password
+//	    password of the .pfx; printed as [redacted]; also
+//	    AZURE_CLIENT_CERTIFICATE_PASSWORD
+//	federated_token_file
+//	    file holding a federated token (workload identity federation);
+//	    re-read on every token request; also AZURE_FEDERATED_TOKEN_FILE
+//	managed_identity_client_id
+//	    client ID of a user-assigned managed identity (auth.method:
+//	    managed_identity); unset: system-assigned
+//	auth.method
+//	    secret, certificate, workload_identity, managed_identity or
+//	    delegated (see Delegated sign-in; never chosen automatically);
+//	    unset: a secret gives secret, else client_certificate gives
+//	    certificate, else federated_token_file gives workload_identity;
+//	    default from what is set
+//	delegated.user
+//	    auth.method: delegated: the account (UPN) to act for when several
+//	    are signed in, and the login hint of graphmail login --browser;
+//	    unset: the only signed-in account
+//	cloud
+//	    global, usgov (GCC High), usgovdod or china; sets the defaults of
+//	    authority_host, graph_endpoint, graph_scope, smtp.host and
+//	    smtp.scope; default global
+//	authority_host
+//	    e.g. https://login.microsoftonline.com; overrides cloud; default per
+//	    cloud; also AZURE_AUTHORITY_HOST
+//	graph_endpoint
+//	    e.g. https://graph.microsoft.com, without the API version (plain
+//	    http only on localhost, 127.0.0.1 and ::1); overrides cloud; default
+//	    per cloud
+//	graph_scope
+//	    e.g. https://graph.microsoft.com/.default; does not follow
+//	    graph_endpoint; default per cloud
+//	instance_discovery
+//	    false for private or test authorities; default true
+//	ca_file
+//	    extra PEM CA bundle trusted for every TLS connection (proxies that
+//	    inspect TLS, test tenants)
+//	sender
+//	    mailbox that sends; with auth.method: delegated the signed-in user's
+//	    own mailbox goes through /me/sendMail, another one through
+//	    users/{sender}/sendMail (a mailbox the user may send from); unset:
+//	    delegated: the signed-in user
+//	save_to_sent_items
+//	    keep a copy in the sender's Sent Items; default true
+//	smtp.host
+//	    SMTP submission server of the fallback (STARTTLS), e.g.
+//	    smtp.office365.com; default per cloud
+//	smtp.port
+//	    SMTP submission port (STARTTLS); default 587
+//	smtp.fallback
+//	    auto (Graph, then SMTP when Graph cannot take it), never, only;
+//	    default auto
+//	smtp.scope
+//	    e.g. https://outlook.office365.com/.default; default per cloud
+//	smtp.max_message_size
+//	    largest message handed to the SMTP fallback because it is over
+//	    Graph's 4 MB request limit (Exchange Online's default; raise to at
+//	    most 150MB if your tenant does); bytes or KB/MB, binary units;
+//	    default 35MB
+//	large_messages
+//	    empty: a message over Graph's 4 MB request limit goes to the SMTP
+//	    fallback (if within smtp.max_message_size), else exit 65;
+//	    upload_session: sent through Graph as a draft whose attachments over
+//	    3 MB are uploaded in 3.75 MiB chunks, streamed from the file (needs
+//	    the Mail.ReadWrite application permission, up to 150 MB per
+//	    attachment; the draft is deleted if the send fails)
+//	limits.messages_per_minute
+//	    messages one process starts per minute and mailbox, spaced evenly
+//	    (Exchange Online delays more than 30); 0: unlimited. Independently,
+//	    at most 4 Graph requests per mailbox are ever in flight (Graph's
+//	    MailboxConcurrency limit); default 30
+//	retry.max_attempts
+//	    tries, including the first, for temporary Graph failures (429, 503,
+//	    504, network); 1: no retry; default 4
+//	retry.max_elapsed
+//	    total time spent waiting between those tries; default 2m
+//	token_cache.path
+//	    encrypted token cache file (see Tokens); none keeps tokens in memory
+//	    only (not allowed with auth.method: delegated); default
+//	    $XDG_CACHE_HOME/graphmail/tokens.bin, else
+//	    ~/.cache/graphmail/tokens.bin; root or no home:
+//	    /var/cache/graphmail/tokens.bin
+//	token_cache.key_file
+//	    auth.method: delegated without a client secret: random key (mode
+//	    0600) that encrypts the token cache, created by graphmail login;
+//	    default $XDG_CONFIG_HOME/graphmail/token-cache.key, else
+//	    ~/.config/graphmail/token-cache.key; root or no home:
+//	    /var/lib/graphmail/token-cache.key
+//	serve.listen
+//	    SMTP submission listener of graphmail serve (STARTTLS when
+//	    serve.tls_cert/serve.tls_key are set); default 127.0.0.1:2525
+//	serve.tls_listen
+//	    optional implicit-TLS listener
+//	serve.tls_cert
+//	    the relay's PEM certificate (with its chain); set together with
+//	    serve.tls_key
+//	serve.tls_key
+//	    the relay's unencrypted PEM private key
+//	serve.allow_nets
+//	    client networks that may submit without AUTH (CIDR; a bare address
+//	    is one host); default [127.0.0.0/8, ::1/128]
+//	serve.allowed_from
+//	    senders (addresses or @domain) those clients may use; default any
+//	serve.accounts
+//	    file only: NAME: {password_hash: '$argon2id$…', allowed_from:
+//	    [a@contoso.com]}; hashes from graphmail serve hash-password; AUTH
+//	    only over TLS unless on loopback
+//	serve.max_message_size
+//	    largest message accepted, announced with SIZE; 552 beyond; default
+//	    35MB
+//	serve.max_recipients
+//	    most recipients per message; 452 beyond; default 500
+//	serve.messages_per_minute
+//	    messages per minute and client IP; default unlimited
+//	serve.connections_per_minute
+//	    connections per minute and client IP; default unlimited
+//	serve.metrics_listen
+//	    HTTP /healthz, /readyz, /metrics (Prometheus); unset: off
+//	spool.dir
+//	    the durable queue of graphmail serve and sendmail.spool; default
+//	    $XDG_STATE_HOME/graphmail/spool, else
+//	    ~/.local/state/graphmail/spool; root or no home:
+//	    /var/spool/graphmail
+//	spool.max_age
+//	    how long a message is retried before it becomes a dead letter;
+//	    default 120h
+//	spool.retry_interval
+//	    wait after the first failed attempt, doubling after each further
+//	    failure up to 1h; default 1m
+//	spool.workers
+//	    parallel deliveries (1 to 64); default 4
+//	spool.keep_done
+//	    keep delivered messages in done/; default false
+//	sendmail.spool
+//	    graphmail sendmail drops messages into the spool of a running
+//	    graphmail serve instead of sending directly; default false
+//	log.level
+//	    debug, info, warn or error; logs go to standard error; default info
+//	log.format
+//	    text or json (for log shippers); default text
+//	log.recipients
+//	    also log recipient addresses in the audit line (by default only
+//	    their number); default false
 //
 // # Validation
 //
@@ -83,6 +230,13 @@
 // client_secret_file, and checks that client_certificate exists and that
 // ca_file holds PEM certificates. Load does not check the permissions of the
 // secret file; group- or world-readable files are accepted.
+//
+// Two kinds of problem concern the file rather than a key (Error.Key is
+// "config"). A file that cannot be used — unreadable, of an unsupported
+// type, not parseable, or one of two candidates in one place — is reported
+// alone, since the other findings would follow from it. When no file was
+// found and a required value is missing, the first error says where Load
+// looked.
 //
 // # Secrets
 //

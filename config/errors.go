@@ -38,7 +38,8 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errors is every problem Load found, in a stable order: file and
-// environment problems first, then keys in the order of the key table. Load
+// environment problems first, then keys in the order of the key table (a
+// configuration file that cannot be used is reported alone). Load
 // returns it as its error; use errors.As with a *Errors to get them all, or
 // with a **Error to get the first.
 type Errors []*Error

@@ -12,6 +12,8 @@ func FuzzLoadFile(f *testing.F) {
 	f.Add("toml", "[smtp]\nport = \"x\"\n")
 	f.Add("json", `{"log": {"level": 3}, "smtp": []}`)
 	f.Add("yaml", "smtp: [1, 2]\ntoken_cache: {path: [x]}\n")
+	f.Add("yaml", "serve: {allow_nets: [10.0.0.0/8, '::1', x, 1.2.3.4/40]}\nlog: {level: LOUD}\n")
+	f.Add("json", `{"cloud": "", "auth": {"method": ["x"]}, "spool": {"dir": "rel"}}`)
 	f.Fuzz(func(t *testing.T, format, content string) {
 		switch format {
 		case "yaml", "toml", "json":

@@ -37,11 +37,18 @@ func (e fakeEnv) environ() []string {
 	return out
 }
 
-// load runs Load with env injected and, unless the options say otherwise,
-// an empty search list so no real file is ever read.
+// testEuid is the effective user ID tests inject: not root.
+const testEuid = 1000
+
+// load runs Load with env injected, as an ordinary user unless the options
+// say otherwise and, unless they say otherwise, with an empty search list
+// so no real file is ever read.
 func load(opts Options, env fakeEnv) (*Config, error) {
 	if env == nil {
 		env = fakeEnv{}
+	}
+	if opts.Geteuid == nil {
+		opts.Geteuid = func() int { return testEuid }
 	}
 	opts.LookupEnv, opts.Environ = env.lookup, env.environ
 	if opts.SearchPaths == nil {

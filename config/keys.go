@@ -11,7 +11,7 @@ const (
 	SourceEnv      = "env"       // a GRAPHMAIL_* environment variable
 	SourceFile     = "file"      // the configuration file
 	SourceAzureEnv = "azure-env" // an AZURE_* variable (azidentity conventions)
-	SourceDefault  = "default"   // built in, possibly chosen by cloud
+	SourceDefault  = "default"   // built in, possibly chosen by cloud or the environment
 )
 
 // EnvConfig names the environment variable that points at the
@@ -21,80 +21,195 @@ const EnvConfig = "GRAPHMAIL_CONFIG"
 // envPrefix starts every graphmail environment variable.
 const envPrefix = "GRAPHMAIL_"
 
-// kind is the type a key's value is converted to.
+// kind is the type a key's value is converted to. Each kind fills one Go
+// type of Config field; TestKeyFields checks that they agree.
 type kind int
 
 const (
-	kindString kind = iota
-	kindSecret      // a string that is never echoed
-	kindInt
-	kindBool
-	kindPath     // a string naming a file; relative paths in the file are relative to it
-	kindDuration // a Go duration such as "90s" or "2m"
-	kindList     // a list of strings: a YAML/TOML/JSON list, or comma-separated in env and flags
-	kindAccounts // a table of relay accounts (file only)
-	kindSize     // a byte count: a whole number, or with a unit (KB, MB; binary multiples)
+	kindString   kind = iota // string, white space trimmed
+	kindSecret               // Secret: a string that is never echoed nor trimmed
+	kindEnum                 // a named string type: lower-cased, one of choices
+	kindURL                  // string: a URL, trailing "/" removed
+	kindPath                 // string naming a file; relative paths in the file are relative to it
+	kindInt                  // int
+	kindBool                 // bool
+	kindDuration             // time.Duration: a Go duration such as "90s" or "2m"
+	kindSize                 // int64: a byte count, a whole number or with a unit (KB, MB; binary)
+	kindList                 // []string: a YAML/TOML/JSON list, or comma-separated in env and flags
+	kindNets                 // []netip.Prefix: a list of networks; a bare address is a /32 or /128
+	kindAccounts             // map[string]Account: a table of relay accounts (file only)
 )
 
-// keyDef describes one configuration key.
+// keyDef declares one configuration key. It is the only place a key is
+// declared: the Config field it fills, its environment variables, its
+// default, the valid values of an enum, "config show", unknown-key
+// suggestions, the key list of the package documentation and the README's
+// key table all derive from keyTable.
 type keyDef struct {
-	name     string // dotted, lower case
-	kind     kind
+	name  string            // dotted, lower case
+	kind  kind              // how the value is converted
+	field func(*Config) any // a pointer to the Config field the key fills
+
+	// def is the built-in default, written as a user would write it
+	// ("35MB", "2m"); nil means none (the zero value). defFunc, when set,
+	// computes a default that depends on the cloud or the environment.
+	def     any
+	defFunc func(defaultEnv) any
+	// defDoc is the default as the documentation shows it, in Markdown;
+	// "" means def rendered as code, or "—" when there is none.
+	defDoc string
+
+	// choices are the valid values of a kindEnum key ("" when an empty
+	// value is allowed); hint says how to choose, for the error on
+	// another value.
+	choices []string
+	hint    string
+
 	azureEnv string // azidentity variable feeding this key, if any
+	doc      string // what the key means: one line of Markdown, no "|"
 }
 
-// keyTable lists every configuration key, in the order errors are reported.
+// keyTable lists every configuration key, in the order of the
+// documentation and of reported errors.
 var keyTable = []keyDef{
-	{name: "tenant_id", kind: kindString, azureEnv: "AZURE_TENANT_ID"},
-	{name: "client_id", kind: kindString, azureEnv: "AZURE_CLIENT_ID"},
-	{name: "client_secret", kind: kindSecret, azureEnv: "AZURE_CLIENT_SECRET"},
-	{name: "client_secret_file", kind: kindPath},
-	{name: "client_certificate", kind: kindPath, azureEnv: "AZURE_CLIENT_CERTIFICATE_PATH"},
-	{name: "client_certificate_password", kind: kindSecret, azureEnv: "AZURE_CLIENT_CERTIFICATE_PASSWORD"},
-	{name: "federated_token_file", kind: kindPath, azureEnv: "AZURE_FEDERATED_TOKEN_FILE"},
-	{name: "managed_identity_client_id", kind: kindString},
-	{name: "auth.method", kind: kindString},
-	{name: "delegated.user", kind: kindString},
-	{name: "cloud", kind: kindString},
-	{name: "authority_host", kind: kindString, azureEnv: "AZURE_AUTHORITY_HOST"},
-	{name: "graph_endpoint", kind: kindString},
-	{name: "graph_scope", kind: kindString},
-	{name: "instance_discovery", kind: kindBool},
-	{name: "ca_file", kind: kindPath},
-	{name: "sender", kind: kindString},
-	{name: "save_to_sent_items", kind: kindBool},
-	{name: "smtp.host", kind: kindString},
-	{name: "smtp.port", kind: kindInt},
-	{name: "smtp.fallback", kind: kindString},
-	{name: "smtp.scope", kind: kindString},
-	{name: "smtp.max_message_size", kind: kindSize},
-	{name: "large_messages", kind: kindString},
-	{name: "limits.messages_per_minute", kind: kindInt},
-	{name: "retry.max_attempts", kind: kindInt},
-	{name: "retry.max_elapsed", kind: kindDuration},
-	{name: "token_cache.path", kind: kindPath},
-	{name: "token_cache.key_file", kind: kindPath},
-	{name: "serve.listen", kind: kindString},
-	{name: "serve.tls_listen", kind: kindString},
-	{name: "serve.tls_cert", kind: kindPath},
-	{name: "serve.tls_key", kind: kindPath},
-	{name: "serve.allow_nets", kind: kindList},
-	{name: "serve.allowed_from", kind: kindList},
-	{name: "serve.accounts", kind: kindAccounts},
-	{name: "serve.max_message_size", kind: kindSize},
-	{name: "serve.max_recipients", kind: kindInt},
-	{name: "serve.messages_per_minute", kind: kindInt},
-	{name: "serve.connections_per_minute", kind: kindInt},
-	{name: "serve.metrics_listen", kind: kindString},
-	{name: "spool.dir", kind: kindPath},
-	{name: "spool.max_age", kind: kindDuration},
-	{name: "spool.retry_interval", kind: kindDuration},
-	{name: "spool.workers", kind: kindInt},
-	{name: "spool.keep_done", kind: kindBool},
-	{name: "sendmail.spool", kind: kindBool},
-	{name: "log.level", kind: kindString},
-	{name: "log.format", kind: kindString},
-	{name: "log.recipients", kind: kindBool},
+	{name: "tenant_id", kind: kindString, field: func(c *Config) any { return &c.TenantID }, azureEnv: "AZURE_TENANT_ID",
+		doc: "Directory (tenant) ID, or a verified domain (`contoso.onmicrosoft.com`); not `common`, `organizations` or `consumers`"},
+	{name: "client_id", kind: kindString, field: func(c *Config) any { return &c.ClientID }, azureEnv: "AZURE_CLIENT_ID",
+		doc: "Application (client) ID"},
+	{name: "client_secret", kind: kindSecret, field: func(c *Config) any { return &c.ClientSecret }, azureEnv: "AZURE_CLIENT_SECRET",
+		doc: "secret value (prefer `client_secret_file`); printed as `[redacted]`"},
+	{name: "client_secret_file", kind: kindPath, field: func(c *Config) any { return &c.ClientSecretFile },
+		doc: "file holding the secret (white space around it ignored)"},
+	{name: "client_certificate", kind: kindPath, field: func(c *Config) any { return &c.ClientCertificate }, azureEnv: "AZURE_CLIENT_CERTIFICATE_PATH",
+		doc: "PEM with certificate and unencrypted key, or `.pfx`/`.p12`"},
+	{name: "client_certificate_password", kind: kindSecret, field: func(c *Config) any { return &c.ClientCertificatePassword }, azureEnv: "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+		doc: "password of the `.pfx`; printed as `[redacted]`"},
+	{name: "federated_token_file", kind: kindPath, field: func(c *Config) any { return &c.FederatedTokenFile }, azureEnv: "AZURE_FEDERATED_TOKEN_FILE",
+		doc: "file holding a federated token (workload identity federation); re-read on every token request"},
+	{name: "managed_identity_client_id", kind: kindString, field: func(c *Config) any { return &c.ManagedIdentityClientID },
+		defDoc: "— (system-assigned)",
+		doc:    "client ID of a user-assigned managed identity (`auth.method: managed_identity`)"},
+	{name: "auth.method", kind: kindEnum, field: func(c *Config) any { return &c.Auth.Method },
+		choices: names("", MethodSecret, MethodCertificate, MethodWorkloadIdentity, MethodManagedIdentity, MethodDelegated),
+		hint:    "leave it unset to choose from what is configured, or name the credential to use",
+		defDoc:  "from what is set",
+		doc:     "`secret`, `certificate`, `workload_identity`, `managed_identity` or `delegated` (see [Delegated sign-in](#delegated-sign-in); never chosen automatically); unset: a secret gives `secret`, else `client_certificate` gives `certificate`, else `federated_token_file` gives `workload_identity`"},
+	{name: "delegated.user", kind: kindString, field: func(c *Config) any { return &c.Delegated.User },
+		defDoc: "— (the only signed-in account)",
+		doc:    "`auth.method: delegated`: the account (UPN) to act for when several are signed in, and the login hint of `graphmail login --browser`"},
+	{name: "cloud", kind: kindEnum, field: func(c *Config) any { return &c.Cloud }, def: string(CloudGlobal),
+		choices: names("", CloudGlobal, CloudUSGov, CloudUSGovDoD, CloudChina),
+		hint:    "commercial and GCC tenants use global, GCC High usgov, DoD usgovdod, 21Vianet china",
+		doc:     "`global`, `usgov` (GCC High), `usgovdod` or `china`; sets the defaults of `authority_host`, `graph_endpoint`, `graph_scope`, `smtp.host` and `smtp.scope`"},
+	{name: "authority_host", kind: kindURL, field: func(c *Config) any { return &c.AuthorityHost }, azureEnv: "AZURE_AUTHORITY_HOST",
+		defFunc: func(d defaultEnv) any { return d.cloud.authorityHost }, defDoc: "per cloud",
+		doc: "e.g. `https://login.microsoftonline.com`; overrides `cloud`"},
+	{name: "graph_endpoint", kind: kindURL, field: func(c *Config) any { return &c.GraphEndpoint },
+		defFunc: func(d defaultEnv) any { return d.cloud.graphEndpoint }, defDoc: "per cloud",
+		doc: "e.g. `https://graph.microsoft.com`, without the API version (plain http only on localhost, 127.0.0.1 and ::1); overrides `cloud`"},
+	{name: "graph_scope", kind: kindString, field: func(c *Config) any { return &c.GraphScope },
+		defFunc: func(d defaultEnv) any { return d.cloud.graphScope }, defDoc: "per cloud",
+		doc: "e.g. `https://graph.microsoft.com/.default`; does not follow `graph_endpoint`"},
+	{name: "instance_discovery", kind: kindBool, field: func(c *Config) any { return &c.InstanceDiscovery }, def: true,
+		doc: "`false` for private or test authorities"},
+	{name: "ca_file", kind: kindPath, field: func(c *Config) any { return &c.CAFile },
+		doc: "extra PEM CA bundle trusted for every TLS connection (proxies that inspect TLS, test tenants)"},
+	{name: "sender", kind: kindString, field: func(c *Config) any { return &c.Sender },
+		defDoc: "— (delegated: the signed-in user)",
+		doc:    "mailbox that sends; with `auth.method: delegated` the signed-in user's own mailbox goes through `/me/sendMail`, another one through `users/{sender}/sendMail` (a mailbox the user may send from)"},
+	{name: "save_to_sent_items", kind: kindBool, field: func(c *Config) any { return &c.SaveToSentItems }, def: true,
+		doc: "keep a copy in the sender's Sent Items"},
+	{name: "smtp.host", kind: kindString, field: func(c *Config) any { return &c.SMTP.Host },
+		defFunc: func(d defaultEnv) any { return d.cloud.smtpHost }, defDoc: "per cloud",
+		doc: "SMTP submission server of the fallback (STARTTLS), e.g. `smtp.office365.com`"},
+	{name: "smtp.port", kind: kindInt, field: func(c *Config) any { return &c.SMTP.Port }, def: 587,
+		doc: "SMTP submission port (STARTTLS)"},
+	{name: "smtp.fallback", kind: kindEnum, field: func(c *Config) any { return &c.SMTP.Fallback }, def: string(FallbackAuto),
+		choices: names(FallbackAuto, FallbackNever, FallbackOnly),
+		hint:    "auto sends by SMTP when Graph fails, never disables SMTP, only skips Graph",
+		doc:     "`auto` (Graph, then SMTP when Graph cannot take it), `never`, `only`"},
+	{name: "smtp.scope", kind: kindString, field: func(c *Config) any { return &c.SMTP.Scope },
+		defFunc: func(d defaultEnv) any { return d.cloud.smtpScope }, defDoc: "per cloud",
+		doc: "e.g. `https://outlook.office365.com/.default`"},
+	{name: "smtp.max_message_size", kind: kindSize, field: func(c *Config) any { return &c.SMTP.MaxMessageSize }, def: "35MB",
+		doc: "largest message handed to the SMTP fallback because it is over Graph's 4 MB request limit (Exchange Online's default; raise to at most `150MB` if your tenant does); bytes or `KB`/`MB`, binary units"},
+	{name: "large_messages", kind: kindEnum, field: func(c *Config) any { return &c.LargeMessages },
+		choices: names(LargeMessagesFallback, LargeMessagesUploadSession),
+		hint:    "leave it empty to hand messages over 4 MB to the SMTP fallback, or set upload_session (needs the Mail.ReadWrite application permission)",
+		doc:     "empty: a message over Graph's 4 MB request limit goes to the SMTP fallback (if within `smtp.max_message_size`), else exit 65; `upload_session`: sent through Graph as a draft whose attachments over 3 MB are uploaded in 3.75 MiB chunks, streamed from the file (needs the **Mail.ReadWrite** application permission, up to 150 MB per attachment; the draft is deleted if the send fails)"},
+	{name: "limits.messages_per_minute", kind: kindInt, field: func(c *Config) any { return &c.Limits.MessagesPerMinute }, def: 30,
+		doc: "messages one process starts per minute and mailbox, spaced evenly (Exchange Online delays more than 30); `0`: unlimited. Independently, at most 4 Graph requests per mailbox are ever in flight (Graph's MailboxConcurrency limit)"},
+	{name: "retry.max_attempts", kind: kindInt, field: func(c *Config) any { return &c.Retry.MaxAttempts }, def: 4,
+		doc: "tries, including the first, for temporary Graph failures (429, 503, 504, network); `1`: no retry"},
+	{name: "retry.max_elapsed", kind: kindDuration, field: func(c *Config) any { return &c.Retry.MaxElapsed }, def: "2m",
+		doc: "total time spent waiting between those tries"},
+	{name: "token_cache.path", kind: kindPath, field: func(c *Config) any { return &c.TokenCache.Path },
+		defFunc: defaultTokenCache,
+		defDoc:  "`$XDG_CACHE_HOME/graphmail/tokens.bin`, else `~/.cache/graphmail/tokens.bin`; root or no home: `/var/cache/graphmail/tokens.bin`",
+		doc:     "encrypted token cache file (see [Tokens](#tokens-doctor-and-logs)); `none` keeps tokens in memory only (not allowed with `auth.method: delegated`)"},
+	{name: "token_cache.key_file", kind: kindPath, field: func(c *Config) any { return &c.TokenCache.KeyFile },
+		defFunc: defaultKeyFile,
+		defDoc:  "`$XDG_CONFIG_HOME/graphmail/token-cache.key`, else `~/.config/graphmail/token-cache.key`; root or no home: `/var/lib/graphmail/token-cache.key`",
+		doc:     "`auth.method: delegated` without a client secret: random key (mode 0600) that encrypts the token cache, created by `graphmail login`"},
+	{name: "serve.listen", kind: kindString, field: func(c *Config) any { return &c.Serve.Listen }, def: "127.0.0.1:2525",
+		doc: "SMTP submission listener of `graphmail serve` (STARTTLS when `serve.tls_cert`/`serve.tls_key` are set)"},
+	{name: "serve.tls_listen", kind: kindString, field: func(c *Config) any { return &c.Serve.TLSListen },
+		doc: "optional implicit-TLS listener"},
+	{name: "serve.tls_cert", kind: kindPath, field: func(c *Config) any { return &c.Serve.TLSCert },
+		doc: "the relay's PEM certificate (with its chain); set together with `serve.tls_key`"},
+	{name: "serve.tls_key", kind: kindPath, field: func(c *Config) any { return &c.Serve.TLSKey },
+		doc: "the relay's unencrypted PEM private key"},
+	{name: "serve.allow_nets", kind: kindNets, field: func(c *Config) any { return &c.Serve.AllowNets }, def: []string{"127.0.0.0/8", "::1/128"},
+		doc: "client networks that may submit without AUTH (CIDR; a bare address is one host)"},
+	{name: "serve.allowed_from", kind: kindList, field: func(c *Config) any { return &c.Serve.AllowedFrom },
+		defDoc: "any",
+		doc:    "senders (addresses or `@domain`) those clients may use"},
+	{name: "serve.accounts", kind: kindAccounts, field: func(c *Config) any { return &c.Serve.Accounts },
+		doc: "file only: `NAME: {password_hash: '$argon2id$…', allowed_from: [a@contoso.com]}`; hashes from `graphmail serve hash-password`; AUTH only over TLS unless on loopback"},
+	{name: "serve.max_message_size", kind: kindSize, field: func(c *Config) any { return &c.Serve.MaxMessageSize }, def: "35MB",
+		doc: "largest message accepted, announced with SIZE; 552 beyond"},
+	{name: "serve.max_recipients", kind: kindInt, field: func(c *Config) any { return &c.Serve.MaxRecipients }, def: 500,
+		doc: "most recipients per message; 452 beyond"},
+	{name: "serve.messages_per_minute", kind: kindInt, field: func(c *Config) any { return &c.Serve.MessagesPerMinute }, def: 0,
+		defDoc: "unlimited",
+		doc:    "messages per minute and client IP"},
+	{name: "serve.connections_per_minute", kind: kindInt, field: func(c *Config) any { return &c.Serve.ConnectionsPerMinute }, def: 0,
+		defDoc: "unlimited",
+		doc:    "connections per minute and client IP"},
+	{name: "serve.metrics_listen", kind: kindString, field: func(c *Config) any { return &c.Serve.MetricsListen },
+		defDoc: "— (off)",
+		doc:    "HTTP `/healthz`, `/readyz`, `/metrics` (Prometheus)"},
+	{name: "spool.dir", kind: kindPath, field: func(c *Config) any { return &c.Spool.Dir },
+		defFunc: defaultSpoolDir,
+		defDoc:  "`$XDG_STATE_HOME/graphmail/spool`, else `~/.local/state/graphmail/spool`; root or no home: `/var/spool/graphmail`",
+		doc:     "the durable queue of `graphmail serve` and `sendmail.spool`"},
+	{name: "spool.max_age", kind: kindDuration, field: func(c *Config) any { return &c.Spool.MaxAge }, def: "120h",
+		doc: "how long a message is retried before it becomes a dead letter"},
+	{name: "spool.retry_interval", kind: kindDuration, field: func(c *Config) any { return &c.Spool.RetryInterval }, def: "1m",
+		doc: "wait after the first failed attempt, doubling after each further failure up to 1h"},
+	{name: "spool.workers", kind: kindInt, field: func(c *Config) any { return &c.Spool.Workers }, def: 4,
+		doc: "parallel deliveries (1 to 64)"},
+	{name: "spool.keep_done", kind: kindBool, field: func(c *Config) any { return &c.Spool.KeepDone }, def: false,
+		doc: "keep delivered messages in `done/`"},
+	{name: "sendmail.spool", kind: kindBool, field: func(c *Config) any { return &c.Sendmail.Spool }, def: false,
+		doc: "`graphmail sendmail` drops messages into the spool of a running `graphmail serve` instead of sending directly"},
+	{name: "log.level", kind: kindEnum, field: func(c *Config) any { return &c.Log.Level }, def: string(LogInfo),
+		choices: names(LogDebug, LogInfo, LogWarn, LogError),
+		doc:     "`debug`, `info`, `warn` or `error`; logs go to standard error"},
+	{name: "log.format", kind: kindEnum, field: func(c *Config) any { return &c.Log.Format }, def: string(LogText),
+		choices: names(LogText, LogJSON),
+		doc:     "`text` or `json` (for log shippers)"},
+	{name: "log.recipients", kind: kindBool, field: func(c *Config) any { return &c.Log.Recipients }, def: false,
+		doc: "also log recipient addresses in the audit line (by default only their number)"},
+}
+
+// names turns enum constants into the choices of a key.
+func names[T ~string](values ...T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
 }
 
 // Keys returns every configuration key, dotted and lower case, in the order
@@ -114,9 +229,14 @@ func EnvName(key string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
+// keyIndex returns the position of a key in keyTable, or -1.
+func keyIndex(name string) int {
+	return slices.IndexFunc(keyTable, func(k keyDef) bool { return k.name == name })
+}
+
 // lookupKey returns the definition of a key.
 func lookupKey(name string) (keyDef, bool) {
-	i := slices.IndexFunc(keyTable, func(k keyDef) bool { return k.name == name })
+	i := keyIndex(name)
 	if i < 0 {
 		return keyDef{}, false
 	}
@@ -143,49 +263,4 @@ func sectionKeys(section string) []string {
 		}
 	}
 	return out
-}
-
-// suggest returns the candidate closest to name, or "" when none is close
-// enough to be a plausible typo. A candidate whose last segment equals name
-// (host → smtp.host) also counts as close.
-func suggest(name string, candidates []string) string {
-	name = strings.ToLower(name)
-	best, bestDist := "", -1
-	for _, c := range candidates {
-		d := editDistance(name, strings.ToLower(c))
-		if d < bestDist || bestDist < 0 {
-			best, bestDist = c, d
-		}
-	}
-	if best != "" && (bestDist <= 2 || bestDist*3 <= len(name)) {
-		return best
-	}
-	for _, c := range candidates {
-		if strings.ToLower(c[strings.LastIndex(c, ".")+1:]) == name {
-			return c
-		}
-	}
-	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b, counted in bytes
-// (keys are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

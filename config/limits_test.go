@@ -11,7 +11,7 @@ func TestSizeAndLimitKeys(t *testing.T) {
 		env         fakeEnv
 		overrides   map[string]any
 		maxSize     int64
-		large       string
+		large       LargeMessages
 		perMinute   int
 		wantErrKey  string
 		wantProblem string

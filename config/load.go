@@ -9,9 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/viper"
 )
@@ -29,16 +27,23 @@ type Options struct {
 	// ignored. Unknown keys are reported as errors.
 	Overrides map[string]any
 	// LookupEnv reads an environment variable; nil means os.LookupEnv.
-	// Load reads the environment only through it. A variable set to ""
-	// counts as unset.
+	// Load reads the environment only through it: GRAPHMAIL_* and AZURE_*
+	// variables, and HOME and the XDG_* variables for the default search
+	// paths, token cache, key file and spool directory. A variable set to
+	// "" counts as unset.
 	LookupEnv func(string) (string, bool)
 	// Environ lists the environment as "NAME=value" entries; Load uses it
 	// only to report unknown GRAPHMAIL_* variables. nil means os.Environ
 	// when LookupEnv is nil too; when LookupEnv is set and Environ is nil,
 	// the unknown-variable check is skipped.
 	Environ func() []string
+	// Geteuid returns the effective user ID, which picks the system-wide
+	// default paths for root; nil means os.Geteuid.
+	Geteuid func() int
 	// SearchPaths are the files tried, in order, when neither ConfigFile
-	// nor GRAPHMAIL_CONFIG names one; nil means DefaultSearchPaths.
+	// nor GRAPHMAIL_CONFIG names one; nil means DefaultSearchPaths. Two
+	// existing files that differ only in their extension (config.yaml and
+	// config.toml) are an error.
 	SearchPaths []string
 	// RequireCredentials makes Load insist on what talking to the tenant
 	// needs: tenant_id, client_id, sender, exactly one credential, and
@@ -48,21 +53,33 @@ type Options struct {
 	RequireCredentials bool
 }
 
+// configExts are the extensions Load tries for each file it searches, in
+// order.
+var configExts = []string{".yaml", ".yml", ".toml", ".json"}
+
 // DefaultSearchPaths returns the files Load tries when no file is named:
-// ./graphmail.yaml, $XDG_CONFIG_HOME/graphmail/config.yaml (XDG_CONFIG_HOME
-// defaults to $HOME/.config; skipped when neither is set) and
-// /etc/graphmail/config.yaml. lookupEnv nil means os.LookupEnv.
+// ./graphmail.{yaml,yml,toml,json}, then config.{yaml,yml,toml,json} in
+// $XDG_CONFIG_HOME/graphmail (XDG_CONFIG_HOME defaults to $HOME/.config;
+// skipped when neither is set) and in /etc/graphmail. lookupEnv nil means
+// os.LookupEnv.
 func DefaultSearchPaths(lookupEnv func(string) (string, bool)) []string {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	paths := []string{"graphmail.yaml"}
+	stems := []string{"graphmail"}
 	if dir, ok := lookupEnv("XDG_CONFIG_HOME"); ok && dir != "" {
-		paths = append(paths, filepath.Join(dir, "graphmail", "config.yaml"))
+		stems = append(stems, filepath.Join(dir, "graphmail", "config"))
 	} else if home, ok := lookupEnv("HOME"); ok && home != "" {
-		paths = append(paths, filepath.Join(home, ".config", "graphmail", "config.yaml"))
+		stems = append(stems, filepath.Join(home, ".config", "graphmail", "config"))
 	}
-	return append(paths, "/etc/graphmail/config.yaml")
+	stems = append(stems, "/etc/graphmail/config")
+	paths := make([]string, 0, len(stems)*len(configExts))
+	for _, stem := range stems {
+		for _, ext := range configExts {
+			paths = append(paths, stem+ext)
+		}
+	}
+	return paths
 }
 
 // loader carries the state of one Load call.
@@ -75,16 +92,22 @@ type loader struct {
 	file string       // path of the file read, "" when none
 	fv   *viper.Viper // the file's contents; nil when there is no file
 
-	defaults map[string]any
-	sources  map[string]string // key → Source* constant
-	origins  map[string]string // key → "env GRAPHMAIL_X", "file /p", …
-	bad      map[string]bool   // keys whose value could not be converted
-	errs     Errors
+	searched []string // the files tried when none was found
+	missing  bool     // a value the credentials need is not set
+
+	denv    defaultEnv
+	sources map[string]string // key → Source* constant
+	origins map[string]string // key → "env GRAPHMAIL_X", "file /p", …
+	bad     map[string]bool   // keys whose value could not be converted
+	errs    Errors
 }
 
 // Load reads the configuration, resolves defaults and validates the result
 // before anything touches the network. It returns either a complete Config
-// or an Errors listing every problem found.
+// or an Errors listing every problem found — except that a configuration
+// file that cannot be used (unreadable, of an unsupported type, not
+// parseable, or ambiguous) is the only error reported, since every other
+// finding would follow from it.
 //
 // Each key takes the first value found in: Options.Overrides ("flag"),
 // GRAPHMAIL_* variables ("env"), the configuration file ("file"), the
@@ -106,15 +129,41 @@ func Load(opts Options) (*Config, error) {
 			l.environ = os.Environ
 		}
 	}
+	geteuid := opts.Geteuid
+	if geteuid == nil {
+		geteuid = os.Geteuid
+	}
+	l.denv = defaultEnv{lookupEnv: l.env, euid: geteuid()}
 	l.readOverrides()
 	l.checkEnviron()
-	l.readFile()
+	if err := l.readFile(); err != nil {
+		return nil, Errors{err}
+	}
 	cfg := l.build()
 	l.validate(cfg)
+	if l.missing && l.file == "" && len(l.searched) > 0 {
+		l.errs = append(l.errs, &Error{Key: "config",
+			Problem: "no configuration file found (looked for " + describePaths(l.searched) + ")",
+			Hint:    "create one there, name one with --config or " + EnvConfig + ", or set the missing keys in the environment"})
+	}
 	if len(l.errs) > 0 {
+		sortErrors(l.errs)
 		return nil, l.errs
 	}
 	return cfg, nil
+}
+
+// sortErrors puts errs in the documented order: the configuration file,
+// then other problems not tied to a key (unknown keys and variables), then
+// keys in the order of keyTable. The sort is stable.
+func sortErrors(errs Errors) {
+	rank := func(e *Error) int {
+		if e.Key == "config" {
+			return -2
+		}
+		return keyIndex(e.Key)
+	}
+	slices.SortStableFunc(errs, func(a, b *Error) int { return rank(a) - rank(b) })
 }
 
 // fail records a problem with key, naming the source of its value.
@@ -181,8 +230,9 @@ func (l *loader) checkEnviron() {
 }
 
 // readFile finds, reads and parses the configuration file, then reports
-// keys in it that graphmail does not know.
-func (l *loader) readFile() {
+// keys in it that graphmail does not know. It returns the problem that
+// makes the file unusable, if any.
+func (l *loader) readFile() *Error {
 	path, explicit := l.opts.ConfigFile, l.opts.ConfigFile != ""
 	if !explicit {
 		path, explicit = l.env(EnvConfig)
@@ -192,18 +242,23 @@ func (l *loader) readFile() {
 		if search == nil {
 			search = DefaultSearchPaths(l.lookupEnv)
 		}
-		path = ""
-		for _, p := range search {
-			if _, err := os.Stat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
-				path = p
-				break
+		i := slices.IndexFunc(search, exists)
+		if i < 0 {
+			l.searched = search
+			return nil
+		}
+		path = search[i]
+		stem := strings.TrimSuffix(path, filepath.Ext(path))
+		for _, other := range search[i+1:] {
+			if strings.TrimSuffix(other, filepath.Ext(other)) == stem && exists(other) {
+				return &Error{Key: "config", Problem: "found both " + path + " and " + other,
+					Hint: "keep one of them (only one is read), or name one with --config or " + EnvConfig}
 			}
 		}
-		if path == "" {
-			return
-		}
 	}
-	l.origins["config"] = "file " + path
+	fileErr := func(problem, hint string, cause error) *Error {
+		return &Error{Key: "config", Problem: problem, Hint: hint, Source: "file " + path, Err: cause}
+	}
 
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -211,8 +266,7 @@ func (l *loader) readFile() {
 		if errors.Is(err, fs.ErrNotExist) {
 			hint = "check the path given by --config or " + EnvConfig + ", or create the file"
 		}
-		l.fail("config", "cannot read "+path+": "+causeText(err), hint, err)
-		return
+		return fileErr("cannot read "+path+": "+causeText(err), hint, err)
 	}
 	format := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
 	switch format {
@@ -220,20 +274,52 @@ func (l *loader) readFile() {
 		format = "yaml"
 	case "yaml", "toml", "json":
 	default:
-		l.fail("config", "cannot read "+path+": unsupported file type ."+format,
-			"use a .yaml, .yml, .toml or .json file", nil)
-		return
+		return fileErr("cannot read "+path+": unsupported file type ."+format, "use a .yaml, .yml, .toml or .json file", nil)
 	}
 	fv := viper.New()
 	fv.SetConfigType(format)
 	if err := fv.ReadConfig(bytes.NewReader(data)); err != nil {
 		// Parser messages carry a position, not the file's text.
-		l.fail("config", "cannot parse "+path+" as "+strings.ToUpper(format)+": "+causeText(err)+position(err),
+		return fileErr("cannot parse "+path+" as "+strings.ToUpper(format)+": "+causeText(err)+position(err),
 			"fix the syntax there", err)
-		return
 	}
 	l.file, l.fv = path, fv
 	l.checkFileKeys()
+	return nil
+}
+
+// exists reports whether a search path names a file to read: anything
+// but "does not exist" counts, so that an unreadable file is reported
+// rather than skipped.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}
+
+// describePaths lists search paths compactly: files that differ only in
+// their extension are shown once with the extensions in braces
+// (/etc/graphmail/config.{yaml,yml,toml,json}); relative paths start with
+// "./".
+func describePaths(paths []string) string {
+	var out []string
+	for i := 0; i < len(paths); {
+		stem := strings.TrimSuffix(paths[i], filepath.Ext(paths[i]))
+		var exts []string
+		j := i
+		for ; j < len(paths) && strings.TrimSuffix(paths[j], filepath.Ext(paths[j])) == stem; j++ {
+			exts = append(exts, strings.TrimPrefix(filepath.Ext(paths[j]), "."))
+		}
+		p := paths[i]
+		if len(exts) > 1 {
+			p = stem + ".{" + strings.Join(exts, ",") + "}"
+		}
+		if !filepath.IsAbs(p) && !strings.HasPrefix(p, ".") {
+			p = "./" + p
+		}
+		out = append(out, p)
+		i = j
+	}
+	return strings.Join(out, ", ")
 }
 
 // causeText returns the innermost useful message of err: the OS reason of
@@ -299,189 +385,4 @@ func parentIsKey(k string) bool {
 		}
 	}
 	return false
-}
-
-// resolve returns the value of key from the first source that has it.
-func (l *loader) resolve(def keyDef) (any, string, string) {
-	if v, ok := l.overrides[def.name]; ok {
-		return v, SourceFlag, "flag"
-	}
-	if v, ok := l.env(EnvName(def.name)); ok {
-		return v, SourceEnv, "env " + EnvName(def.name)
-	}
-	if l.fv != nil {
-		// Get finds nested ("smtp: {host: x}") and dotted ("smtp.host: x")
-		// spellings alike; a YAML null counts as absent.
-		if v := l.fv.Get(def.name); v != nil {
-			if def.kind == kindPath {
-				v = l.relativeToFile(v)
-			}
-			return v, SourceFile, "file " + l.file
-		}
-	}
-	if def.azureEnv != "" {
-		if v, ok := l.env(def.azureEnv); ok {
-			return v, SourceAzureEnv, "azure-env " + def.azureEnv
-		}
-	}
-	if v, ok := l.defaults[def.name]; ok {
-		return v, SourceDefault, "default"
-	}
-	return "", SourceDefault, "default"
-}
-
-// relativeToFile makes a relative path from the file relative to the file's
-// directory, so /etc/graphmail/config.yaml can say "client_certificate:
-// cert.pem". "none" (token_cache.path) is left alone.
-func (l *loader) relativeToFile(v any) any {
-	s, ok := v.(string)
-	if !ok || s == "" || s == "none" || filepath.IsAbs(s) {
-		return v
-	}
-	return filepath.Join(filepath.Dir(l.file), s)
-}
-
-// value resolves key, records its source and converts it to its kind.
-// A value that does not convert is reported and replaced by the zero value.
-func (l *loader) value(key string) any {
-	def, _ := lookupKey(key)
-	raw, source, origin := l.resolve(def)
-	l.sources[key], l.origins[key] = source, origin
-	var (
-		out any
-		ok  bool
-	)
-	problem, hint := "", ""
-	switch def.kind {
-	case kindInt:
-		out, ok = asInt(raw)
-		problem, hint = "not a whole number", "write a number such as 587"
-	case kindBool:
-		out, ok = asBool(raw)
-		problem, hint = "not true or false", "write true or false"
-	case kindDuration:
-		var str string
-		if str, ok = asString(raw); ok {
-			d, err := time.ParseDuration(strings.TrimSpace(str))
-			ok = err == nil && d >= 0
-			out = d
-		}
-		if !ok {
-			out = time.Duration(0)
-		}
-		problem, hint = "not a duration", "write a duration such as 90s or 2m"
-	case kindList:
-		out, ok = asList(raw)
-		problem, hint = "not a list", "write a list, e.g. [127.0.0.0/8, 10.1.2.0/24], or comma-separated values in an environment variable"
-	case kindAccounts:
-		out, ok = asAccounts(raw)
-		problem, hint = "not a table of accounts", "write it in the config file: serve: {accounts: {NAME: {password_hash: '$argon2id$...', allowed_from: [a@contoso.com]}}}"
-	case kindSize:
-		var n int64
-		n, ok = asSize(raw)
-		out = n
-		problem, hint = "not a size", "write a size such as 35MB, 512KB or a number of bytes"
-	default:
-		var s string
-		s, ok = asString(raw)
-		if def.kind != kindSecret {
-			s = strings.TrimSpace(s)
-		}
-		out = s
-		problem, hint = "expected a single value, got "+describe(raw), "write one value; quote it if it contains special characters"
-	}
-	if !ok {
-		l.bad[key] = true
-		l.fail(key, problem, hint, nil)
-	}
-	return out
-}
-
-// asString accepts strings and, leniently, scalars a parser may have typed.
-func asString(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
-		return fmt.Sprint(x), true
-	}
-	return "", false
-}
-
-// asInt accepts integers, integral floats (JSON) and decimal strings (env).
-func asInt(v any) (int, bool) {
-	switch x := v.(type) {
-	case int:
-		return x, true
-	case int64:
-		return int(x), true
-	case int32:
-		return int(x), true
-	case uint64:
-		return int(x), true
-	case float64:
-		if x == float64(int(x)) {
-			return int(x), true
-		}
-	case string:
-		n, err := strconv.Atoi(strings.TrimSpace(x))
-		return n, err == nil
-	}
-	return 0, false
-}
-
-// sizeUnits are the units a size may carry; like Exchange, KB and MB are
-// binary multiples.
-var sizeUnits = map[string]int64{"": 1, "b": 1, "kb": 1 << 10, "kib": 1 << 10, "k": 1 << 10,
-	"mb": 1 << 20, "mib": 1 << 20, "m": 1 << 20, "gb": 1 << 30, "gib": 1 << 30, "g": 1 << 30}
-
-// asSize accepts a whole number of bytes, or one with a unit ("35MB",
-// "512 KiB"). Negative sizes are refused.
-func asSize(v any) (int64, bool) {
-	if n, ok := asInt(v); ok {
-		return int64(n), n >= 0
-	}
-	s, ok := v.(string)
-	if !ok {
-		return 0, false
-	}
-	s = strings.ToLower(strings.TrimSpace(s))
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	if i <= 0 {
-		return 0, false
-	}
-	mult, ok := sizeUnits[strings.TrimSpace(s[i:])]
-	if !ok {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(s[:i], 64)
-	if err != nil || f < 0 || f*float64(mult) > 1<<50 {
-		return 0, false
-	}
-	return int64(f * float64(mult)), true
-}
-
-// asBool accepts booleans and the strings strconv.ParseBool knows.
-func asBool(v any) (bool, bool) {
-	switch x := v.(type) {
-	case bool:
-		return x, true
-	case string:
-		b, err := strconv.ParseBool(strings.ToLower(strings.TrimSpace(x)))
-		return b, err == nil
-	}
-	return false, false
-}
-
-// describe names the shape of a value without showing it.
-func describe(v any) string {
-	switch v.(type) {
-	case []any:
-		return "a list"
-	case map[string]any, map[any]any:
-		return "a table"
-	case nil:
-		return "nothing"
-	}
-	return fmt.Sprintf("a %T", v)
 }

@@ -251,10 +251,10 @@ func TestDefaultSearchPaths(t *testing.T) {
 		want []string
 	}{
 		{"XDG_CONFIG_HOME", fakeEnv{"XDG_CONFIG_HOME": "/xdg", "HOME": "/home/u"},
-			[]string{"graphmail.yaml", "/xdg/graphmail/config.yaml", "/etc/graphmail/config.yaml"}},
+			withExts("graphmail", "/xdg/graphmail/config", "/etc/graphmail/config")},
 		{"HOME", fakeEnv{"HOME": "/home/u"},
-			[]string{"graphmail.yaml", "/home/u/.config/graphmail/config.yaml", "/etc/graphmail/config.yaml"}},
-		{"neither", fakeEnv{}, []string{"graphmail.yaml", "/etc/graphmail/config.yaml"}},
+			withExts("graphmail", "/home/u/.config/graphmail/config", "/etc/graphmail/config")},
+		{"neither", fakeEnv{}, withExts("graphmail", "/etc/graphmail/config")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,6 +263,15 @@ func TestDefaultSearchPaths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withExts lists each stem with .yaml, .yml, .toml and .json, in that order.
+func withExts(stems ...string) []string {
+	var out []string
+	for _, s := range stems {
+		out = append(out, s+".yaml", s+".yml", s+".toml", s+".json")
+	}
+	return out
 }
 
 func TestSearchUsesXDGFromInjectedEnv(t *testing.T) {

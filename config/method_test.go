@@ -14,7 +14,7 @@ func TestAuthMethod(t *testing.T) {
 		name       string
 		set        map[string]any
 		env        fakeEnv
-		wantMethod string
+		wantMethod AuthMethod
 		wantFile   string
 		wantErrKey string // "" means valid
 	}{

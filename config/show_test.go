@@ -5,14 +5,6 @@ import (
 	"testing"
 )
 
-func TestSettingsCoverEveryKey(t *testing.T) {
-	for _, k := range Keys() {
-		if settingValue[k] == nil {
-			t.Errorf("key %s has no entry in settingValue (config show would print it empty)", k)
-		}
-	}
-}
-
 func TestSettingsRedactAndSource(t *testing.T) {
 	c, err := load(Options{Overrides: map[string]any{"smtp.port": 2525}}, fakeEnv{
 		"GRAPHMAIL_TENANT_ID":     testTenant,

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -27,13 +26,15 @@ const (
 
 // validate checks the values in c. Presence and file checks run only with
 // RequireCredentials; a value that is set is always checked for its form.
-// Keys whose value failed to convert were reported already and are skipped.
+// Keys whose value failed to convert, or is not one of an enum's choices,
+// were reported already and are skipped.
 func (l *loader) validate(c *Config) {
 	req := l.opts.RequireCredentials
 	managed := c.Auth.Method == MethodManagedIdentity
 	ok := func(key string, value string) bool { return value != "" && !l.bad[key] }
 	missing := func(key, hint string) {
 		if req && !l.bad[key] {
+			l.missing = true
 			l.fail(key, "not set", "set "+key+" in the file or "+EnvName(key)+"; "+hint, nil)
 		}
 	}
@@ -52,10 +53,7 @@ func (l *loader) validate(c *Config) {
 	case !managed:
 		missing("client_id", hintClient)
 	}
-	if c.Auth.Method != "" && !l.bad["auth.method"] && !slices.Contains(methodNames, c.Auth.Method) {
-		l.fail("auth.method", "not one of "+strings.Join(methodNames, ", "),
-			"leave it unset to choose from what is configured, or name the credential to use", nil)
-	} else if req {
+	if req && !l.bad["auth.method"] {
 		l.checkCredentials(c)
 	}
 	if ok("managed_identity_client_id", c.ManagedIdentityClientID) && !guidRE.MatchString(c.ManagedIdentityClientID) {
@@ -63,10 +61,6 @@ func (l *loader) validate(c *Config) {
 			"copy the Client ID (not the Object ID) from the user-assigned managed identity's Overview page, or leave it unset for the system-assigned identity", nil)
 	}
 
-	if ok("cloud", c.Cloud) && !slices.Contains(cloudNames, c.Cloud) {
-		l.fail("cloud", "not one of "+strings.Join(cloudNames, ", "),
-			"commercial and GCC tenants use global, GCC High usgov, DoD usgovdod, 21Vianet china", nil)
-	}
 	if ok("authority_host", c.AuthorityHost) {
 		l.checkURL("authority_host", c.AuthorityHost, false)
 	}
@@ -107,18 +101,12 @@ func (l *loader) validate(c *Config) {
 	if !l.bad["smtp.port"] && (c.SMTP.Port < 1 || c.SMTP.Port > 65535) {
 		l.fail("smtp.port", "not a port number (1 to 65535)", "Exchange Online takes submission on 587", nil)
 	}
-	l.checkChoice("smtp.fallback", c.SMTP.Fallback, []string{"auto", "never", "only"},
-		"auto sends by SMTP when Graph fails, never disables SMTP, only skips Graph")
 	if ok("smtp.scope", c.SMTP.Scope) {
 		l.checkScope("smtp.scope", c.SMTP.Scope, "https://outlook.office365.com/.default")
 	}
 	if !l.bad["smtp.max_message_size"] && (c.SMTP.MaxMessageSize < 1<<10 || c.SMTP.MaxMessageSize > 150<<20) {
 		l.fail("smtp.max_message_size", "must be between 1KB and 150MB",
 			"Exchange Online accepts 35MB by default and up to 150MB when an administrator raises the limit", nil)
-	}
-	if !l.bad["large_messages"] && c.LargeMessages != "" && c.LargeMessages != "upload_session" {
-		l.fail("large_messages", "not empty or upload_session",
-			"leave it empty to hand messages over 4 MB to the SMTP fallback, or set upload_session (needs the Mail.ReadWrite application permission)", nil)
 	}
 	if !l.bad["limits.messages_per_minute"] && (c.Limits.MessagesPerMinute < 0 || c.Limits.MessagesPerMinute > 10000) {
 		l.fail("limits.messages_per_minute", "must be between 0 and 10000",
@@ -128,8 +116,6 @@ func (l *loader) validate(c *Config) {
 		l.fail("retry.max_attempts", "must be between 1 and 20", "1 means no retry; the default is 4", nil)
 	}
 	l.validateDaemon(c)
-	l.checkChoice("log.level", c.Log.Level, []string{"debug", "info", "warn", "error"}, "")
-	l.checkChoice("log.format", c.Log.Format, []string{"text", "json"}, "")
 }
 
 // checkTenant accepts a GUID or a domain name, but not the multi-tenant
@@ -200,6 +186,7 @@ func (l *loader) checkSecretOrCertificate(c *Config) {
 	}
 	switch {
 	case !hasSecret && !hasCert:
+		l.missing = true
 		l.fail("client_secret", "no client credential is set",
 			"set client_secret or client_secret_file to a client secret's value, or client_certificate to a PEM or PFX file (both are created under Certificates & secrets in the app registration); without a secret, use federated_token_file (workload identity) or auth.method: managed_identity", nil)
 		return
@@ -288,16 +275,4 @@ func (l *loader) checkScope(key, scope, example string) {
 		l.fail(key, "not a resource's /.default scope",
 			"client credentials need a scope like "+example+"; usually leave it unset so the cloud's default applies", nil)
 	}
-}
-
-// checkChoice wants one of a fixed set of values.
-func (l *loader) checkChoice(key, value string, choices []string, hint string) {
-	if l.bad[key] || slices.Contains(choices, value) {
-		return
-	}
-	problem := "not one of " + strings.Join(choices, ", ")
-	if hint == "" {
-		hint = "use one of " + strings.Join(choices, ", ")
-	}
-	l.fail(key, problem, hint, nil)
 }

@@ -72,6 +72,29 @@ func (e *GraphError) TooLarge() bool {
 	return e.StatusCode == http.StatusRequestEntityTooLarge || e.Code == "ErrorMessageSizeExceeded"
 }
 
+// Class classifies the failure (see [ClassOf]).
+func (e *GraphError) Class() Class {
+	switch {
+	case e.Temporary():
+		return Transient
+	case e.Code == "ErrorSendAsDenied":
+		// About this message's From, not the app: other messages go through.
+		return BadMessage
+	case e.AuthFailure():
+		return NeedsOperator
+	case e.Code == "MailboxNotEnabledForRESTAPI":
+		return Refused
+	case e.MailboxProblem():
+		return Misconfigured
+	case e.StatusCode == http.StatusBadRequest || e.TooLarge():
+		return BadMessage
+	case e.StatusCode == 0:
+		// Canceled by the caller: the message was not sent; try again.
+		return Transient
+	}
+	return Refused
+}
+
 // MailboxProblem reports whether the sending mailbox does not exist or cannot
 // be used through the REST API.
 func (e *GraphError) MailboxProblem() bool {

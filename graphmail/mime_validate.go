@@ -258,3 +258,7 @@ func mimeQuote(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// Class reports [BadMessage]: retrying cannot help, the message must be
+// fixed.
+func (e *MessageError) Class() Class { return BadMessage }

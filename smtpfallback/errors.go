@@ -102,6 +102,13 @@ func (e *SMTPError) Temporary() bool { return e.Code/100 == 4 }
 // 5.7.139, ...): the token, the mailbox or the tenant set-up is wrong.
 func (e *SMTPError) AuthFailure() bool { return e.Stage == StageAuth && e.Code == 535 }
 
+// BadMessage reports whether the server refused this message for good
+// rather than the session: a permanent RCPT TO rejection, or 552 (too
+// large) after DATA. Other messages may still go through.
+func (e *SMTPError) BadMessage() bool {
+	return !e.Temporary() && (e.Stage == StageRcpt || e.Stage == StageData && e.Code == 552)
+}
+
 // AuthDisabled reports whether AUTH was rejected with 535 5.7.139: SMTP AUTH
 // (SmtpClientAuthentication) is disabled for the tenant or the mailbox.
 func (e *SMTPError) AuthDisabled() bool {

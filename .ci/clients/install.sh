@@ -1,6 +1,7 @@
 #!/bin/sh
 # install.sh installs the third-party SMTP clients that the relay tests
-# (graphmail/relay, TestRealClient*) drive against the listener on 127.0.0.1:
+# (graphmail/relay: TestSwaks, TestPythonSmtplib, TestCurl) drive against the
+# listener on 127.0.0.1:
 # swaks, python3 (smtplib is in the standard library) and curl (smtp://).
 # Debian/Ubuntu only; run as root (CI) or with sudo.
 set -eu
@@ -13,3 +14,18 @@ $SUDO apt-get install -y --no-install-recommends swaks libnet-ssleay-perl libio-
 swaks --version 2>&1 | head -n 1
 python3 --version
 curl --version | head -n 1
+# The tests need STARTTLS and AUTH from every client. Under
+# GRAPHMAIL_REQUIRE_REAL_CLIENTS a missing capability fails the test; say
+# here, at install time, which one is missing. swaks has TLS only with
+# Net::SSLeay and IO::Socket::SSL (installed above).
+missing=""
+swaks --support 2>&1 | grep -qx '=== TLS supported' || missing="$missing swaks-TLS(libnet-ssleay-perl,libio-socket-ssl-perl)"
+swaks --support 2>&1 | grep -qx '=== Basic AUTH supported' || missing="$missing swaks-AUTH"
+python3 -c 'import ssl' || missing="$missing python3-ssl"
+curl --version | grep -q '^Protocols:.* smtp' || missing="$missing curl-smtp"
+curl --version | grep -q '^Features:.* SSL' || missing="$missing curl-TLS"
+if [ -n "$missing" ]; then
+	echo "install.sh: the clients lack:$missing" >&2
+	exit 1
+fi
+echo "swaks, python3 and curl can do STARTTLS and AUTH"

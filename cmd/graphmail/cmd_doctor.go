@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/graphmail/graphmail/graphmail/auth/tokencache"
+	"github.com/graphmail/graphmail/graphmail/setup"
+
 	"github.com/spf13/cobra"
 
 	"github.com/graphmail/graphmail/config"
@@ -82,7 +83,7 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	var results []checkResult
 	add := func(r checkResult) {
 		if r.err != nil && r.Hint == "" {
-			if h := hintsFor(r.err); len(h) > 0 {
+			if h := hintsFor(r.err, "graphmail doctor"); len(h) > 0 {
 				r.Hint = h[0]
 			}
 		}
@@ -136,15 +137,15 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 		return finish()
 	}
 	defer a.Close()
-	useGraph := cfg.SMTP.Fallback != string(graphmail.PolicyOnly)
-	useSMTP := cfg.SMTP.Fallback != string(graphmail.PolicyNever)
+	useGraph := cfg.SMTP.Fallback != config.FallbackOnly
+	useSMTP := cfg.SMTP.Fallback != config.FallbackNever
 
 	add(checkAuthority(ctx, a))
 	add(checkCredential(cfg))
 	graphOK := true
 	smtpRole, smtpHint := "SMTP.SendAsApp", "grant the SMTP.SendAsApp application permission (Office 365 Exchange Online) and admin consent, or set smtp.fallback: never"
 	if cfg.Auth.Method == config.MethodDelegated {
-		smtpRole, smtpHint = delegatedSMTPPermission, "grant the delegated SMTP.Send permission (Office 365 Exchange Online) and run 'graphmail login' again, or set smtp.fallback: never"
+		smtpRole, smtpHint = setup.DelegatedSMTPPermission, "grant the delegated SMTP.Send permission (Office 365 Exchange Online) and run 'graphmail login' again, or set smtp.fallback: never"
 	}
 	if useGraph {
 		r := checkToken(ctx, a, "graph token", cfg.GraphScope, "Mail.Send",
@@ -169,12 +170,12 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	}
 	var smtpClient *smtpfallback.Client
 	if useSMTP && smtpOK {
-		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens, a.smtpUser)
+		c, err := a.SMTPClient()
 		if err != nil {
 			add(checkResult{Name: "smtp", Status: statusFail, Detail: err.Error(), err: err})
 		} else {
-			defer closeFn()
-			smtpClient = fb.(smtpAdapter).c
+			defer c.Close()
+			smtpClient = c
 			add(checkSMTP(ctx, cfg, smtpClient))
 		}
 	} else if useSMTP {
@@ -210,31 +211,24 @@ func printCheck(w io.Writer, r checkResult) {
 
 // checkAuthority fetches the tenant's OpenID configuration, as MSAL will.
 func checkAuthority(ctx context.Context, a *app) checkResult {
-	u := a.cfg.AuthorityHost + "/" + a.cfg.TenantID + "/v2.0/.well-known/openid-configuration"
 	r := checkResult{Name: "authority"}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		r.Status, r.Detail, r.err = statusFail, err.Error(), err
-		return r
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		r.Status, r.Detail = statusFail, fmt.Sprintf("%s unreachable: %v", a.cfg.AuthorityHost, err)
-		r.err = &auth.Error{Err: err}
+	err := auth.CheckAuthority(ctx, a.HTTP, a.Config.AuthorityHost, a.Config.TenantID)
+	var ae *auth.Error
+	switch {
+	case err == nil:
+		r.Status, r.Detail = statusOK, fmt.Sprintf("%s/%s", a.Config.AuthorityHost, a.Config.TenantID)
+	case errors.As(err, &ae) && ae.StatusCode == 0:
+		r.Status, r.Detail = statusFail, fmt.Sprintf("%s unreachable: %v", a.Config.AuthorityHost, ae.Err)
+		r.err = &classedError{class: graphmail.Transient, err: err}
 		r.Hint = "check the network, proxy (HTTPS_PROXY), ca_file and authority_host/cloud"
-		return r
+	case ae != nil:
+		r.Status, r.Detail = statusFail, strings.TrimSpace(fmt.Sprintf("%s answered %d %s", a.Config.AuthorityHost, ae.StatusCode, ae.Code))
+		r.err = err
+	default:
+		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		code := aadstsRE.FindString(string(body))
-		r.Status, r.Detail = statusFail, fmt.Sprintf("%s answered %d %s", a.cfg.AuthorityHost, resp.StatusCode, code)
-		r.err = &auth.Error{Code: code, StatusCode: resp.StatusCode}
-		return r
-	}
-	r.Status, r.Detail = statusOK, fmt.Sprintf("%s/%s", a.cfg.AuthorityHost, a.cfg.TenantID)
 	return r
 }
 
@@ -242,12 +236,12 @@ func checkAuthority(ctx context.Context, a *app) checkResult {
 // shown are the ones granted now) and reads its roles.
 func checkToken(ctx context.Context, a *app, name, scope, role, hint string) checkResult {
 	r := checkResult{Name: name}
-	tok, err := a.tokens.Token(ctx, scope, true)
+	tok, err := a.Tokens.Token(ctx, scope, true)
 	if err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
-	c, err := decodeClaims(tok.Value)
+	c, err := auth.DecodeClaims(tok.Value)
 	if err != nil {
 		r.Status, r.Detail = statusWarn, fmt.Sprintf("acquired (expires %s) but its claims are unreadable: %v", tok.ExpiresOn.Format(time.RFC3339), err)
 		return r
@@ -258,7 +252,7 @@ func checkToken(ctx context.Context, a *app, name, scope, role, hint string) che
 	}
 	r.Status = statusOK
 	r.Detail = fmt.Sprintf("tenant %s, app %s, expires %s, roles %s", c.TenantID, c.AppID, tok.ExpiresOn.Local().Format(time.RFC3339), roles)
-	if !c.hasRole(role) {
+	if !c.HasRole(role) {
 		r.Status, r.Hint = statusWarn, role+" is missing from the token: "+hint
 	}
 	return r
@@ -266,12 +260,12 @@ func checkToken(ctx context.Context, a *app, name, scope, role, hint string) che
 
 func checkGraphMailbox(ctx context.Context, a *app) checkResult {
 	r := checkResult{Name: "graph mailbox"}
-	if err := a.mail.Probe(ctx); err != nil {
+	if err := a.Mail.Probe(ctx); err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
 	r.Status = statusOK
-	r.Detail = fmt.Sprintf("Graph accepts the app for %s (checked with a sendMail that has no recipients; nothing was sent)", a.cfg.Sender)
+	r.Detail = fmt.Sprintf("Graph accepts the app for %s (checked with a sendMail that has no recipients; nothing was sent)", a.Config.Sender)
 	return r
 }
 
@@ -300,17 +294,17 @@ func checkFederatedToken(cfg *config.Config) checkResult {
 		r.Hint = "check that the token volume is mounted (AKS: label the pod azure.workload.identity/use: \"true\")"
 		return r
 	}
-	var claims jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(strings.TrimSpace(string(data)), &claims); err != nil || claims.ExpiresAt == nil {
+	claims, err := auth.DecodeClaims(strings.TrimSpace(string(data)))
+	if err != nil || claims.Expiry.IsZero() {
 		r.Status, r.Detail = statusWarn, "workload identity: federated_token_file does not hold a JWT with an expiry"
 		r.Hint = "the file should hold the token the platform issued for this workload"
 		return r
 	}
-	exp := claims.ExpiresAt.Time
+	exp := claims.Expiry
 	r.Detail = fmt.Sprintf("workload identity: federated token from %s for %s expires %s", claims.Issuer, claims.Subject, exp.UTC().Format(time.RFC3339))
 	if time.Now().After(exp) {
 		r.Status, r.Hint = statusFail, "the federated token has expired: the platform (AKS workload identity, the CI job's OIDC step) is no longer rewriting federated_token_file"
-		r.err = &auth.Error{Code: "AADSTS700024", Method: auth.MethodWorkloadIdentity}
+		r.err = &classedError{class: graphmail.NeedsOperator, err: errors.New("the federated token has expired")}
 		return r
 	}
 	r.Status = statusOK
@@ -355,7 +349,7 @@ func checkCredential(cfg *config.Config) checkResult {
 	switch {
 	case time.Now().After(leaf.NotAfter):
 		r.Status, r.Hint = statusFail, "the certificate has expired: create a new one, upload it under Certificates & secrets and update client_certificate"
-		r.err = &auth.Error{Code: "AADSTS700027"}
+		r.err = &classedError{class: graphmail.NeedsOperator, err: errors.New("the client certificate has expired")}
 	case days < 30:
 		r.Status, r.Hint = statusWarn, "renew the certificate soon: upload the new one beside the old, switch client_certificate, then remove the old"
 	default:
@@ -364,30 +358,21 @@ func checkCredential(cfg *config.Config) checkResult {
 	return r
 }
 
+// sendTest sends a test message through one path with the same client
+// send builds (governor, retry, size routing), so it tests what will run.
 func sendTest(ctx context.Context, a *app, cfg *config.Config, p graphmail.Policy, to graphmail.Address) checkResult {
 	name := "send test (graph)"
 	if p == graphmail.PolicyOnly {
 		name = "send test (smtp)"
 	}
 	r := checkResult{Name: name}
-	gcfg := graphmail.Config{
-		Sender: cfg.Sender, Credential: a.tokens.TokenCredential(), GraphEndpoint: cfg.GraphEndpoint, GraphScope: cfg.GraphScope,
-		HTTPClient: a.http, SkipSentItems: !cfg.SaveToSentItems, Policy: p, Logger: a.log,
-	}
-	if p == graphmail.PolicyOnly {
-		fb, closeFn, err := newSMTPFallback(cfg, a.tls, a.tokens, a.smtpUser)
-		if err != nil {
-			r.Status, r.Detail, r.err = statusFail, err.Error(), err
-			return r
-		}
-		defer closeFn()
-		gcfg.Fallback = fb
-	}
-	c, err := graphmail.New(gcfg)
+	st, err := setup.New(cfg, a.Log, setup.Options{Policy: p, Tokens: a.Tokens})
 	if err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
+	defer st.Close()
+	c := st.Mail
 	res, err := c.Send(ctx, &graphmail.Message{
 		To:      []graphmail.Address{to},
 		Subject: "graphmail doctor test message (" + pathName(p) + ")",
@@ -409,17 +394,17 @@ func pathName(p graphmail.Policy) string {
 }
 
 // checkDelegated reports who is signed in and warns when the refresh
-// token has not been used for staleRefreshAfter: Entra ID expires it after
+// token has not been used for setup.StaleRefreshAfter: Entra ID expires it after
 // 90 days of inactivity (AADSTS700082), and then only a person can sign in
 // again.
 func checkDelegated(cfg *config.Config, now time.Time) checkResult {
 	r := checkResult{Name: "credential"}
-	path, err := delegatedCachePath(cfg)
+	path, err := setup.DelegatedCachePath(cfg)
 	if err != nil {
 		r.Status, r.Detail, r.err = statusFail, err.Error(), err
 		return r
 	}
-	st, ok := readState(statePath(path))
+	st, ok := tokencache.ReadRefreshState(tokencache.StatePath(path))
 	if !ok {
 		r.Status, r.Detail = statusWarn, "delegated: no sign-in recorded"
 		r.Hint = "run 'graphmail login'"
@@ -427,7 +412,7 @@ func checkDelegated(cfg *config.Config, now time.Time) checkResult {
 	}
 	days := int(now.Sub(st.LastRefresh).Hours() / 24)
 	r.Detail = fmt.Sprintf("delegated: signed in as %s; refresh token last used %s (%d days ago)", st.User, st.LastRefresh.Local().Format("2006-01-02"), days)
-	if now.Sub(st.LastRefresh) >= staleRefreshAfter {
+	if now.Sub(st.LastRefresh) >= setup.StaleRefreshAfter {
 		r.Status = statusWarn
 		r.Hint = fmt.Sprintf("the refresh token expires after 90 days without use (in about %d days); send a message (or run graphmail doctor) regularly, or run 'graphmail login' again", max(90-days, 0))
 		return r

@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/auth/tokencache"
+	"github.com/graphmail/graphmail/graphmail/setup"
+
 	"github.com/spf13/cobra"
 
 	"github.com/graphmail/graphmail/config"
@@ -89,11 +92,11 @@ func loginProvider(env *environment, cfg *config.Config, what string, interactiv
 	if err := delegatedOnly(cfg, what); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := tlsConfig(cfg.CAFile)
+	tlsCfg, err := setup.TLSConfig(cfg.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	return newDelegatedProvider(cfg, newHTTPClient(tlsCfg), newLogger(cfg.Log, env), interactive)
+	return setup.NewDelegatedProvider(cfg, setup.NewHTTPClient(tlsCfg), setup.NewLogger(cfg.Log, env.stderr), interactive)
 }
 
 func runLogin(ctx context.Context, env *environment, cfg *config.Config, o *loginOptions) error {
@@ -171,8 +174,8 @@ func runLogout(ctx context.Context, env *environment, cfg *config.Config) error 
 	for _, n := range names {
 		env.printf("signed out %s\n", n)
 	}
-	if path, err := delegatedCachePath(cfg); err == nil {
-		_ = os.Remove(statePath(path))
+	if path, err := setup.DelegatedCachePath(cfg); err == nil {
+		_ = os.Remove(tokencache.StatePath(path))
 	}
 	return nil
 }

@@ -3,8 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/graphmail/graphmail/graphmail/daemon"
+	"github.com/graphmail/graphmail/graphmail/setup"
 
 	"github.com/spf13/cobra"
 
@@ -29,9 +33,7 @@ taking dead letters back into the queue; purge deletes one.`,
 		if err != nil {
 			return nil, err
 		}
-		a := &app{cfg: cfg, log: newLogger(cfg.Log, env)}
-		sp, _, err := openSpool(cfg, env, a)
-		return sp, err
+		return daemon.OpenSpool(cfg, setup.NewLogger(cfg.Log, env.stderr))
 	}
 	oneID := func(args []string) (spool.ID, error) {
 		if len(args) != 1 {
@@ -88,7 +90,7 @@ taking dead letters back into the queue; purge deletes one.`,
 				return queueErr(err)
 			}
 			env.printf("id:          %s\nstate:       %s\nmessage-id:  <%s>\nreceived:    %s\nclient:      %s\nfrom:        %s\nrecipients:  %d\nattempts:    %d\nsize:        %d\n",
-				it.ID, it.State, it.Meta.MessageID, it.Meta.Received.Format(time.RFC3339), it.Meta.Client, it.Envelope.From, len(it.Envelope.To), it.Meta.Attempts, it.Size)
+				it.ID, it.State, it.MessageID(), it.Meta.Received.Format(time.RFC3339), it.Meta.Client, it.Envelope.From, len(it.Envelope.To), it.Meta.Attempts, it.Size)
 			if it.Meta.LastError != "" {
 				env.printf("last error:  %s\n", it.Meta.LastError)
 			}
@@ -98,7 +100,7 @@ taking dead letters back into the queue; purge deletes one.`,
 			if d := it.Meta.Dead; d != nil {
 				env.printf("dead:        %s (%s)\n", d.At.Format(time.RFC3339), d.Reason)
 			}
-			env.printf("\n%s", headerOf(raw))
+			env.printf("\n%s", quoteControls(raw[:min(it.Header.Size, len(raw))]))
 			return nil
 		},
 	})
@@ -180,12 +182,17 @@ func truncate(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
-// headerOf returns the header section of a message.
-func headerOf(raw []byte) string {
-	for i := 0; i+1 < len(raw); i++ {
-		if raw[i] == '\n' && (raw[i+1] == '\n' || raw[i+1] == '\r' && i+2 < len(raw) && raw[i+2] == '\n') {
-			return string(raw[:i+1])
+// quoteControls returns b for a terminal: control characters other than
+// tab and line endings (escape sequences in a hostile header) are shown
+// as \xNN instead of being written raw.
+func quoteControls(b []byte) string {
+	var out strings.Builder
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\n' || c == 0x7f {
+			fmt.Fprintf(&out, "\\x%02x", c)
+			continue
 		}
+		out.WriteByte(c)
 	}
-	return string(raw)
+	return out.String()
 }

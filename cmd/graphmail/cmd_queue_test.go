@@ -60,3 +60,13 @@ func TestQueueCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestQuoteControls: queue show never writes a header's escape sequences
+// to the terminal.
+func TestQuoteControls(t *testing.T) {
+	in := []byte("Subject: \x1b[2Jcleared\x07\r\nX-Tab:\tok\r\n\x7f")
+	want := "Subject: \\x1b[2Jcleared\\x07\r\nX-Tab:\tok\r\n\\x7f"
+	if got := quoteControls(in); got != want {
+		t.Errorf("quoteControls = %q, want %q", got, want)
+	}
+}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -61,7 +63,7 @@ func configYAML(values map[string]any) string {
 	for _, k := range top {
 		fmt.Fprintf(&b, "%s: %s\n", k, yamlScalar(values[k]))
 	}
-	for _, sec := range sortedKeys(sections) {
+	for _, sec := range slices.Sorted(maps.Keys(sections)) {
 		keys := sections[sec]
 		sort.Strings(keys)
 		fmt.Fprintf(&b, "%s:\n", sec)

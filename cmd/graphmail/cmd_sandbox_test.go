@@ -93,7 +93,7 @@ func TestSandboxCommand(t *testing.T) {
 		if code != 0 {
 			t.Errorf("sandbox exited %d: %s", code, stderr.String())
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangBound):
 		t.Fatal("sandbox did not stop when its context ended")
 	}
 }

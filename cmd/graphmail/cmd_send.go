@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/graphmail/graphmail/graphmail/setup"
+
 	"github.com/spf13/cobra"
 
 	"github.com/graphmail/graphmail/config"
@@ -164,10 +166,10 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 		rcpts int
 	)
 	if raw != nil {
-		res, err = a.mail.SendMIME(ctx, raw, extra)
+		res, err = a.Mail.SendMIME(ctx, raw, extra)
 		rcpts = -1
 	} else {
-		res, err = a.mail.Send(ctx, msg)
+		res, err = a.Mail.Send(ctx, msg)
 		rcpts = len(msg.Recipients())
 	}
 	bar.done()
@@ -353,8 +355,8 @@ func printDryRun(env *environment, a *app, cfg *config.Config, m *graphmail.Mess
 	if sender == "" {
 		sender = "{sender}"
 	}
-	if a.policy == graphmail.PolicyOnly {
-		raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{DefaultFrom: graphmail.Address{Address: sender}, Hostname: mailDomain(sender)})
+	if a.Policy == graphmail.PolicyOnly {
+		raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{DefaultFrom: graphmail.Address{Address: sender}, Hostname: setup.MailDomain(sender)})
 		if err != nil {
 			return err
 		}
@@ -362,17 +364,10 @@ func printDryRun(env *environment, a *app, cfg *config.Config, m *graphmail.Mess
 		_, err = env.stdout.Write(raw)
 		return err
 	}
-	body, ctype, err := a.mail.GraphRequest(m)
+	body, ctype, err := a.Mail.GraphRequest(m)
 	if err != nil {
 		return err
 	}
 	env.printf("POST %s/v1.0/users/%s/sendMail\nContent-Type: %s\n\n%s\n", cfg.GraphEndpoint, sender, ctype, body)
 	return nil
-}
-
-func mailDomain(addr string) string {
-	if _, d, ok := strings.Cut(addr, "@"); ok {
-		return d
-	}
-	return "graphmail.local"
 }

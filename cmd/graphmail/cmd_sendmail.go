@@ -5,6 +5,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/daemon"
+	"github.com/graphmail/graphmail/graphmail/setup"
+
 	"github.com/spf13/cobra"
 
 	"github.com/graphmail/graphmail/graphmail"
@@ -55,7 +58,7 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	envl, msg, err := sendmailcompat.Prepare(raw, opts, sendmailcompat.Defaults{From: cfg.Sender, Hostname: mailDomain(cfg.Sender), Now: time.Now()})
+	envl, msg, err := sendmailcompat.Prepare(raw, opts, sendmailcompat.Defaults{From: cfg.Sender, Hostname: setup.MailDomain(cfg.Sender), Now: time.Now()})
 	if err != nil {
 		return &inputError{err: err, hint: "the message must be RFC 5322 text with a header; give recipients on the command line or use -t"}
 	}
@@ -65,21 +68,22 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 	}
 	defer a.Close()
 	if cfg.Sendmail.Spool {
-		sp, dir, err := openSpool(cfg, env, a)
+		sp, err := daemon.OpenSpool(cfg, a.Log)
 		if err != nil {
 			return err
 		}
+		dir := cfg.Spool.Dir
 		id, err := sp.Enqueue(cmd.Context(), spool.Envelope{From: envl.From, To: envl.To}, msg, spool.Meta{Client: "sendmail"})
 		if err != nil {
 			return &tempError{err: err, hint: "the spool " + dir + " could not take the message; check its permissions and free space"}
 		}
-		a.log.Info("spooled", "id", string(id), "recipients", len(envl.To))
+		a.Log.Info("spooled", "id", string(id), "recipients", len(envl.To))
 		return nil
 	}
 	extra := make([]graphmail.Address, 0, len(envl.To))
 	for _, to := range envl.To {
 		extra = append(extra, graphmail.Address{Address: to})
 	}
-	_, err = a.mail.SendMIME(cmd.Context(), msg, extra)
+	_, err = a.Mail.SendMIME(cmd.Context(), msg, extra)
 	return err
 }

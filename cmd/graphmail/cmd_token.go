@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/auth"
 	"github.com/spf13/cobra"
 )
 
@@ -39,7 +40,7 @@ func newTokenCommand(env *environment) *cobra.Command {
 			default:
 				return usagef("--scope must be graph or smtp, not %q", scope)
 			}
-			tok, err := a.tokens.Token(cmd.Context(), s, false)
+			tok, err := a.Tokens.Token(cmd.Context(), s, false)
 			if err != nil {
 				return err
 			}
@@ -47,7 +48,7 @@ func newTokenCommand(env *environment) *cobra.Command {
 				env.printf("%s\n", tok.Value)
 				return nil
 			}
-			c, err := decodeClaims(tok.Value)
+			c, err := auth.DecodeClaims(tok.Value)
 			if err != nil {
 				return err
 			}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +21,36 @@ import (
 var daemonCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"freeport": cmdFreePort,
 	"waitport": cmdWaitPort,
+	"waithttp": cmdWaitHTTP,
+	"waitfile": cmdWaitFile,
 	"smtpsend": cmdSMTPSend,
 	"httpget":  cmdHTTPGet,
+}
+
+// hangBound bounds the scripts' waits for a daemon. It is far beyond what
+// a loaded machine needs: it only turns a hang into a failure, and no
+// script relies on anything happening within a time.
+const hangBound = 2 * time.Minute
+
+// fataler is a script or a test.
+type fataler interface {
+	Fatalf(format string, args ...any)
+}
+
+// poll waits until cond holds, failing the script or test with what() if
+// it still does not after hangBound. cond gets the deadline, to bound a
+// blocking check with.
+func poll(f fataler, what func() string, cond func(deadline time.Time) bool) {
+	if h, ok := f.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+	deadline := time.Now().Add(hangBound)
+	for !cond(deadline) {
+		if time.Now().After(deadline) {
+			f.Fatalf("%s (waited %s)", what(), hangBound)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // cmdFreePort sets an environment variable to a free TCP port on 127.0.0.1.
@@ -35,22 +67,70 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], strconv.Itoa(port))
 }
 
-// cmdWaitPort waits up to 20 s until ADDR accepts connections.
+// cmdWaitPort waits until every ADDR accepts connections: a daemon that
+// opens several listeners is ready for a script once each of them is.
 //
-//	waitport ADDR
+//	waitport ADDR...
 func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 1 {
-		ts.Fatalf("usage: waitport ADDR")
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: waitport ADDR...")
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", args[0], time.Second); err == nil {
+	for _, addr := range args {
+		poll(ts, func() string { return "nothing listens on " + addr }, func(deadline time.Time) bool {
+			c, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", addr)
+			if err != nil {
+				return false
+			}
 			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+			return true
+		})
 	}
-	ts.Fatalf("nothing listens on %s", args[0])
+}
+
+// cmdWaitHTTP waits until GET URL answers 200 with a body REGEXP matches
+// (^ and $ match at line breaks), for example until a daemon's metrics
+// count what the script did.
+//
+//	waithttp URL REGEXP
+func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waithttp URL REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	var last string
+	what := func() string { return fmt.Sprintf("GET %s never matched %q; last answer:\n%s", args[0], args[1], last) }
+	poll(ts, what, func(deadline time.Time) bool {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+		ts.Check(err)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		last = resp.Status + "\n" + string(b)
+		return resp.StatusCode == http.StatusOK && re.Match(b)
+	})
+}
+
+// cmdWaitFile waits until a file matches GLOB (relative to $WORK), for
+// example until a daemon moved a message into a spool directory.
+//
+//	waitfile GLOB
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile GLOB")
+	}
+	pattern := ts.MkAbs(args[0])
+	poll(ts, func() string { return "no file matches " + args[0] }, func(time.Time) bool {
+		m, err := filepath.Glob(pattern)
+		ts.Check(err)
+		return len(m) > 0
+	})
 }
 
 // cmdSMTPSend submits FILE over plain SMTP (no AUTH), as a legacy app would.

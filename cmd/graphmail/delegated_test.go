@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/auth/tokencache"
+	"github.com/graphmail/graphmail/graphmail/setup"
+
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 )
@@ -52,35 +55,31 @@ func loginDeviceCode(t *testing.T, srv *graphmailtest.Server, cfgFile, user stri
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runEnv(context.Background(), []string{"login", "--config", cfgFile, "--timeout", "30s"}, testEnv(&stdout, &stderr))
+		done <- runEnv(context.Background(), []string{"login", "--config", cfgFile, "--timeout", "5m"}, testEnv(&stdout, &stderr))
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var code string
+	poll(t, func() string { return "no device code requested; stderr:\n" + stderr.String() }, func(time.Time) bool {
 		codes := srv.PendingUserCodes()
-		if len(codes) > 0 {
-			code := codes[len(codes)-1]
-			for !strings.Contains(stderr.String(), code) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if !strings.Contains(stderr.String(), "enter the code "+code) || !strings.Contains(stderr.String(), srv.AuthorityHost()+"/devicelogin") {
-				t.Fatalf("login did not print the URL and code %s:\n%s", code, stderr.String())
-			}
-			if err := srv.ApproveDeviceCode(code, user); err != nil {
-				t.Fatal(err)
-			}
-			break
+		if len(codes) == 0 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no device code requested; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+		code = codes[len(codes)-1]
+		return true
+	})
+	poll(t, func() string { return "login did not print the code " + code + ":\n" + stderr.String() },
+		func(time.Time) bool { return strings.Contains(stderr.String(), code) })
+	if !strings.Contains(stderr.String(), "enter the code "+code) || !strings.Contains(stderr.String(), srv.AuthorityHost()+"/devicelogin") {
+		t.Fatalf("login did not print the URL and code %s:\n%s", code, stderr.String())
+	}
+	if err := srv.ApproveDeviceCode(code, user); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case code := <-done:
 		if code != 0 {
 			t.Fatalf("login: exit %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(hangBound):
 		t.Fatal("login did not finish")
 	}
 	return stdout.String()
@@ -212,7 +211,7 @@ func TestDelegatedBrowserLogin(t *testing.T) {
 		}()
 		return nil
 	}
-	if code := runEnv(context.Background(), []string{"login", "--browser", "--config", cfgFile, "--timeout", "30s"}, env); code != 0 {
+	if code := runEnv(context.Background(), []string{"login", "--browser", "--config", cfgFile, "--timeout", "5m"}, env); code != 0 {
 		t.Fatalf("login --browser: exit %d\n%s", code, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "signed in as "+alice) {
@@ -246,9 +245,9 @@ func TestDoctorDelegated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_ = os.Remove(statePath(cache))
+			_ = os.Remove(tokencache.StatePath(cache))
 			if !tt.last.IsZero() {
-				recordRefresh(statePath(cache), slog.New(slog.DiscardHandler))(alice, tt.last)
+				setup.RecordRefresh(tokencache.StatePath(cache), slog.New(slog.DiscardHandler))(alice, tt.last)
 			}
 			r := checkDelegated(cfg, now)
 			if r.Status != tt.status || !strings.Contains(r.Detail, tt.detail) {

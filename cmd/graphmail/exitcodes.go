@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +8,6 @@ import (
 
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
-	"github.com/graphmail/graphmail/graphmail/auth"
-	"github.com/graphmail/graphmail/graphmail/sendmailcompat"
 )
 
 // Exit codes follow sendmail's sysexits.h, so cron, MTAs and scripts know
@@ -25,11 +22,36 @@ const (
 	exitConfig      = 78 // EX_CONFIG: configuration error
 )
 
+// exitCodes is the exit code of each failure class (graphmail.ClassOf).
+var exitCodes = [...]int{
+	graphmail.None:          exitOK,
+	graphmail.Transient:     exitTempFail,
+	graphmail.NeedsOperator: exitNoPerm,
+	graphmail.Misconfigured: exitConfig,
+	graphmail.BadMessage:    exitDataErr,
+	graphmail.Usage:         exitUsage,
+	graphmail.Refused:       exitUnavailable,
+}
+
+// exitCode maps an error to a sysexits code through its class. Decisions
+// use types and methods, never text.
+func exitCode(err error) int {
+	if isDoctorFailedWithoutCause(err) {
+		return exitUnavailable
+	}
+	c := graphmail.ClassOf(err)
+	if int(c) < len(exitCodes) {
+		return exitCodes[c]
+	}
+	return exitUnavailable
+}
+
 // usageError is a bad command line.
 type usageError struct{ err error }
 
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
+func (e *usageError) Error() string      { return e.err.Error() }
+func (e *usageError) Unwrap() error      { return e.err }
+func (e *usageError) UsageProblem() bool { return true }
 
 func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
@@ -41,81 +63,29 @@ type inputError struct {
 	hint string
 }
 
-func (e *inputError) Error() string { return e.err.Error() }
-func (e *inputError) Unwrap() error { return e.err }
+func (e *inputError) Error() string    { return e.err.Error() }
+func (e *inputError) Unwrap() error    { return e.err }
+func (e *inputError) BadMessage() bool { return true }
 
-// hinter is implemented by errors that know the next step for a person.
-type hinter interface{ Hint() string }
-
-// temporary is implemented by errors that know whether a retry may help.
-type temporary interface{ Temporary() bool }
-
-// configAADSTS are identity-platform errors that mean the configuration
-// points at the wrong tenant or cloud, rather than a credential problem.
-var configAADSTS = map[string]bool{"AADSTS90002": true, "AADSTS50049": true, "AADSTS900023": true, "AADSTS900382": true}
-
-// exitCode maps an error to a sysexits code. Decisions use types, never text.
-func exitCode(err error) int {
-	var (
-		ue  *usageError
-		ie  *inputError
-		ce  config.Errors
-		c1  *config.Error
-		me  *graphmail.MessageError
-		ae  *auth.Error
-		ge  *graphmail.GraphError
-		tmp temporary
-		sme *sendmailcompat.MessageError
-		sue *sendmailcompat.UsageError
-	)
-	switch {
-	case errors.As(err, &ue):
-		return exitUsage
-	case isDoctorFailedWithoutCause(err):
-		return exitUnavailable
-	case errors.As(err, &ce), errors.As(err, &c1):
-		return exitConfig
-	case errors.As(err, &ie), errors.As(err, &me), errors.As(err, &sme):
-		return exitDataErr
-	case errors.As(err, &sue):
-		return exitUsage
-	case errors.As(err, &ae):
-		switch {
-		case ae.Temporary():
-			return exitTempFail
-		case configAADSTS[ae.Code]:
-			return exitConfig
-		}
-		return exitNoPerm
-	case errors.As(err, &ge):
-		switch {
-		case ge.Temporary():
-			return exitTempFail
-		case ge.AuthFailure():
-			return exitNoPerm
-		case ge.Code == "ErrorInvalidUser":
-			return exitConfig
-		case ge.Code == "MailboxNotEnabledForRESTAPI":
-			return exitUnavailable
-		case ge.StatusCode == 400 || ge.TooLarge():
-			return exitDataErr
-		}
-		return exitUnavailable
-	case smtpExitCode(err) != 0:
-		return smtpExitCode(err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return exitTempFail
-	case errors.As(err, &tmp) && tmp.Temporary():
-		return exitTempFail
-	}
-	return exitUnavailable
+// classedError gives a failure found by the CLI itself (a doctor check) a
+// class, so it maps to an exit code like any other.
+type classedError struct {
+	class graphmail.Class
+	err   error
 }
+
+func (e *classedError) Error() string          { return e.err.Error() }
+func (e *classedError) Unwrap() error          { return e.err }
+func (e *classedError) Class() graphmail.Class { return e.class }
 
 // report prints an error and its hints for people:
 //
 //	graphmail: error: …
 //	graphmail: hint: …
-func report(w io.Writer, err error) {
+//
+// command is the command that failed ("graphmail sendmail"), named in the
+// hint of a usage error.
+func report(w io.Writer, err error, command string) {
 	var ce config.Errors
 	if errors.As(err, &ce) {
 		for _, e := range ce {
@@ -131,47 +101,9 @@ func report(w io.Writer, err error) {
 	if errors.As(err, &df) {
 		return // the report already showed each problem with its hint
 	}
-	for _, h := range hintsFor(err) {
+	for _, h := range hintsFor(err, command) {
 		fmt.Fprintf(w, "graphmail: hint: %s\n", h)
 	}
-}
-
-// hintsFor collects the hints of every error in err's chain, first first.
-func hintsFor(err error) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(h string) {
-		if h != "" && !seen[h] {
-			seen[h] = true
-			out = append(out, h)
-		}
-	}
-	var ie *inputError
-	if errors.As(err, &ie) {
-		add(ie.hint)
-	}
-	var ue *usageError
-	if errors.As(err, &ue) {
-		add("run 'graphmail send --help' for usage and examples")
-	}
-	var c1 *config.Error
-	if errors.As(err, &c1) {
-		add(c1.Hint)
-	}
-	var ae *auth.Error
-	if errors.As(err, &ae) {
-		add(ae.Hint())
-	}
-	var ge *graphmail.GraphError
-	if errors.As(err, &ge) {
-		add(ge.Hint())
-	}
-	add(smtpHint(err))
-	var h hinter
-	if errors.As(err, &h) {
-		add(h.Hint())
-	}
-	return out
 }
 
 func isDoctorFailedWithoutCause(err error) bool {

@@ -45,12 +45,16 @@ func runEnv(ctx context.Context, args []string, env *environment) int {
 	root.SetIn(env.stdin)
 	root.SetOut(env.stdout)
 	root.SetErr(env.stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
+	command := root.Name()
+	if cmd != nil {
+		command = cmd.CommandPath()
+	}
 	code := exitCode(err)
-	report(env.stderr, err)
+	report(env.stderr, err, command)
 	return code
 }
 

@@ -86,13 +86,12 @@ func freeAddrB(b *testing.B) string {
 
 func waitAddr(b *testing.B, addr string) {
 	b.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return
+	poll(b, func() string { return "daemon did not listen on " + addr }, func(deadline time.Time) bool {
+		c, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", addr)
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Fatalf("daemon did not listen on %s", addr)
+		c.Close()
+		return true
+	})
 }

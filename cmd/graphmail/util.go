@@ -1,11 +1,6 @@
 package main
 
-import (
-	"os"
-	"regexp"
-)
-
-var aadstsRE = regexp.MustCompile(`AADSTS\d{5,8}`)
+import "os"
 
 func hostname() string {
 	h, err := os.Hostname()

@@ -51,14 +51,6 @@ func (e *NotSignedInError) Error() string {
 	return "auth: nobody is signed in"
 }
 
-// Hint returns the next step for a person.
-func (e *NotSignedInError) Hint() string {
-	if e.User == "" && len(e.Cached) > 1 {
-		return "set delegated.user to the account to use, or run 'graphmail logout' and sign in again"
-	}
-	return "run 'graphmail login' first (device code; add --browser to sign in with a local browser)"
-}
-
 // DeviceCodePrompt is what a person needs to finish a device code sign-in
 // on another device.
 type DeviceCodePrompt struct {

@@ -28,6 +28,12 @@
 // still. Concurrent callers asking for the same scope share one in-flight
 // token request. Tokens are kept in memory only.
 //
+// # Reading a token's claims
+//
+// [DecodeClaims] reads the claims of a JWT without verifying its
+// signature: to show who a token is for and what it grants, or when a
+// federated token expires. It is never a trust decision.
+//
 // # Errors
 //
 // Failures come back as *[Error], which carries the AADSTS code the identity

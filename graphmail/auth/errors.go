@@ -2,11 +2,16 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
+	"unicode"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 )
@@ -16,21 +21,34 @@ type Error struct {
 	// Scope is the scope that was asked for.
 	Scope string
 	// Code is the identity platform's error code, for example "AADSTS7000215",
-	// or "" when the authority was not reached.
+	// or "" when the authority was not reached. An authority that answers
+	// with a plain RFC 6749 error and no AADSTS code (AD FS, a proxy) leaves
+	// it "" and sets OAuthError.
 	Code string
+	// OAuthError is the RFC 6749 "error" of the token response, for example
+	// "invalid_client", or "".
+	OAuthError string
+	// Description is the first line of the response's "error_description"
+	// (control characters removed), or "".
+	Description string
+	// URL is the token endpoint that answered (without a query), or "".
+	URL string
 	// StatusCode is the HTTP status of the token response (0 when none).
 	StatusCode int
-	// Err is the underlying error. Its text comes from MSAL and holds the
-	// authority's error description, never a secret.
+	// Err is the underlying error. Error() does not print its text when the
+	// authority answered (it is MSAL's dump of the response); it never holds
+	// a secret.
 	Err error
 	// Method is the credential method of the failed request ("" when not
 	// known).
 	Method Method
-
-	userAssigned bool // managed identity: a client ID was given
+	// UserAssigned reports, for a managed identity, whether a client ID
+	// selected a user-assigned identity.
+	UserAssigned bool
 }
 
-// Error implements error.
+// Error implements error. It reads like net/http's errors: what failed,
+// on what, why, on one line.
 func (e *Error) Error() string {
 	msg := "auth: acquiring a token"
 	if e.Scope != "" {
@@ -44,10 +62,22 @@ func (e *Error) Error() string {
 		return msg
 	}
 	if e.StatusCode != 0 {
-		msg += fmt.Sprintf(": HTTP %d", e.StatusCode)
+		where := "the token request"
+		if e.URL != "" {
+			where = "token request to " + e.URL
+		}
+		msg += ": " + where
+		if e.OAuthError != "" {
+			msg += " rejected: " + e.OAuthError
+			if e.Description != "" {
+				msg += ": " + e.Description
+			}
+			return msg
+		}
+		return msg + fmt.Sprintf(" failed: HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	}
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		msg += ": " + oneLine(e.Err.Error())
 	}
 	return msg
 }
@@ -78,30 +108,26 @@ func (e *Error) Temporary() bool {
 	return errors.As(e.Err, &ne) || errors.Is(e.Err, context.DeadlineExceeded)
 }
 
-// Hint returns the next step for a person, or "" when there is no specific
-// advice for this error.
-func (e *Error) Hint() string {
-	var h interface{ Hint() string }
-	if errors.As(e.Err, &h) {
-		return h.Hint()
-	}
-	if h := methodHints[e.Method][e.Code]; h != "" {
-		return h
-	}
-	if e.Method == MethodManagedIdentity && e.StatusCode >= 400 && e.StatusCode < 500 {
-		if e.userAssigned {
-			return "no managed identity with managed_identity_client_id is assigned to this resource; check the client ID (not the object ID) of the user-assigned identity and that it is added under the resource's Identity page"
-		}
-		return "this resource has no system-assigned managed identity; turn it on under the resource's Identity page, or set managed_identity_client_id to a user-assigned identity's client ID"
-	}
-	if h := hints[e.Code]; h != "" {
-		return h
-	}
-	if e.Code == "" && e.Temporary() {
-		return "the identity platform could not be reached; check the network, proxy and authority_host, then try again"
-	}
-	return ""
+// ConfigProblem reports whether the identity platform says the
+// configuration points at the wrong tenant or cloud, rather than refusing
+// the credential.
+func (e *Error) ConfigProblem() bool { return configCodes[e.Code] }
+
+// AuthFailure reports whether the credential or the sign-in was refused for
+// a lasting reason: the error is neither temporary, nor a configuration
+// problem, nor the caller giving up.
+func (e *Error) AuthFailure() bool {
+	return !e.Temporary() && !e.ConfigProblem() && !errors.Is(e.Err, context.Canceled)
 }
+
+// configCodes are identity-platform errors that mean the configuration
+// points at the wrong tenant or cloud, rather than a credential problem.
+var configCodes = map[string]bool{"AADSTS90002": true, "AADSTS50049": true, "AADSTS900023": true, "AADSTS900382": true}
+
+// Describe returns the identity platform's meaning of an AADSTS code that
+// is permanent (a retry with the same configuration cannot succeed), for
+// example "invalid client secret", or "".
+func Describe(code string) string { return describe[code] }
 
 // describe gives a short explanation of AADSTS codes that are permanent
 // (a retry with the same configuration cannot succeed).
@@ -133,47 +159,7 @@ var describe = map[string]string{
 	"invalid_grant": "the sign-in is no longer valid",
 }
 
-var hints = map[string]string{
-	"AADSTS7000215": "the client secret is wrong; copy the secret's Value (not its Secret ID) from the app registration's Certificates & secrets page into client_secret",
-	"AADSTS7000222": "the client secret has expired; create a new one under Certificates & secrets and update client_secret",
-	"AADSTS700016":  "check client_id (the Application (client) ID on the app registration's Overview page) and that the app belongs to tenant_id",
-	"AADSTS90002":   "check tenant_id (the Directory (tenant) ID) and cloud: a national-cloud tenant needs cloud: usgov, usgovdod or china",
-	"AADSTS700027":  "the certificate is not registered on the app, or its key does not match; upload the certificate's public part under Certificates & secrets",
-	"AADSTS50049":   "check authority_host and cloud",
-	"AADSTS700022":  "request one resource's /.default scope at a time",
-	"AADSTS1002012": "use a scope ending in /.default for app-only tokens",
-	"AADSTS7000112": "the application is disabled in the tenant; ask an administrator to enable it (Enterprise applications → Properties)",
-	"AADSTS900382":  "the tenant is in another cloud; set cloud to match it",
-	"AADSTS900023":  "tenant_id must be the Directory (tenant) ID GUID or a verified domain name",
-}
-
 var aadstsRE = regexp.MustCompile(`AADSTS\d{5,8}`)
-
-// methodHints override hints for one credential method.
-var methodHints = map[Method]map[string]string{
-	MethodWorkloadIdentity: {
-		"AADSTS700024": "the federated token in federated_token_file has expired; check that the platform (AKS workload identity, the CI job's OIDC step) keeps rewriting the file",
-		"AADSTS70021":  "no federated credential of the app matches the token's issuer, subject and audience (api://AzureADTokenExchange); add one under Certificates & secrets → Federated credentials",
-		"AADSTS700027": "the federated token's signature is not valid for its issuer; check the issuer URL of the federated credential",
-		"AADSTS700211": "no federated credential of the app has the token's issuer; add one under Certificates & secrets → Federated credentials",
-	},
-	MethodDelegated: {
-		"AADSTS700082":  reLogin + " (the refresh token expired: unused for 90 days)",
-		"AADSTS65001":   reLogin + " and consent to Mail.Send (consent was revoked or never given)",
-		"AADSTS50076":   reLogin + " interactively to complete multi-factor authentication",
-		"AADSTS50078":   reLogin + " interactively to complete multi-factor authentication",
-		"AADSTS53003":   reLogin + " from a device and location that Conditional Access allows",
-		"AADSTS50173":   reLogin + " (the password was changed or sessions were revoked)",
-		"AADSTS70000":   reLogin,
-		"AADSTS70008":   reLogin,
-		"invalid_grant": reLogin,
-		"AADSTS7000218": "the app registration does not allow public client flows; turn on Authentication → Allow public client flows",
-		"AADSTS50011":   "add http://localhost as a redirect URI of the Mobile and desktop applications platform under Authentication",
-	},
-}
-
-// reLogin is the hint for a delegated sign-in that cannot be refreshed.
-const reLogin = "the sign-in has expired or was revoked; run 'graphmail login' again"
 
 // wrapMethod turns an MSAL error for a credential method into *Error.
 func wrapMethod(m Method, scope string, err error) error {
@@ -184,10 +170,16 @@ func wrapMethod(m Method, scope string, err error) error {
 	var ce msalerrors.CallErr
 	if errors.As(err, &ce) && ce.Resp != nil {
 		e.StatusCode = ce.Resp.StatusCode
+		if ce.Req != nil && ce.Req.URL != nil {
+			u := *ce.Req.URL
+			u.RawQuery, u.Fragment, u.User = "", "", nil
+			e.URL = u.String()
+		}
+		e.OAuthError, e.Description = oauthError(ce.Resp)
 	}
 	if m := aadstsRE.FindString(err.Error()); m != "" {
 		e.Code = m
-	} else if e.Method == MethodDelegated && grantErrRE.MatchString(err.Error()) {
+	} else if e.Method == MethodDelegated && (e.OAuthError == "invalid_grant" || e.OAuthError == "interaction_required" || grantErrRE.MatchString(err.Error())) {
 		// A refresh token refused without an AADSTS code.
 		e.Code = "invalid_grant"
 	} else if e.StatusCode == 0 {
@@ -202,3 +194,81 @@ func wrapMethod(m Method, scope string, err error) error {
 var grantErrRE = regexp.MustCompile(`"error"\s*:\s*"(invalid_grant|interaction_required)"`)
 
 var statusRE = regexp.MustCompile(`status code was (\d{3})`)
+
+// oauthError reads the RFC 6749 error and the first line of its
+// description from a token response (MSAL leaves the body readable).
+func oauthError(resp *http.Response) (code, description string) {
+	if resp == nil || resp.Body == nil {
+		return "", ""
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return "", ""
+	}
+	var v struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return "", ""
+	}
+	d := v.Description
+	if i := strings.IndexAny(d, "\r\n"); i >= 0 {
+		d = d[:i]
+	}
+	return oneLine(v.Error), oneLine(d)
+}
+
+// oneLine removes control characters and trims s to one readable line.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// CheckAuthority fetches the tenant's OpenID configuration
+// ({authorityHost}/{tenant}/v2.0/.well-known/openid-configuration) the way
+// MSAL does before its first token request, and reports an *Error when
+// the authority cannot be reached or refuses (with the AADSTS code of its
+// answer, if any). hc nil means http.DefaultClient.
+func CheckAuthority(ctx context.Context, hc *http.Client, authorityHost, tenant string) error {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	u := strings.TrimRight(authorityHost, "/") + "/" + tenant + "/v2.0/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return &Error{Err: err, URL: u}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return &Error{Err: err, URL: u}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	e := &Error{StatusCode: resp.StatusCode, URL: u, Code: aadstsRE.FindString(string(body))}
+	var v struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		e.OAuthError = oneLine(v.Error)
+		d, _, _ := strings.Cut(v.Description, "\n")
+		e.Description = oneLine(d)
+	}
+	return e
+}

@@ -40,3 +40,39 @@ func ExampleProvider_Token() {
 	// https://outlook.office365.com/.default from cache: false
 	// https://graph.microsoft.com/.default from cache: true
 }
+
+// What a token grants, read without verifying it: the resource verifies.
+func ExampleDecodeClaims() {
+	tenant, err := graphmailtest.NewServer(graphmailtest.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tenant.Close()
+	p, err := auth.New(auth.Options{
+		AuthorityHost: tenant.AuthorityHost(),
+		TenantID:      tenant.TenantID(),
+		ClientID:      tenant.App().ClientID,
+		ClientSecret:  tenant.App().Secret,
+		HTTPClient:    tenant.HTTPClient(),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := p.Token(context.Background(), auth.GraphScope, false)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := auth.DecodeClaims(tok.Value)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("audience:", c.Audience)
+	fmt.Println("app matches:", c.AppID == tenant.App().ClientID)
+	fmt.Println("may send mail:", c.HasRole("Mail.Send"))
+	fmt.Println("valid for an hour:", c.Expiry.Sub(c.IssuedAt))
+	// Output:
+	// audience: https://graph.microsoft.com
+	// app matches: true
+	// may send mail: true
+	// valid for an hour: 1h0m0s
+}

@@ -46,7 +46,7 @@ func (p *Provider) acquireManaged(ctx context.Context, scope string, forceRefres
 	res, err := p.mi.AcquireToken(ctx, scope, opts...)
 	if err != nil {
 		e := wrapMethod(MethodManagedIdentity, scope, err).(*Error)
-		e.userAssigned = p.miUser
+		e.UserAssigned = p.miUser
 		p.log.Debug("token request failed", "scope", scope, "method", p.method, "error", e)
 		return Token{}, e
 	}

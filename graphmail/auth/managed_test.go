@@ -55,8 +55,8 @@ func TestManagedIdentity(t *testing.T) {
 					if !errors.As(err, &ae) || ae.StatusCode != 400 || ae.Temporary() {
 						t.Fatalf("got %v, want a permanent *auth.Error with status 400", err)
 					}
-					if !strings.Contains(ae.Hint(), tt.hint) {
-						t.Errorf("hint %q lacks %q", ae.Hint(), tt.hint)
+					if ae.UserAssigned != (tt.clientID != "") || ae.Method != auth.MethodManagedIdentity {
+						t.Errorf("user-assigned %t method %q, want %t %q", ae.UserAssigned, ae.Method, tt.clientID != "", auth.MethodManagedIdentity)
 					}
 					return
 				}

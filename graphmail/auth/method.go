@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Method names the way the app proves who it is.
@@ -62,11 +61,6 @@ func (e *FederatedTokenError) Error() string {
 // Unwrap returns the underlying error.
 func (e *FederatedTokenError) Unwrap() error { return e.Err }
 
-// Hint returns the next step for a person.
-func (e *FederatedTokenError) Hint() string {
-	return "the file is written by the platform (the AKS workload identity webhook, a CI job's OIDC step); check that it is mounted at federated_token_file and kept fresh, or set auth.method to another credential"
-}
-
 // federatedAssertion returns MSAL's assertion callback for workload
 // identity: it reads the file on every call, so a rotated token is picked
 // up by the next token request without a restart. MSAL calls it only when
@@ -87,9 +81,8 @@ func federatedAssertion(path string, now func() time.Time) func(context.Context,
 		}
 		// Catch an expired token here, with a clearer message than
 		// AADSTS700024; the signature is the authority's business.
-		var claims jwt.RegisteredClaims
-		if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err == nil && claims.ExpiresAt != nil {
-			if exp := claims.ExpiresAt.Time; !exp.After(now()) {
+		if c, err := DecodeClaims(tok); err == nil && !c.Expiry.IsZero() {
+			if exp := c.Expiry; !exp.After(now()) {
 				return "", &FederatedTokenError{Path: path, Problem: fmt.Sprintf("holds a token that expired at %s", exp.UTC().Format(time.RFC3339))}
 			}
 		}

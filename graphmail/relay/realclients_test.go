@@ -3,28 +3,36 @@ package relay
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 // Real SMTP clients we did not write submit through the listener. They are
-// installed by .ci/clients/install.sh; a test whose client is missing is
-// skipped with a message saying so.
+// installed by .ci/clients/install.sh; a test whose client is missing, or
+// lacks a capability the test needs (swaks without Net::SSLeay has no
+// STARTTLS), is skipped with a message saying so. With
+// GRAPHMAIL_REQUIRE_REAL_CLIENTS set (CI sets it after running the install
+// script, which installs the capabilities too) either fails the test
+// instead, so CI cannot pass by skipping.
 
-// needTool returns the path of a client program or skips the test. With
-// GRAPHMAIL_REQUIRE_REAL_CLIENTS set (CI sets it after installing them) a
-// missing client fails the test instead, so CI cannot pass by skipping.
+// requireRealClients reports whether a missing client or capability fails
+// the test instead of skipping it.
+func requireRealClients() bool { return os.Getenv("GRAPHMAIL_REQUIRE_REAL_CLIENTS") != "" }
+
+// needTool returns the path of a client program or skips the test.
 func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("GRAPHMAIL_REQUIRE_REAL_CLIENTS") != "" {
+		if requireRealClients() {
 			t.Fatalf("%s is not installed, but GRAPHMAIL_REQUIRE_REAL_CLIENTS is set: %v", name, err)
 		}
 		t.Skipf("%s is not installed (run .ci/clients/install.sh): %v", name, err)
@@ -32,10 +40,123 @@ func needTool(t *testing.T, name string) string {
 	return p
 }
 
-// runTool runs a client with a timeout and returns its combined output.
+// capability is something a client can do, and how to tell whether the
+// installed one can.
+type capability struct {
+	client, name string
+	// missing returns why the client lacks the capability, or "".
+	missing func(t *testing.T, path string) string
+	// fix says what provides it.
+	fix string
+}
+
+// needCapability skips the test when the client at path lacks c (or fails
+// it under GRAPHMAIL_REQUIRE_REAL_CLIENTS).
+func needCapability(t *testing.T, path string, c capability) {
+	t.Helper()
+	why := c.missing(t, path)
+	if why == "" {
+		return
+	}
+	if requireRealClients() {
+		t.Fatalf("%s cannot do %s (%s), but GRAPHMAIL_REQUIRE_REAL_CLIENTS is set: %s", c.client, c.name, why, c.fix)
+	}
+	t.Skipf("%s cannot do %s (%s): %s", c.client, c.name, why, c.fix)
+}
+
+// probe runs a client once to ask what it supports; the answer is kept
+// for the rest of the test binary's run.
+var probe = struct {
+	sync.Mutex
+	out map[string]probeResult
+}{out: map[string]probeResult{}}
+
+type probeResult struct {
+	out string
+	err error
+}
+
+func probeTool(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	key := name + "\x00" + strings.Join(args, "\x00")
+	probe.Lock()
+	defer probe.Unlock()
+	if r, ok := probe.out[key]; ok {
+		return r.out, r.err
+	}
+	out, err := runTool(t, nil, name, args...)
+	probe.out[key] = probeResult{out, err}
+	return out, err
+}
+
+// swaksFeature is a feature "swaks --support" reports, as
+// "=== NAME supported" or "*** NAME not available: requires MODULE".
+func swaksFeature(name, fix string) capability {
+	return capability{client: "swaks", name: name, fix: fix, missing: func(t *testing.T, path string) string {
+		out, err := probeTool(t, path, "--support")
+		if err != nil {
+			return fmt.Sprintf("swaks --support: %v: %s", err, strings.TrimSpace(out))
+		}
+		for line := range strings.Lines(out) {
+			line = strings.TrimSpace(line)
+			if rest, ok := strings.CutPrefix(line, "*** "+name+" not available"); ok {
+				return "swaks says: " + name + " not available" + strings.TrimSuffix(rest, ".")
+			}
+			if line == "=== "+name+" supported" {
+				return ""
+			}
+		}
+		return "swaks --support does not list " + name
+	}}
+}
+
+var (
+	swaksTLS  = swaksFeature("TLS", "install Net::SSLeay and IO::Socket::SSL (Debian: libnet-ssleay-perl libio-socket-ssl-perl; .ci/clients/install.sh does)")
+	swaksAuth = swaksFeature("Basic AUTH", "install MIME::Base64 (part of perl)")
+
+	pythonSSL = capability{client: "python3", name: "STARTTLS", fix: "use a python3 built with the ssl module (Debian: python3)",
+		missing: func(t *testing.T, path string) string {
+			if out, err := probeTool(t, path, "-c", "import ssl"); err != nil {
+				return fmt.Sprintf("import ssl: %v: %s", err, strings.TrimSpace(out))
+			}
+			return ""
+		}}
+
+	curlSMTP = curlVersion("SMTP", func(protocols, _ []string) bool { return slices.Contains(protocols, "smtp") })
+	curlTLS  = curlVersion("STARTTLS", func(_, features []string) bool { return slices.Contains(features, "SSL") })
+)
+
+// curlVersion is a capability read from "curl --version": its Protocols
+// and Features lines.
+func curlVersion(name string, has func(protocols, features []string) bool) capability {
+	return capability{client: "curl", name: name, fix: "install a curl built with SMTP and TLS (Debian: curl)",
+		missing: func(t *testing.T, path string) string {
+			out, err := probeTool(t, path, "--version")
+			if err != nil {
+				return fmt.Sprintf("curl --version: %v: %s", err, strings.TrimSpace(out))
+			}
+			var protocols, features []string
+			for line := range strings.Lines(out) {
+				if rest, ok := strings.CutPrefix(line, "Protocols:"); ok {
+					protocols = strings.Fields(rest)
+				}
+				if rest, ok := strings.CutPrefix(line, "Features:"); ok {
+					features = strings.Fields(rest)
+				}
+			}
+			if !has(protocols, features) {
+				return "curl --version does not list it"
+			}
+			return ""
+		}}
+}
+
+// runTool runs a client and returns its combined output. The timeout only
+// bounds a hang: a client that starts slowly on a loaded machine still
+// finishes.
 func runTool(t *testing.T, stdin []byte, name string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	if stdin != nil {
@@ -117,6 +238,12 @@ func TestSwaks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if slices.Contains(tt.args, "--tls") {
+				needCapability(t, swaks, swaksTLS)
+			}
+			if slices.Contains(tt.args, "--auth") {
+				needCapability(t, swaks, swaksAuth)
+			}
 			ts := realClientServer(t, tt.opts)
 			from := "app@example.com"
 			args := []string{"--server", "127.0.0.1", "--port", port(ts.addr), "--helo", "swaks.test",
@@ -152,7 +279,7 @@ import smtplib, ssl, sys
 port, use_tls, user, password, sender, path = sys.argv[1:7]
 rcpts = sys.argv[7:]
 raw = open(path, "rb").read()
-s = smtplib.SMTP("127.0.0.1", int(port), local_hostname="python.test", timeout=20)
+s = smtplib.SMTP("127.0.0.1", int(port), local_hostname="python.test", timeout=300)
 s.ehlo()
 if use_tls == "1":
     s.starttls(context=ssl._create_unverified_context())
@@ -176,6 +303,9 @@ func TestPythonSmtplib(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.tls == "1" {
+				needCapability(t, python, pythonSSL)
+			}
 			ts := realClientServer(t, Options{})
 			msg := filepath.Join(t.TempDir(), "msg.eml")
 			os.WriteFile(msg, []byte(tt.raw), 0o600)
@@ -191,6 +321,7 @@ func TestPythonSmtplib(t *testing.T) {
 
 func TestCurl(t *testing.T) {
 	curl := needTool(t, "curl")
+	needCapability(t, curl, curlSMTP)
 	tests := []struct {
 		name string
 		args []string
@@ -204,6 +335,9 @@ func TestCurl(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.tls {
+				needCapability(t, curl, curlTLS)
+			}
 			ts := realClientServer(t, Options{})
 			msg := filepath.Join(t.TempDir(), "msg.eml")
 			os.WriteFile(msg, []byte(tt.raw), 0o600)

@@ -162,7 +162,10 @@ func (s *Spool) item(sub string, id ID) (Item, []byte, error) {
 }
 
 // Retry makes a queued message due now, or takes a dead message back into
-// the queue with its attempts reset (MaxAge counts from now).
+// the queue with its attempts reset (MaxAge counts from now). When this
+// process is delivering the message right now, the request is kept and
+// applied when the attempt ends: if it ends deferred, the message is due
+// at once instead of after RunOptions.Backoff.
 func (s *Spool) Retry(id ID) error {
 	if !validID(id) {
 		return &Error{Op: "retry", ID: id, Err: ErrNotFound}
@@ -175,27 +178,41 @@ func (s *Spool) Retry(id ID) error {
 }
 
 func (s *Spool) retry(id ID) error {
-	if s.busy(id) {
-		return ErrBusy
-	}
-	now := s.now()
 	if h, _, err := s.loadMessage(dirQueue, id); err == nil {
-		m, _, err := s.queuedMeta(id, h.Meta)
-		if err != nil {
-			return err
-		}
-		if m.Submitted != nil || m.Dead != nil {
-			return nil // leaving the queue already
-		}
-		m.NextAttempt = now
-		if err := s.writeMeta(id, m); err != nil {
-			return err
-		}
-		s.release(id, m, "")
-		return nil
+		return s.retryQueued(id, h.Meta)
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
+	return s.retryDead(id)
+}
+
+// retryQueued makes a queued message due now; h is the metadata in its
+// header.
+func (s *Spool) retryQueued(id ID, h Meta) (err error) {
+	c, mine := s.hold(id, h)
+	if !mine {
+		return nil // the attempt in flight, or the other Retry, makes it due
+	}
+	var m Meta
+	written := false
+	defer func() { s.unhold(c, m, written) }()
+	m, _, err = s.queuedMeta(id, h)
+	if err != nil {
+		return err
+	}
+	if m.Submitted != nil || m.Dead != nil || !s.exists(dirQueue, id, ".msg") {
+		return nil // leaving the queue already
+	}
+	m.NextAttempt = s.now()
+	if err := s.writeMeta(id, m); err != nil {
+		return err
+	}
+	written = true
+	return nil
+}
+
+// retryDead takes a dead message back into the queue.
+func (s *Spool) retryDead(id ID) (err error) {
 	h, _, err := s.loadMessage(dirDeadletter, id)
 	if err != nil {
 		return err
@@ -207,6 +224,14 @@ func (s *Spool) retry(id ID) error {
 	if !ok {
 		m = h.Meta
 	}
+	// Run must not start the message before its new record is written:
+	// hold it from before it is back in queue/.
+	c, mine := s.hold(id, m)
+	if !mine {
+		return nil // another Retry is taking it back
+	}
+	written := false
+	defer func() { s.unhold(c, m, written) }()
 	// The record goes first: a crash after it leaves a dead message
 	// without a record (listed, retried again), never a queued message
 	// carrying a dead record.
@@ -223,16 +248,76 @@ func (s *Spool) retry(id ID) error {
 	if err := s.fs.syncDir(dl); err != nil {
 		return err
 	}
-	m.Dead, m.Attempts, m.NextAttempt, m.Requeued = nil, 0, time.Time{}, now
+	m.Dead, m.Attempts, m.NextAttempt, m.Requeued = nil, 0, time.Time{}, s.now()
 	if err := s.writeMeta(id, m); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	if s.running {
-		s.index[id] = &entry{meta: m}
-	}
-	s.mu.Unlock()
+	written = true
 	return nil
+}
+
+// claim is a Retry's hold on a message in the index of a running spool.
+type claim struct {
+	id   ID
+	e    *entry
+	made bool // the entry was made by hold
+}
+
+// hold gives the calling Retry the right to rewrite id's record: while it
+// holds the message, Run neither starts it nor reads its record into the
+// index. It returns false, after noting the request, when a worker is
+// delivering the message, and false when another Retry holds it. When Run
+// is not running in this process there is nothing to hold (a nil claim).
+// A message the index does not know yet (enqueued by another process, or
+// coming back from the dead letters) enters it, held, with metadata m.
+func (s *Spool) hold(id ID, m Meta) (*claim, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil, true
+	}
+	c := &claim{id: id}
+	e, ok := s.index[id]
+	switch {
+	case !ok:
+		e, c.made = &entry{meta: m}, true
+		s.index[id] = e
+	case e.inflight:
+		e.retry = true
+		return nil, false
+	case e.held:
+		return nil, false
+	}
+	e.held, c.e = true, e
+	return c, true
+}
+
+// unhold lets go of what hold took. When written, m is the record now in
+// queue/ and the scheduler takes it; otherwise the index keeps what it
+// had, and an entry hold made is dropped for scan to read afresh.
+func (s *Spool) unhold(c *claim, m Meta, written bool) {
+	if c == nil {
+		return
+	}
+	stamp := ""
+	if written {
+		if fi, err := s.fs.stat(s.path(dirQueue, c.id, ".meta")); err == nil {
+			stamp = metaStamp(fi)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.e.held = false
+	if s.index[c.id] != c.e {
+		return // Run stopped meanwhile
+	}
+	switch {
+	case written:
+		c.e.meta, c.e.stamp = m, stamp
+		c.e.gen++
+	case c.made:
+		delete(s.index, c.id)
+	}
 }
 
 // RetryAll retries every queued and dead message and returns how many.
@@ -247,7 +332,7 @@ func (s *Spool) RetryAll() (int, error) {
 			continue
 		}
 		err := s.Retry(it.ID)
-		if errors.Is(err, ErrBusy) || errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -285,13 +370,13 @@ func (s *Spool) Purge(id ID) error {
 	return &Error{Op: "purge", ID: id, Err: ErrNotFound}
 }
 
-// busy reports whether this process is delivering id right now; a
-// message being delivered cannot be retried or purged.
+// busy reports whether this process is delivering id, or retrying it,
+// right now; such a message cannot be purged.
 func (s *Spool) busy(id ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.index[id]
-	return ok && e.inflight
+	return ok && e.busy()
 }
 
 // Stats returns the number of messages in the queue (not counting dead

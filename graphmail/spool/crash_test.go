@@ -19,7 +19,10 @@ import (
 
 // The crash test: a helper process (this test binary, re-executed) enqueues
 // and delivers while the test kills it with SIGKILL at random moments and
-// starts it again. Every Enqueue that returned is written to acked.log;
+// starts it again. A moment is a random count of the helper's steps (each
+// acknowledged Enqueue, each delivery), not a time: on a loaded machine a
+// helper may not get that far in any given time, and the test must still
+// make progress. Every Enqueue that returned is written to acked.log;
 // the fake Deliverer fails 20% of calls and appends each successful
 // delivery to delivered.log, fsynced, before returning. In the end every
 // acknowledged message must be in delivered.log; duplicates (the
@@ -33,7 +36,50 @@ var crashN = flag.Int("crash.n", 0, "messages for TestCrashRecovery (default 300
 const (
 	envCrashDir = "GRAPHMAIL_SPOOL_CRASH_DIR"
 	envCrashN   = "GRAPHMAIL_SPOOL_CRASH_TARGET"
+	// crashStep is the line the helper prints after each step.
+	crashStep = "CRASH-CHILD-STEP"
 )
+
+// childOutput collects a helper's output and counts its steps.
+type childOutput struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	steps int
+	tail  string // an incomplete last line
+	step  chan struct{}
+}
+
+func newChildOutput() *childOutput { return &childOutput{step: make(chan struct{}, 1)} }
+
+func (c *childOutput) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.b.Write(p)
+	lines := strings.Split(c.tail+string(p), "\n")
+	c.tail = lines[len(lines)-1]
+	for _, l := range lines[:len(lines)-1] {
+		if l == crashStep {
+			c.steps++
+		}
+	}
+	c.mu.Unlock()
+	select {
+	case c.step <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (c *childOutput) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.steps
+}
+
+func (c *childOutput) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.String()
+}
 
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
@@ -51,12 +97,13 @@ func TestCrashRecovery(t *testing.T) {
 	start := time.Now()
 	kills, runs := 0, 0
 	killsAfterAcks := 0
+runs:
 	for {
 		runs++
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashN+"="+strconv.Itoa(n))
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
+		out := newChildOutput()
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -64,29 +111,40 @@ func TestCrashRecovery(t *testing.T) {
 		go func() { exited <- cmd.Wait() }()
 		acked := len(readLines(t, filepath.Join(dir, "acked.log")))
 		// Keep killing while messages are being acknowledged, then a few
-		// more times during the drain, then let it finish.
+		// more times during the drain, then let it finish. The deadline
+		// only bounds a hang.
 		kill := acked < n || killsAfterAcks < 5
+		// The kill comes a random while after a random number of steps:
+		// progress is certain, and where the kill lands is left to chance.
+		killAt := 1 + rng.IntN(40)
+		var killNow <-chan time.Time
+		hang := time.NewTimer(5 * time.Minute)
 		var err error
-		if kill {
+	wait:
+		for {
 			select {
 			case err = <-exited:
-			case <-time.After(time.Duration(15+rng.IntN(110)) * time.Millisecond):
+				break wait
+			case <-out.step:
+				if kill && killNow == nil && out.count() >= killAt {
+					killNow = time.After(time.Duration(rng.IntN(20_000)) * time.Microsecond)
+				}
+			case <-killNow:
 				cmd.Process.Signal(syscall.SIGKILL)
 				<-exited
 				kills++
 				if acked >= n {
 					killsAfterAcks++
 				}
-				continue
-			}
-		} else {
-			select {
-			case err = <-exited:
-			case <-time.After(60 * time.Second):
+				hang.Stop()
+				continue runs
+			case <-hang.C:
 				cmd.Process.Signal(syscall.SIGKILL)
-				t.Fatalf("helper did not finish draining:\n%s", out.String())
+				<-exited
+				t.Fatalf("helper made no progress for 5 minutes:\n%s", out.String())
 			}
 		}
+		hang.Stop()
 		if err != nil {
 			t.Fatalf("helper failed: %v\n%s", err, out.String())
 		}
@@ -165,6 +223,7 @@ func TestCrashChild(t *testing.T) {
 		}
 		subject, _, _ := strings.Cut(strings.TrimPrefix(string(d.Raw), "Subject: "), "\r\n")
 		appendLog(t, dlog, subject)
+		fmt.Println(crashStep)
 		return Receipt{Path: "graph", RequestID: "fake"}, nil
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -191,6 +250,7 @@ func TestCrashChild(t *testing.T) {
 				appendLog(t, alog, key)
 				acked++
 				mu.Unlock()
+				fmt.Println(crashStep)
 			}
 		})
 	}

@@ -50,9 +50,11 @@
 // exclusive lock (flock on dir/lock), so only one daemon delivers from a
 // directory; it reads queue/ again every RunOptions.ScanInterval to pick up
 // messages other processes enqueued (the sendmail drop-in) and Retry or
-// Purge done from another process. Retry and Purge refuse a message the
-// calling process is delivering right now (ErrBusy); from another process
-// they cannot see that, so prefer asking the daemon.
+// Purge done from another process. Purge refuses a message the calling
+// process is delivering right now (ErrBusy); Retry of such a message is
+// kept and applied when the attempt ends (due at once if it was
+// deferred). From another process they cannot see a delivery in flight,
+// and its outcome may overwrite the retry, so prefer asking the daemon.
 //
 // Durability assumes a local file system that honours fsync (ext4, xfs,
 // btrfs, zfs); network file systems are not supported.

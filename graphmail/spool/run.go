@@ -225,7 +225,7 @@ func (s *Spool) due(n int) []ID {
 	defer s.mu.Unlock()
 	var ids []ID
 	for id, e := range s.index {
-		if !e.inflight && !e.meta.NextAttempt.After(now) {
+		if !e.busy() && !e.meta.NextAttempt.After(now) {
 			ids = append(ids, id)
 		}
 	}
@@ -240,13 +240,14 @@ func (s *Spool) due(n int) []ID {
 }
 
 // nextDue returns the earliest next attempt of a message not in flight.
+// A message Retry holds is left out: Retry wakes Run when it lets go.
 func (s *Spool) nextDue() (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var t time.Time
 	ok := false
 	for _, e := range s.index {
-		if !e.inflight && (!ok || e.meta.NextAttempt.Before(t)) {
+		if !e.busy() && (!ok || e.meta.NextAttempt.Before(t)) {
 			t, ok = e.meta.NextAttempt, true
 		}
 	}
@@ -255,7 +256,10 @@ func (s *Spool) nextDue() (time.Time, bool) {
 
 // scan brings the index up to date with queue/: new messages (from other
 // processes), changed metadata (Retry from another process) and messages
-// that are gone (Purge).
+// that are gone (Purge). It reads the disk without holding s.mu, so it
+// changes an entry only when nobody else did meanwhile: what an attempt or
+// Retry of this process put in the index is never replaced by an older
+// record that scan read before.
 func (s *Spool) scan() error {
 	msgs, _, err := s.listIDs(dirQueue)
 	if err != nil {
@@ -266,10 +270,10 @@ func (s *Spool) scan() error {
 		present[id] = true
 		s.mu.Lock()
 		e, known := s.index[id]
-		busy := known && e.inflight
-		stamp := ""
+		busy := known && e.busy()
+		stamp, gen := "", uint64(0)
 		if known {
-			stamp = e.stamp
+			stamp, gen = e.stamp, e.gen
 		}
 		s.mu.Unlock()
 		if busy {
@@ -294,14 +298,17 @@ func (s *Spool) scan() error {
 			return err
 		}
 		s.mu.Lock()
-		if e, ok := s.index[id]; !ok || !e.inflight {
+		switch cur, ok := s.index[id]; {
+		case !known && !ok:
 			s.index[id] = &entry{meta: m, stamp: stamp}
+		case known && ok && cur == e && cur.gen == gen && !cur.busy():
+			cur.meta, cur.stamp = m, stamp
 		}
 		s.mu.Unlock()
 	}
 	s.mu.Lock()
 	for id, e := range s.index {
-		if !present[id] && !e.inflight {
+		if !present[id] && !e.busy() {
 			delete(s.index, id)
 		}
 	}
@@ -350,7 +357,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 		s.forget(id)
 	case runCtx.Err() != nil && canceled(derr):
 		ev.Outcome, ev.Err = OutcomeInterrupted, derr
-		s.release(id, m, "")
+		m = s.requeue(id, m, false)
 	default:
 		m.Attempts++
 		m.LastAttempt, m.LastError = now, derr.Error()
@@ -375,14 +382,8 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 		}
 		m.NextAttempt = now.Add(o.Backoff(m.Attempts))
 		ev.Outcome = OutcomeDeferred
-		stamp := ""
-		if err := s.writeMeta(id, m); err != nil {
-			s.log.Error("spool: recording a deferral", "id", id, "error", err)
-		} else if fi, err := s.fs.stat(s.path(dirQueue, id, ".meta")); err == nil {
-			stamp = metaStamp(fi)
-		}
+		m = s.requeue(id, m, true)
 		s.log.Info("spool: deferred", "id", id, "message_id", m.MessageID, "attempt", m.Attempts, "next", m.NextAttempt, "error", derr)
-		s.release(id, m, stamp)
 	}
 	if o.OnEvent != nil {
 		o.OnEvent(ev)
@@ -395,13 +396,46 @@ func (s *Spool) forget(id ID) {
 	s.mu.Unlock()
 }
 
-func (s *Spool) release(id ID, m Meta, stamp string) {
-	s.mu.Lock()
-	if e, ok := s.index[id]; ok {
-		e.meta, e.inflight = m, false
-		if stamp != "" {
-			e.stamp = stamp
+// requeue ends an attempt that leaves the message in the queue: it
+// records m (durably when write is set) and hands the message back to the
+// scheduler. A Retry that came during the attempt is applied here, before
+// the message is handed back, so neither overwrites the other: the message
+// is then due now. requeue returns the metadata it recorded.
+func (s *Spool) requeue(id ID, m Meta, write bool) Meta {
+	for {
+		s.mu.Lock()
+		e, ok := s.index[id]
+		if ok && e.retry {
+			e.retry = false
+			m.NextAttempt = s.now()
+			write = true
 		}
+		s.mu.Unlock()
+		stamp := ""
+		if write {
+			if err := s.writeMeta(id, m); err != nil {
+				s.log.Error("spool: recording a deferral", "id", id, "error", err)
+			} else if fi, err := s.fs.stat(s.path(dirQueue, id, ".meta")); err == nil {
+				stamp = metaStamp(fi)
+			}
+		}
+		s.mu.Lock()
+		if ok && e.retry && s.index[id] == e {
+			s.mu.Unlock()
+			continue // another Retry came while the record was written
+		}
+		if ok && s.index[id] == e {
+			e.meta, e.inflight = m, false
+			e.gen++
+			if stamp != "" {
+				e.stamp = stamp
+			}
+		}
+		s.mu.Unlock()
+		return m
 	}
-	s.mu.Unlock()
 }
+
+// busy reports whether a worker delivers the message or Retry rewrites its
+// record; either owns the record until it lets go.
+func (e *entry) busy() bool { return e.inflight || e.held }

@@ -62,7 +62,7 @@ func TestRunRetriesTemporaryFailures(t *testing.T) {
 	mustEnqueue(t, s, "x")
 	waitFor(t, "delivery", func() bool { return len(f.delivered()) == 1 })
 	for range 3 {
-		e := <-events
+		e := recv(t, events, "an attempt")
 		attempts = append(attempts, e.Attempt)
 	}
 	if f.delivered()[0].Attempt != 3 || attempts[0] != 1 || attempts[2] != 3 {
@@ -218,9 +218,9 @@ func TestDeadRecordFinishedOnRestart(t *testing.T) {
 	m.Dead, m.LastError = &Dead{At: time.Now(), Reason: "permanent error"}, "550 no"
 	writeRecord(t, dir, "queue", id, m)
 	f := &fakeDeliverer{}
-	runSpool(t, mustOpen(t, dir, Options{}), f, RunOptions{})
+	stop := runSpool(t, mustOpen(t, dir, Options{}), f, RunOptions{})
 	waitFor(t, "dead letter", func() bool { it, _, _ := s.Show(id); return it.State == StateDeadletter })
-	time.Sleep(50 * time.Millisecond)
+	stop() // every attempt Run started has ended
 	if n := len(f.delivered()); n != 0 {
 		t.Fatalf("%d deliveries of a dead message", n)
 	}
@@ -275,20 +275,16 @@ func TestRetryAllMakesDeferredDue(t *testing.T) {
 		}
 		return nil
 	}}
-	runSpool(t, s, f, RunOptions{Backoff: func(int) time.Duration { return time.Hour }})
+	events := make(chan Event, 8)
+	runSpool(t, s, f, RunOptions{Backoff: func(int) time.Duration { return time.Hour }, OnEvent: func(e Event) { events <- e }})
 	for range 3 {
 		mustEnqueue(t, s, "x")
 	}
-	waitFor(t, "deferrals", func() bool {
-		items, _ := s.List()
-		n := 0
-		for _, it := range items {
-			if it.Meta.Attempts == 1 {
-				n++
-			}
+	for range 3 {
+		if e := recv(t, events, "a deferral"); e.Outcome != OutcomeDeferred || e.Attempt != 1 {
+			t.Fatalf("event %+v, want the first attempt deferred", e)
 		}
-		return n == 3
-	})
+	}
 	fail.Store(false)
 	n, err := s.RetryAll()
 	if err != nil || n != 3 {
@@ -309,14 +305,26 @@ func TestRunIsExclusive(t *testing.T) {
 }
 
 func TestRunRespectsWorkers(t *testing.T) {
-	s := mustOpen(t, t.TempDir(), Options{})
+	hfs := newHookFS()
+	s := mustOpen(t, t.TempDir(), Options{fs: hfs})
 	f := &fakeDeliverer{block: make(chan struct{})}
-	runSpool(t, s, f, RunOptions{Workers: 3})
+	runSpool(t, s, f, RunOptions{Workers: 3, ScanInterval: time.Millisecond})
 	for range 10 {
 		mustEnqueue(t, s, "x")
 	}
 	waitFor(t, "3 in flight", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.active == 3 })
-	time.Sleep(50 * time.Millisecond)
+	hfs.waitScans(t, 2) // Run had the chance to start a fourth
+	s.mu.Lock()
+	inflight := 0
+	for _, e := range s.index {
+		if e.inflight {
+			inflight++
+		}
+	}
+	s.mu.Unlock()
+	if inflight != 3 {
+		t.Fatalf("%d messages in flight with 3 workers", inflight)
+	}
 	id := func() ID {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -125,11 +125,16 @@ type Spool struct {
 	running bool
 }
 
-// entry is a queued message as the scheduler sees it.
+// entry is a queued message as the scheduler sees it. Only the goroutine
+// that set inflight or held writes the message's record; due and scan
+// leave such an entry alone.
 type entry struct {
 	meta     Meta
 	stamp    string // meta file modification stamp when last read
-	inflight bool
+	gen      uint64 // counts changes by attempts and Retry, so scan never puts back what it read before one
+	inflight bool   // a worker is delivering the message
+	held     bool   // Retry is rewriting the message's record
+	retry    bool   // Retry came while inflight; the attempt's end applies it
 }
 
 // Open opens the spool in dir, creating its directories when needed.
@@ -224,7 +229,9 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, raw []byte, meta Meta
 		return "", &Error{Op: "enqueue", ID: id, Err: err}
 	}
 	s.mu.Lock()
-	if s.running {
+	if _, known := s.index[id]; s.running && !known {
+		// Run's scan may have found it in queue/ first, and may be
+		// delivering it already.
 		s.index[id] = &entry{meta: meta}
 	}
 	s.mu.Unlock()

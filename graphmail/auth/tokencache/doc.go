@@ -60,6 +60,19 @@
 // that is not a regular file or that belongs to another user. It does not
 // repair permissions itself.
 //
+// # Key file and refresh state
+//
+// A public client (a user's delegated sign-in) has no credential to derive
+// the key from. [LoadKey] reads, or creates on first use, a key file of 32
+// random bytes in hex, to be kept outside the cache directory so that a
+// copy of that directory alone cannot be decrypted. It applies the checks
+// above to the key file (mode 0600, owned by the user) and, when it creates
+// the file, to its directory; it never replaces an existing key.
+//
+// Beside such a cache, a small JSON file ([StatePath]) records who signed
+// in and when the refresh token was last used ([RefreshState]); it holds no
+// token. [WriteRefreshState] replaces it atomically like the cache.
+//
 // # Platforms
 //
 // Locking uses flock(2) on Linux, macOS and the BSDs. Elsewhere (Windows)

@@ -1,8 +1,11 @@
 package tokencache_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"log/slog"
 	"os"
@@ -64,4 +67,43 @@ func Example() {
 	// from cache: false
 	// from cache: true
 	// token requests: 1
+}
+
+// A public client has no credential to derive the cache key from: the
+// first sign-in creates a key file, kept away from the cache directory,
+// and later runs read it.
+func ExampleLoadKey() {
+	dir, err := os.MkdirTemp("", "tokencache-key")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	keyFile := filepath.Join(dir, "config", "graphmail", "token-cache.key")
+
+	if _, err := tokencache.LoadKey(keyFile, false); errors.Is(err, fs.ErrNotExist) {
+		fmt.Println("nobody has signed in yet")
+	}
+	key, err := tokencache.LoadKey(keyFile, true) // at sign-in
+	if err != nil {
+		log.Fatal(err)
+	}
+	again, err := tokencache.LoadKey(keyFile, false) // every later run
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(key), "bytes, same key:", bytes.Equal(key, again))
+
+	c, err := tokencache.New(tokencache.Options{
+		Path:       filepath.Join(dir, "cache", "graphmail", "tokens.bin"),
+		Credential: key,
+		TenantID:   "7f4d8c2a-1111-4222-8333-944455556666",
+		ClientID:   "0b1c2d3e-aaaa-4bbb-8ccc-ddddeeeeffff",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = c // give it to public.WithCache
+	// Output:
+	// nobody has signed in yet
+	// 32 bytes, same key: true
 }

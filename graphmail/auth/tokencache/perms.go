@@ -47,8 +47,13 @@ const (
 // it must be a directory, owned by the current user or root, and not
 // writable by group or others.
 func ensureDir(dir string) error {
+	return ensureDirFor(dir, "the cache directory")
+}
+
+// ensureDirFor is ensureDir for a directory that error messages call what.
+func ensureDirFor(dir, what string) error {
 	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return fmt.Errorf("tokencache: creating the cache directory: %w", err)
+		return fmt.Errorf("tokencache: creating %s: %w", what, err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -78,6 +83,11 @@ func checkFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("tokencache: %w", err)
 	}
+	return checkFileInfo(path, fi)
+}
+
+// checkFileInfo is checkFile for the file at path described by fi.
+func checkFileInfo(path string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
 		return &PermissionError{Path: path, Problem: "is not a regular file"}
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/auth"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
 
@@ -19,9 +20,10 @@ import (
 // histograms.
 var latencyBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}
 
-// metrics are the daemon's counters, exposed in the Prometheus text format.
+// Metrics are the daemon's counters, exposed in the Prometheus text format.
 // They are written by hand: a few counters do not need a client library.
-type metrics struct {
+// It is safe for concurrent use.
+type Metrics struct {
 	mu        sync.Mutex
 	received  int64
 	delivered map[string]int64 // by path
@@ -36,18 +38,20 @@ type histogram struct {
 	n      int64
 }
 
-func newMetrics() *metrics {
-	return &metrics{delivered: map[string]int64{}, failed: map[string]int64{}, latency: map[string]*histogram{}}
+// NewMetrics returns zeroed counters.
+func NewMetrics() *Metrics {
+	return &Metrics{delivered: map[string]int64{}, failed: map[string]int64{}, latency: map[string]*histogram{}}
 }
 
-func (m *metrics) receivedOne() {
+// ReceivedOne counts a message accepted and spooled.
+func (m *Metrics) ReceivedOne() {
 	m.mu.Lock()
 	m.received++
 	m.mu.Unlock()
 }
 
-// observe records a finished delivery attempt (spool.RunOptions.OnEvent).
-func (m *metrics) observe(e spool.Event) {
+// Observe records a finished delivery attempt (spool.RunOptions.OnEvent).
+func (m *Metrics) Observe(e spool.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch e.Outcome {
@@ -76,13 +80,25 @@ func (m *metrics) observe(e spool.Event) {
 	}
 }
 
+// TokenSource is what /readyz and /metrics need of the token provider.
+type TokenSource interface {
+	Token(ctx context.Context, scope string, forceRefresh bool) (auth.Token, error)
+}
+
 // serveMetrics is the HTTP handler for /healthz, /readyz and /metrics.
 type serveMetrics struct {
-	m        *metrics
+	m        *Metrics
 	sp       *spool.Spool
 	dir      string
-	a        *app
+	tokens   TokenSource
 	tokScope string
+}
+
+// Handler serves /healthz (the process runs), /readyz (the listener is
+// up, a token for scope can be had, the spool in dir is writable) and
+// /metrics (Prometheus text format) for the daemon around sp.
+func (m *Metrics) Handler(sp *spool.Spool, dir string, tokens TokenSource, scope string) http.Handler {
+	return (&serveMetrics{m: m, sp: sp, dir: dir, tokens: tokens, tokScope: scope}).routes()
 }
 
 func (s *serveMetrics) routes() http.Handler {
@@ -101,7 +117,7 @@ func (s *serveMetrics) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	if _, err := s.a.tokens.Token(ctx, s.tokScope, false); err != nil {
+	if _, err := s.tokens.Token(ctx, s.tokScope, false); err != nil {
 		problems = append(problems, "no token: "+err.Error())
 	}
 	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), ".readyz-*")
@@ -127,7 +143,7 @@ func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 	var expiry float64
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	if t, err := s.a.tokens.Token(ctx, s.tokScope, false); err == nil {
+	if t, err := s.tokens.Token(ctx, s.tokScope, false); err == nil {
 		expiry = time.Until(t.ExpiresOn).Seconds()
 	}
 	s.m.mu.Lock()

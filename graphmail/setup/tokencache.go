@@ -1,10 +1,9 @@
-package main
+package setup
 
 import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
-	"os"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 
@@ -23,11 +22,8 @@ import (
 // graphmail goes on with MSAL's in-memory cache.
 func openTokenCache(cfg *config.Config, opts auth.Options, log *slog.Logger) cache.ExportReplace {
 	path := cfg.TokenCache.Path
-	switch path {
-	case "none":
+	if path == "none" {
 		return nil
-	case "":
-		path = tokencache.DefaultPath(os.LookupEnv, os.Geteuid())
 	}
 	var key []byte
 	switch {

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"github.com/graphmail/graphmail/graphmail/auth"
 )
 
-func TestSpoolErrorClass(t *testing.T) {
+func TestDisposition(t *testing.T) {
 	tests := []struct {
 		name      string
 		err       error
@@ -24,23 +24,8 @@ func TestSpoolErrorClass(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var tmp interface{ Temporary() bool }
-			if !errors.As(spoolError(tt.err), &tmp) || tmp.Temporary() != tt.temporary {
-				t.Errorf("spoolError(%v): temporary = %v, want %v", tt.err, tmp != nil && tmp.Temporary(), tt.temporary)
-			}
-		})
-	}
-}
-
-func TestWithMessageID(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"added", "Subject: x\r\n\r\nbody\r\n", "Message-ID: <id@h>\r\nSubject: x\r\n\r\nbody\r\n"},
-		{"kept", "Message-Id: <own@h>\r\nSubject: x\r\n\r\nbody\r\n", "Message-Id: <own@h>\r\nSubject: x\r\n\r\nbody\r\n"},
-		{"only in the body", "Subject: x\r\n\r\nMessage-ID: <body@h>\r\n", "Message-ID: <id@h>\r\nSubject: x\r\n\r\nMessage-ID: <body@h>\r\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := string(withMessageID([]byte(tt.in), "id@h")); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
+			if !errors.As(Disposition(tt.err), &tmp) || tmp.Temporary() != tt.temporary {
+				t.Errorf("Disposition(%v): temporary = %v, want %v", tt.err, tmp != nil && tmp.Temporary(), tt.temporary)
 			}
 		})
 	}

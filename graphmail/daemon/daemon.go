@@ -1,0 +1,327 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/graphmail/graphmail/config"
+	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/relay"
+	"github.com/graphmail/graphmail/graphmail/setup"
+	"github.com/graphmail/graphmail/graphmail/spool"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	// Stack is the wired-up client (package setup); its Config is the
+	// daemon's configuration. Required.
+	Stack *setup.Stack
+	// Reload re-reads the configuration when the reload channel of Run
+	// fires; nil means reloading is not supported.
+	Reload func() (*config.Config, error)
+	// Hostname is the name the relay greets with; "" means os.Hostname.
+	Hostname string
+	// OnEvent, if set, is called after each finished delivery attempt
+	// (after the metrics count it).
+	OnEvent func(spool.Event)
+}
+
+// Daemon is a running relay: listeners, spool, deliveries and metrics.
+type Daemon struct {
+	o       Options
+	cfg     *config.Config
+	log     *slog.Logger
+	sp      *spool.Spool
+	m       *Metrics
+	srv     *relay.Server
+	ln, tln net.Listener
+	mln     net.Listener
+}
+
+// New checks the serve section, opens the spool and builds the relay. It
+// binds nothing yet (see Listen).
+func New(o Options) (*Daemon, error) {
+	if o.Stack == nil || o.Stack.Config == nil {
+		return nil, errors.New("daemon: Options.Stack is required")
+	}
+	if o.Hostname == "" {
+		o.Hostname = hostname()
+	}
+	d := &Daemon{o: o, cfg: o.Stack.Config, log: o.Stack.Log, m: NewMetrics()}
+	sp, err := OpenSpool(d.cfg, d.log)
+	if err != nil {
+		return nil, err
+	}
+	d.sp = sp
+	opts, err := d.relayOptions(d.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if d.srv, err = relay.New(opts); err != nil {
+		return nil, &config.Error{Key: "serve", Problem: err.Error(), Hint: "check the serve section"}
+	}
+	return d, nil
+}
+
+// Spool returns the daemon's spool.
+func (d *Daemon) Spool() *spool.Spool { return d.sp }
+
+// Metrics returns the daemon's counters.
+func (d *Daemon) Metrics() *Metrics { return d.m }
+
+// Listen binds serve.listen, serve.tls_listen and serve.metrics_listen.
+func (d *Daemon) Listen() error {
+	var err error
+	if d.ln, err = net.Listen("tcp", d.cfg.Serve.Listen); err != nil {
+		return &config.Error{Key: "serve.listen", Problem: err.Error(), Hint: "pick a free address; ports below 1024 need root or CAP_NET_BIND_SERVICE"}
+	}
+	if d.cfg.Serve.TLSListen != "" {
+		if d.tln, err = net.Listen("tcp", d.cfg.Serve.TLSListen); err != nil {
+			d.closeListeners()
+			return &config.Error{Key: "serve.tls_listen", Problem: err.Error(), Hint: "pick a free address"}
+		}
+	}
+	if d.cfg.Serve.MetricsListen != "" {
+		if d.mln, err = net.Listen("tcp", d.cfg.Serve.MetricsListen); err != nil {
+			d.closeListeners()
+			return &config.Error{Key: "serve.metrics_listen", Problem: err.Error(), Hint: "pick a free address"}
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) closeListeners() {
+	for _, l := range []net.Listener{d.ln, d.tln, d.mln} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+}
+
+// Addr is the SMTP listener's address (after Listen).
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// MetricsAddr is the metrics listener's address, or nil.
+func (d *Daemon) MetricsAddr() net.Addr {
+	if d.mln == nil {
+		return nil
+	}
+	return d.mln.Addr()
+}
+
+// Run serves SMTP, delivers the spool and serves the metrics until ctx
+// ends; then it stops accepting, lets deliveries in flight finish and
+// returns nil, leaving undelivered messages in the spool. Each value on
+// reload re-reads the configuration and applies the relay's allow-lists,
+// accounts and limits without dropping connections. Listen must have
+// succeeded.
+func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
+	if d.ln == nil {
+		return errors.New("daemon: Run before Listen")
+	}
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- d.srv.Serve(d.ln) }()
+	if d.tln != nil {
+		go func() { serveErr <- d.srv.ServeTLS(d.tln) }()
+	}
+	d.m.listening.Store(true)
+
+	scope := d.cfg.GraphScope
+	if d.cfg.SMTP.Fallback == config.FallbackOnly {
+		scope = d.cfg.SMTP.Scope
+	}
+	var metricsSrv *http.Server
+	if d.mln != nil {
+		metricsSrv = &http.Server{Handler: d.m.Handler(d.sp, d.cfg.Spool.Dir, d.o.Stack.Tokens, scope), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = metricsSrv.Serve(d.mln) }()
+		d.log.Info("metrics listening", "addr", d.mln.Addr().String())
+	}
+
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	runDone := make(chan error, 1)
+	cfg := d.cfg
+	go func() {
+		runDone <- d.sp.Run(runCtx, NewDeliverer(d.o.Stack.Mail), spool.RunOptions{
+			Workers: cfg.Spool.Workers,
+			MaxAge:  cfg.Spool.MaxAge,
+			Backoff: func(attempt int) time.Duration {
+				return min(cfg.Spool.RetryInterval<<min(max(attempt-1, 0), 16), time.Hour)
+			},
+			OnEvent: func(e spool.Event) {
+				d.m.Observe(e)
+				if d.o.OnEvent != nil {
+					d.o.OnEvent(e)
+				}
+			},
+		})
+	}()
+	d.log.Info("serving", "smtp", d.ln.Addr().String(), "spool", cfg.Spool.Dir, "sender", cfg.Sender)
+
+	for {
+		select {
+		case <-reload:
+			d.reload()
+		case err := <-runDone:
+			d.srv.Close()
+			if metricsSrv != nil {
+				_ = metricsSrv.Close()
+			}
+			if errors.Is(err, spool.ErrLocked) {
+				return &config.Error{Key: "spool.dir", Problem: "another graphmail serve is using " + cfg.Spool.Dir, Hint: "stop it, or give this one its own spool.dir"}
+			}
+			return err
+		case err := <-serveErr:
+			stopRun()
+			<-runDone
+			if metricsSrv != nil {
+				_ = metricsSrv.Close()
+			}
+			return err
+		case <-ctx.Done():
+			d.log.Info("stopping: no new connections; deliveries in flight may finish")
+			shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = d.srv.Shutdown(shutCtx)
+			cancel()
+			stopRun()
+			err := <-runDone
+			if metricsSrv != nil {
+				_ = metricsSrv.Close()
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		}
+	}
+}
+
+// reload re-reads the configuration and applies the relay's allow-lists,
+// accounts and limits without dropping connections; a broken configuration
+// is refused and the running one stays in force.
+func (d *Daemon) reload() {
+	if d.o.Reload == nil {
+		d.log.Warn("reload requested, but this daemon cannot re-read its configuration")
+		return
+	}
+	cfg, err := d.o.Reload()
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "error", err.Error())
+		return
+	}
+	opts, err := d.relayOptions(cfg)
+	if err == nil {
+		err = d.srv.Reload(opts)
+	}
+	if err != nil {
+		d.log.Error("reload failed; keeping the running configuration", "error", err.Error())
+		return
+	}
+	d.log.Info("configuration reloaded", "allow_nets", len(opts.AllowNets), "accounts", len(opts.Accounts))
+}
+
+// relayOptions turns the serve section into relay options whose Submit
+// spools the message durably before the client gets 250.
+func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
+	opts := relay.Options{
+		Addr:                 cfg.Serve.Listen,
+		TLSAddr:              cfg.Serve.TLSListen,
+		Domain:               d.o.Hostname,
+		AllowNets:            cfg.Serve.AllowNets,
+		AllowedFromAnonymous: cfg.Serve.AllowedFrom,
+		MaxMessageBytes:      cfg.Serve.MaxMessageSize,
+		MaxRecipients:        cfg.Serve.MaxRecipients,
+		MessagesPerMinute:    cfg.Serve.MessagesPerMinute,
+		ConnsPerMinute:       cfg.Serve.ConnectionsPerMinute,
+		Logger:               d.log,
+		Submit: func(ctx context.Context, env relay.Envelope, raw []byte) error {
+			client := env.ClientAddr.String()
+			if env.User != "" {
+				client += " user=" + env.User
+			}
+			id, err := d.sp.Enqueue(ctx, spool.Envelope{From: env.From, To: env.To}, raw, spool.Meta{Client: client})
+			if err != nil {
+				reply := SubmitReply(err)
+				d.log.Error("spooling failed", "error", err.Error(), "reply", reply.Code)
+				return reply
+			}
+			d.m.ReceivedOne()
+			d.log.Info("spooled", "id", string(id), "client", client, "recipients", len(env.To), "bytes", len(raw))
+			return nil
+		},
+	}
+	if len(cfg.Serve.Accounts) > 0 {
+		opts.Accounts = map[string]relay.Account{}
+		for name, acc := range cfg.Serve.Accounts {
+			from := acc.AllowedFrom
+			if len(from) == 0 {
+				from = []string{cfg.Sender}
+			}
+			opts.Accounts[name] = relay.Account{PasswordHash: acc.PasswordHash, AllowedFrom: from}
+		}
+	}
+	if cfg.Serve.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Serve.TLSCert, cfg.Serve.TLSKey)
+		if err != nil {
+			return opts, &config.Error{Key: "serve.tls_cert", Problem: err.Error(), Hint: "give a PEM certificate (with its chain) and its unencrypted key"}
+		}
+		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return opts, nil
+}
+
+// submitReplies is the relay's answer to a failed submission, by class:
+// a message that can never be sent is refused for good, anything else
+// asks the client to try again later.
+var submitReplies = [...]*smtp.SMTPError{
+	graphmail.None:          relay.ErrNotQueued,
+	graphmail.Transient:     relay.ErrNotQueued,
+	graphmail.NeedsOperator: {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure, try again later"},
+	graphmail.Misconfigured: {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 5}, Message: "System incorrectly configured, try again later"},
+	graphmail.BadMessage:    relay.ErrBadMessage,
+	graphmail.Usage:         relay.ErrBadMessage,
+	graphmail.Refused:       relay.ErrNotQueued,
+}
+
+// SubmitReply is the SMTP reply for a message that could not be taken:
+// a table over graphmail.ClassOf(err). An *smtp.SMTPError passes as is.
+func SubmitReply(err error) *smtp.SMTPError {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	c := graphmail.ClassOf(err)
+	if int(c) < len(submitReplies) {
+		return submitReplies[c]
+	}
+	return relay.ErrNotQueued
+}
+
+// OpenSpool opens spool.dir.
+func OpenSpool(cfg *config.Config, log *slog.Logger) (*spool.Spool, error) {
+	sp, err := spool.Open(cfg.Spool.Dir, spool.Options{DeleteDone: !cfg.Spool.KeepDone, Logger: log, Hostname: setup.MailDomain(cfg.Sender)})
+	if err != nil {
+		var se *spool.Error
+		if errors.As(err, &se) {
+			return nil, &config.Error{Key: "spool.dir", Problem: err.Error(), Hint: "set spool.dir to a directory this user may create and write (mode 0700)"}
+		}
+		return nil, err
+	}
+	return sp, nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "this host"
+	}
+	return h
+}

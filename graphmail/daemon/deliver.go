@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
+	"github.com/graphmail/graphmail/graphmail/spool"
+)
+
+// NewDeliverer returns the spool's deliverer: Graph's MIME sendMail
+// through mail (with its SMTP fallback), keeping every envelope recipient,
+// and the failure's class deciding retry or dead letter (Disposition).
+func NewDeliverer(mail *graphmail.Client) spool.Deliverer { return spoolDeliverer{mail} }
+
+type spoolDeliverer struct{ mail *graphmail.Client }
+
+// Deliver implements spool.Deliverer.
+func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.Receipt, error) {
+	raw := rfc5322.EnsureMessageID(del.Raw, del.MessageID)
+	extra := make([]graphmail.Address, 0, len(del.Envelope.To))
+	for _, to := range del.Envelope.To {
+		extra = append(extra, graphmail.Address{Address: to})
+	}
+	res, err := d.mail.SendMIME(ctx, raw, extra)
+	if err != nil {
+		return spool.Receipt{}, Disposition(err)
+	}
+	return spool.Receipt{Path: res.Path, RequestID: res.RequestID, Reply: res.Reply}, nil
+}
+
+// Disposition decides, by the failure's class, whether a failed delivery is
+// retried: only a message that can never be sent as it is goes to the dead
+// letters at once; an authentication or configuration problem keeps the
+// message queued until it is fixed (or spool.max_age runs out), so nothing
+// is lost to an expired secret.
+func Disposition(err error) error {
+	if !graphmail.ClassOf(err).Retry() {
+		return spool.Permanent(err)
+	}
+	return retryable{err}
+}
+
+// retryable marks an error as temporary for the spool.
+type retryable struct{ error }
+
+func (r retryable) Unwrap() error   { return r.error }
+func (r retryable) Temporary() bool { return true }

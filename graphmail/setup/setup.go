@@ -1,0 +1,252 @@
+// Package setup builds graphmail's objects from a config.Config: the TLS
+// settings and HTTP client, the token provider (with its encrypted cache),
+// the Graph client with its governor, retry policy and size routing, and
+// the SMTP XOAUTH2 fallback on the same tokens. It is the one place where
+// configuration meets the library, so send, doctor, sendmail and serve
+// build the same client.
+package setup
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/graphmail/graphmail/config"
+	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/auth"
+)
+
+// Stack is the wired-up object graph for one command or daemon: one HTTP
+// client, one token provider shared by Graph and the SMTP fallback, one
+// Graph client with its governor, retry policy, size routing and fallback.
+type Stack struct {
+	// Config is the configuration the stack was built from.
+	Config *config.Config
+	// Log is the logger every part shares.
+	Log *slog.Logger
+	// TLS trusts the system roots plus ca_file.
+	TLS *tls.Config
+	// HTTP is the client for the authority and Graph.
+	HTTP *http.Client
+	// Tokens is the token provider (nil with Options.DryRun).
+	Tokens *auth.Provider
+	// Mail is the Graph client with the fallback the policy allows.
+	Mail *graphmail.Client
+	// Policy is the fallback policy in force.
+	Policy graphmail.Policy
+	// SMTPUser is who the SMTP fallback authenticates as: the sender
+	// mailbox, or with auth.method delegated the signed-in user (who may
+	// send from another mailbox).
+	SMTPUser string
+
+	closers []func() error
+}
+
+// Options adjust what New builds.
+type Options struct {
+	// Policy overrides smtp.fallback ("" keeps it).
+	Policy graphmail.Policy
+	// DryRun builds a client that needs no credential and contacts
+	// nothing.
+	DryRun bool
+	// Mutate adjusts the Graph client's configuration last (e.g. a
+	// progress callback).
+	Mutate []func(*graphmail.Config)
+	// Tokens reuses a token provider (and its cached tokens) instead of
+	// building a new one.
+	Tokens *auth.Provider
+}
+
+// New wires the token provider, the Graph client and the fallback from cfg,
+// logging to log. send, doctor --send-test, sendmail and serve all build
+// their client here, so every path has the same governor, retry policy,
+// size routing and fallback.
+func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Stack{Config: cfg, Log: log}
+	via, dryRun, mutators := o.Policy, o.DryRun, o.Mutate
+	var err error
+	if a.TLS, err = TLSConfig(cfg.CAFile); err != nil {
+		return nil, err
+	}
+	a.HTTP = NewHTTPClient(a.TLS)
+	a.Policy = via
+	if a.Policy == "" {
+		a.Policy = graphmail.Policy(cfg.SMTP.Fallback)
+	}
+	sender := cfg.Sender
+	if sender == "" && dryRun {
+		sender = "sender@example.invalid"
+	}
+	gcfg := graphmail.Config{
+		Sender:        sender,
+		GraphEndpoint: cfg.GraphEndpoint,
+		GraphScope:    cfg.GraphScope,
+		HTTPClient:    a.HTTP,
+		SkipSentItems: !cfg.SaveToSentItems,
+		Policy:        a.Policy,
+		Retry:         graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
+		LogRecipients: cfg.Log.Recipients,
+		Logger:        a.Log,
+		// The Clients of a process share the mailbox's limits: 4 requests
+		// in flight and limits.messages_per_minute.
+		MessagesPerMinute: cfg.Limits.MessagesPerMinute,
+		LargeMessages:     graphmail.LargeMessages(cfg.LargeMessages),
+		MaxFallbackBytes:  cfg.SMTP.MaxMessageSize,
+	}
+	if !dryRun {
+		if a.Tokens = o.Tokens; a.Tokens == nil {
+			if a.Tokens, err = NewTokenProvider(cfg, a.HTTP, a.Log); err != nil {
+				return nil, err
+			}
+		}
+		a.SMTPUser = cfg.Sender
+		if cfg.Auth.Method == config.MethodDelegated {
+			if a.SMTPUser, err = resolveDelegatedSender(cfg, a.Tokens, &gcfg); err != nil {
+				return nil, err
+			}
+		}
+		gcfg.Credential = a.Tokens.TokenCredential()
+		if a.Policy != graphmail.PolicyNever {
+			fb, closeFn, err := newSMTPFallback(cfg, a.TLS, a.Tokens, a.SMTPUser)
+			if err != nil {
+				return nil, err
+			}
+			gcfg.Fallback = fb
+			a.closers = append(a.closers, closeFn)
+		}
+	}
+	for _, m := range mutators {
+		m(&gcfg)
+	}
+	if a.Mail, err = graphmail.New(gcfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// resolveDelegatedSender finds the signed-in user and returns their name:
+// sender defaults to them, and their own mailbox is addressed as /me;
+// another sender is a mailbox they may send from (users/{sender}).
+func resolveDelegatedSender(cfg *config.Config, tokens *auth.Provider, gcfg *graphmail.Config) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	acct, err := tokens.Account(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cfg.Sender == "" {
+		cfg.Sender = acct.Username
+	}
+	gcfg.Sender = cfg.Sender
+	gcfg.UseMe = strings.EqualFold(cfg.Sender, acct.Username)
+	return acct.Username, nil
+}
+
+// Close releases connections (pooled SMTP sessions).
+func (a *Stack) Close() {
+	for _, c := range a.closers {
+		_ = c()
+	}
+}
+
+// NewTokenProvider builds the token provider for auth.method.
+func NewTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*auth.Provider, error) {
+	opts := auth.Options{
+		AuthorityHost:     cfg.AuthorityHost,
+		TenantID:          cfg.TenantID,
+		ClientID:          cfg.ClientID,
+		HTTPClient:        hc,
+		InstanceDiscovery: cfg.InstanceDiscovery,
+		Logger:            log,
+	}
+	switch cfg.Auth.Method {
+	case config.MethodDelegated:
+		return NewDelegatedProvider(cfg, hc, log, false)
+	case config.MethodWorkloadIdentity:
+		// No persistent cache: see openTokenCache.
+		opts.FederatedTokenFile = cfg.FederatedTokenFile
+		return auth.New(opts)
+	case config.MethodManagedIdentity:
+		return auth.New(auth.Options{ManagedIdentity: &auth.ManagedIdentity{ClientID: cfg.ManagedIdentityClientID}, HTTPClient: hc, Logger: log})
+	case config.MethodCertificate:
+	default:
+		opts.ClientSecret = cfg.ClientSecret.Reveal()
+	}
+	if cfg.Auth.Method == config.MethodCertificate {
+		cert, err := auth.LoadCertificate(cfg.ClientCertificate, cfg.ClientCertificatePassword.Reveal())
+		if err != nil {
+			return nil, &config.Error{Key: "client_certificate", Problem: err.Error(), Hint: "give a PEM file with the certificate and its unencrypted private key, or a .pfx with client_certificate_password"}
+		}
+		opts.Certificate = cert
+	}
+	opts.Cache = openTokenCache(cfg, opts, log)
+	return auth.New(opts)
+}
+
+// NewHTTPClient is the client for every call to the authority and Graph:
+// it trusts tlsCfg's roots (ca_file) and honours HTTPS_PROXY.
+func NewHTTPClient(tlsCfg *tls.Config) *http.Client {
+	return &http.Client{
+		Timeout:   100 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 15 * time.Second, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true},
+	}
+}
+
+// TLSConfig trusts the system roots plus ca_file.
+func TLSConfig(caFile string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return c, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, &config.Error{Key: "ca_file", Problem: err.Error(), Hint: "point ca_file at a readable PEM bundle, or remove the key"}
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, &config.Error{Key: "ca_file", Problem: fmt.Sprintf("%s holds no PEM certificate", caFile), Hint: "ca_file must contain one or more -----BEGIN CERTIFICATE----- blocks"}
+	}
+	c.RootCAs = pool
+	return c, nil
+}
+
+// NewLogger builds the slog logger from the log section: text or JSON on
+// w (standard error for the CLI).
+func NewLogger(l config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch l.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// MailDomain is the domain of addr (the sender), for Message-IDs;
+// "graphmail.local" without one.
+func MailDomain(addr string) string {
+	if _, d, ok := strings.Cut(addr, "@"); ok {
+		return d
+	}
+	return "graphmail.local"
+}
