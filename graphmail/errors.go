@@ -7,9 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	abs "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 )
 
 // GraphError is a request to Microsoft Graph that failed: an error response,
@@ -125,40 +122,6 @@ func (e *GraphError) Hint() string {
 		return "Microsoft Graph could not be reached or failed; try again later (exit code 75 makes cron and MTAs retry)"
 	}
 	return ""
-}
-
-// graphError converts an error from the Graph SDK into *GraphError.
-func graphError(err error, x *exchange) *GraphError {
-	ge := &GraphError{Err: err}
-	if x != nil {
-		ge.StatusCode = x.status
-		ge.RequestID = x.requestID
-		ge.ClientRequestID = x.clientRequestID
-		ge.RetryAfter = x.retryAfter
-	}
-	var oe *odataerrors.ODataError
-	var ae *abs.ApiError
-	switch {
-	case errors.As(err, &oe):
-		ge.StatusCode = oe.ResponseStatusCode
-		if main := oe.GetErrorEscaped(); main != nil {
-			if c := main.GetCode(); c != nil {
-				ge.Code = *c
-			}
-			if m := main.GetMessage(); m != nil {
-				ge.Message = *m
-			}
-		}
-		ge.Err = nil
-	case errors.As(err, &ae):
-		ge.StatusCode = ae.ResponseStatusCode
-		ge.Message = ae.Message
-		ge.Err = nil
-	}
-	if ge.StatusCode != 0 {
-		ge.Err = nil
-	}
-	return ge
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.

@@ -49,13 +49,13 @@ func newFixture(t *testing.T, mutate func(*graphmail.Config)) *fixture {
 		GraphEndpoint: srv.GraphEndpoint(),
 		HTTPClient:    srv.HTTPClient(),
 		Fallback:      f.fb,
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			f.mu.Lock()
-			f.waits = append(f.waits, d)
-			f.mu.Unlock()
-			return ctx.Err()
-		},
 	}
+	graphmail.SetSleep(&cfg, func(ctx context.Context, d time.Duration) error {
+		f.mu.Lock()
+		f.waits = append(f.waits, d)
+		f.mu.Unlock()
+		return ctx.Err()
+	})
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -154,9 +154,8 @@ func TestSendBothBodiesUsesMIME(t *testing.T) {
 	}
 }
 
-func TestSaveToSentItems(t *testing.T) {
-	no := false
-	f := newFixture(t, func(c *graphmail.Config) { c.SaveToSentItems = &no })
+func TestSkipSentItems(t *testing.T) {
+	f := newFixture(t, func(c *graphmail.Config) { c.SkipSentItems = true })
 	if _, err := f.client.Send(context.Background(), textMessage()); err != nil {
 		t.Fatal(err)
 	}

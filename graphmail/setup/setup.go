@@ -87,20 +87,20 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 		sender = "sender@example.invalid"
 	}
 	gcfg := graphmail.Config{
-		Sender:          sender,
-		GraphEndpoint:   cfg.GraphEndpoint,
-		GraphScope:      cfg.GraphScope,
-		HTTPClient:      a.HTTP,
-		SaveToSentItems: &cfg.SaveToSentItems,
-		Policy:          a.Policy,
-		Retry:           graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
-		LogRecipients:   cfg.Log.Recipients,
-		Logger:          a.Log,
-		// One process, one governor: MailboxConcurrency requests in flight
-		// and limits.messages_per_minute per mailbox.
-		Governor:         graphmail.NewGovernor(graphmail.GovernorOptions{MessagesPerMinute: cfg.Limits.MessagesPerMinute}),
-		LargeMessages:    graphmail.LargeMessages(cfg.LargeMessages),
-		MaxFallbackBytes: cfg.SMTP.MaxMessageSize,
+		Sender:        sender,
+		GraphEndpoint: cfg.GraphEndpoint,
+		GraphScope:    cfg.GraphScope,
+		HTTPClient:    a.HTTP,
+		SkipSentItems: !cfg.SaveToSentItems,
+		Policy:        a.Policy,
+		Retry:         graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
+		LogRecipients: cfg.Log.Recipients,
+		Logger:        a.Log,
+		// The Clients of a process share the mailbox's limits: 4 requests
+		// in flight and limits.messages_per_minute.
+		MessagesPerMinute: cfg.Limits.MessagesPerMinute,
+		LargeMessages:     graphmail.LargeMessages(cfg.LargeMessages),
+		MaxFallbackBytes:  cfg.SMTP.MaxMessageSize,
 	}
 	if !dryRun {
 		if a.Tokens = o.Tokens; a.Tokens == nil {
