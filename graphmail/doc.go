@@ -26,7 +26,14 @@
 //
 // Errors are typed, for errors.As: *MessageError (the message cannot be
 // sent as it is; *TooLargeError wraps one), *GraphError (Graph answered
-// with an error, or did not answer), *CredentialError (no token),
-// *UploadError (the upload session path) and *FallbackError (the fallback
-// failed too).
+// with an error, or did not answer), *UploadError (the upload session
+// path) and *FallbackError (the fallback failed too). A credential that
+// cannot give a token returns its own error (package auth's *auth.Error).
+//
+// ClassOf puts any of them — and the errors of the leaf packages — into
+// one of a few classes (Transient, NeedsOperator, Misconfigured,
+// BadMessage, UnknownRecipient, Usage, Refused) that decide retrying,
+// holding, dead-lettering and exit codes everywhere. Library errors state
+// facts (status, Graph code, AADSTS code); the words that tell a person
+// which setting to change are the CLI's.
 package graphmail

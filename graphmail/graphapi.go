@@ -119,8 +119,9 @@ func (c *Client) sendMail(ctx context.Context, msgID string, m *Message, mime []
 // posts a sendMail request that has no recipients. Graph checks the token,
 // the Mail.Send permission (and any access policy) and the mailbox before
 // the message, so the expected answer is 400 ErrorInvalidRecipients, which
-// Probe reports as success. Any other failure comes back as *GraphError
-// (or *CredentialError when no token could be had).
+// Probe reports as success. Any other failure comes back as *GraphError,
+// or as the credential's own error (an *auth.Error) when no token could be
+// had.
 func (c *Client) Probe(ctx context.Context) error {
 	if c.api.adapter == nil {
 		return errNoCredential
@@ -139,7 +140,7 @@ func (c *Client) Probe(ctx context.Context) error {
 	reached := x.reached
 	x.mu.Unlock()
 	if !reached {
-		return &CredentialError{Err: err}
+		return err // the credential's own error: no request left
 	}
 	ge := graphError(err, x)
 	ge.ClientRequestID = x.clientRequestID
@@ -158,7 +159,7 @@ var graphErrorMappings = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFr
 // mailbox's in-flight slots (not the waits between attempts). With want it
 // returns the response body. res.Attempts and res.RequestID are updated
 // (attempts add up across the calls of one message). Errors are
-// *GraphError or *CredentialError.
+// *GraphError, or the credential's own error when no token could be had.
 func (c *Client) callGraph(ctx context.Context, x *exchange, ri *abs.RequestInformation, want bool, res *Result) ([]byte, error) {
 	start := c.now()
 	for attempt := 1; ; attempt++ {
@@ -182,7 +183,7 @@ func (c *Client) callGraph(ctx context.Context, x *exchange, ri *abs.RequestInfo
 			// The request never left: the credential could not produce a
 			// token. Its error carries its own class (an *auth.Error with
 			// the AADSTS code); it is not a Graph failure.
-			return nil, &CredentialError{Err: err}
+			return nil, err
 		}
 		ge := graphError(err, x)
 		ge.ClientRequestID = x.clientRequestID

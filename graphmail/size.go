@@ -61,15 +61,6 @@ func (e *TooLargeError) Error() string { return e.msg.Error() }
 // Unwrap returns the *MessageError.
 func (e *TooLargeError) Unwrap() error { return e.msg }
 
-// Hint names the ways to send such a message.
-func (e *TooLargeError) Hint() string {
-	if e.UploadSession {
-		return "an upload session takes attachments of up to 150 MB; split the file or share a link to it instead"
-	}
-	return "set large_messages: upload_session (needs the Mail.ReadWrite application permission) to upload large attachments through Graph, " +
-		"or let the SMTP fallback carry it (smtp.fallback: auto, up to smtp.max_message_size, default 35MB)"
-}
-
 func newTooLargeError(reqBytes, mimeBytes, fallbackLimit int64, upload bool) *TooLargeError {
 	problem := fmt.Sprintf("the message is %s, over Graph's 4 MB request limit", formatBytes(reqBytes))
 	switch {

@@ -30,15 +30,6 @@ func (e *UploadError) Error() string {
 // Unwrap returns the cause.
 func (e *UploadError) Unwrap() error { return e.Err }
 
-// Hint explains the permission the path needs when Graph refused it.
-func (e *UploadError) Hint() string {
-	var ge *GraphError
-	if errors.As(e.Err, &ge) && ge.StatusCode == http.StatusForbidden {
-		return "large_messages: upload_session needs the Mail.ReadWrite application permission (with admin consent) besides Mail.Send; grant it, or unset large_messages so large messages go to the SMTP fallback"
-	}
-	return ""
-}
-
 // sendLarge sends m through a draft: create it without attachments, attach
 // the small attachments whole and upload the large ones in chunks, then
 // send it. Every request carries the same client-request-id. A draft that

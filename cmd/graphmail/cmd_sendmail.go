@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
+	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail/daemon"
 	"github.com/graphmail/graphmail/graphmail/setup"
 
@@ -62,7 +64,15 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 	if err != nil {
 		return &inputError{err: err, hint: "the message must be RFC 5322 text with a header; give recipients on the command line or use -t"}
 	}
-	a, err := newApp(cfg, env, "", false)
+	// Quiet success: standard error (which cron mails) shows warnings and
+	// errors only, unless log.level was set; log.file and log.syslog still
+	// record every message.
+	var quiet *slog.Level
+	if cfg.Sources["log.level"] == config.SourceDefault {
+		warn := slog.LevelWarn
+		quiet = &warn
+	}
+	a, err := buildApp(cfg, env, setup.Options{}, quiet)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,9 @@ type Stack struct {
 	// mailbox, or with auth.method delegated the signed-in user (who may
 	// send from another mailbox).
 	SMTPUser string
+	// Sinks are the log's file and syslog sinks when the stack was given
+	// them (Options.Sinks): the daemon reopens the file on SIGHUP.
+	Sinks *Log
 
 	closers []func() error
 }
@@ -61,6 +64,9 @@ type Options struct {
 	// Tokens reuses a token provider (and its cached tokens) instead of
 	// building a new one.
 	Tokens *auth.Provider
+	// Sinks, if set, are closed with the stack (see OpenLog); New logs
+	// through Sinks.Logger when its log argument is nil.
+	Sinks *Log
 }
 
 // New wires the token provider, the Graph client and the fallback from cfg,
@@ -68,10 +74,16 @@ type Options struct {
 // their client here, so every path has the same governor, retry policy,
 // size routing and fallback.
 func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
+	if log == nil && o.Sinks != nil {
+		log = o.Sinks.Logger
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Stack{Config: cfg, Log: log}
+	a := &Stack{Config: cfg, Log: log, Sinks: o.Sinks}
+	if o.Sinks != nil {
+		a.closers = append(a.closers, o.Sinks.Close)
+	}
 	via, dryRun, mutators := o.Policy, o.DryRun, o.Mutate
 	var err error
 	if a.TLS, err = TLSConfig(cfg.CAFile); err != nil {
