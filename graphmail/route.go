@@ -63,6 +63,10 @@ type outgoing struct {
 	msg   *Message // from Send, validated; nil from SendMIME
 	raw   []byte   // from SendMIME: the message as given, for the fallback
 	graph []byte   // from SendMIME: raw with the added Bcc, for Graph
+	// narrowed: the header names recipients the envelope does not
+	// (SendEnvelope), so SMTP, which delivers to the envelope alone, is
+	// tried first when allowed, and graph holds the narrowed header.
+	narrowed bool
 }
 
 // Send delivers m: through Graph, and, depending on the policy, through the
@@ -93,8 +97,9 @@ func (c *Client) Send(ctx context.Context, m *Message) (Result, error) {
 // Over MaxRequestBytes (about 2.9 MB of MIME) the message goes to the
 // fallback if the policy allows one and it is within MaxFallbackBytes, else
 // SendMIME fails with a *TooLargeError: an upload session cannot carry raw
-// MIME. The fallback gets the message exactly as given (no added Bcc) with
-// every recipient, extra ones included, in the envelope.
+// MIME. The fallback gets the message as given without its Bcc and
+// Resent-Bcc fields (no added Bcc either), with every recipient, extra ones
+// included, in the envelope.
 func (c *Client) SendMIME(ctx context.Context, raw []byte, extra []Address) (Result, error) {
 	o, err := prepareMIME(raw, extra)
 	if err != nil {
@@ -164,7 +169,9 @@ func prepareMIME(raw []byte, extra []Address) (*outgoing, error) {
 	if len(rcpts) == 0 {
 		return nil, &MessageError{Field: "MIME", Problem: "no recipients: the message has no To, Cc or Bcc and none were given"}
 	}
-	return &outgoing{id: h.MessageID(), rcpts: rcpts, raw: raw, graph: rfc5322.AddBcc(raw, add)}, nil
+	// Over SMTP the recipients are in the envelope: Bcc and Resent-Bcc
+	// never travel in the bytes (as Postfix's cleanup strips them).
+	return &outgoing{id: h.MessageID(), rcpts: rcpts, raw: rfc5322.RemoveFields(raw, "Bcc", "Resent-Bcc"), graph: rfc5322.AddBcc(raw, add)}, nil
 }
 
 // deliver is the one send pipeline: pace the mailbox's messages, size the
@@ -195,6 +202,17 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		res Result
 		err error
 	)
+	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil {
+		const reason = "the header names recipients the envelope does not"
+		fres, ferr := c.sendFallback(ctx, o, reason)
+		if ferr == nil {
+			return fres, nil
+		}
+		if cl := ClassOf(ferr); cl == BadMessage || cl == UnknownRecipient {
+			return fres, ferr
+		}
+		c.log.Info("smtp could not take it; sending through graph to the envelope recipients only", "message_id", o.id, "error", ferr)
+	}
 	switch {
 	case c.policy == PolicyOnly:
 		return c.sendFallback(ctx, o, "")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/sendmailcompat"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
@@ -90,10 +89,6 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 		a.Log.Info("spooled", "id", string(id), "recipients", len(envl.To))
 		return nil
 	}
-	extra := make([]graphmail.Address, 0, len(envl.To))
-	for _, to := range envl.To {
-		extra = append(extra, graphmail.Address{Address: to})
-	}
-	_, err = a.Mail.SendMIME(cmd.Context(), msg, extra)
+	_, err = a.Mail.SendEnvelope(cmd.Context(), envl.To, msg)
 	return err
 }

@@ -225,6 +225,15 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 		if got := len(srv.Messages()); got != want {
 			ts.Fatalf("sandbox delivered %d message(s), want %d", got, want)
 		}
+	case "rcpts":
+		// sandbox rcpts: print the recipients of the last delivered message
+		msgs := srv.Messages()
+		if len(msgs) == 0 {
+			ts.Fatalf("sandbox delivered nothing")
+		}
+		for _, r := range msgs[len(msgs)-1].Recipients {
+			fmt.Fprintln(ts.Stdout(), r)
+		}
 	case "tokens":
 		resource := map[string]string{"graph": "https://graph.microsoft.com", "outlook": "https://outlook.office365.com"}[args[1]]
 		want, _ := strconv.Atoi(args[2])
