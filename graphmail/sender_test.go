@@ -166,7 +166,11 @@ func TestSaveToSentItems(t *testing.T) {
 }
 
 func TestRetries(t *testing.T) {
-	date := time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)
+	// The client's clock stands still at now, so that a Retry-After date
+	// is as far ahead when the client reads it as when it was written,
+	// however long a loaded machine takes to get there.
+	now := time.Now()
+	date := now.Add(3 * time.Second).UTC().Format(http.TimeFormat)
 	tests := []struct {
 		name      string
 		failures  []graphmailtest.Failure
@@ -183,7 +187,10 @@ func TestRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, func(c *graphmail.Config) { c.Policy = graphmail.PolicyNever })
+			f := newFixture(t, func(c *graphmail.Config) {
+				c.Policy = graphmail.PolicyNever
+				c.Now = func() time.Time { return now }
+			})
 			for _, fl := range tt.failures {
 				f.srv.Fail(fl)
 			}

@@ -51,8 +51,8 @@ func newE2E(t *testing.T, opts smtpd.Options, tokens *fakeTokens, edit func(*Con
 		Username:       mailbox,
 		Tokens:         tokens,
 		TLSConfig:      &tls.Config{RootCAs: testCert().pool},
-		CommandTimeout: 10 * time.Second,
-		DataTimeout:    10 * time.Second,
+		CommandTimeout: time.Minute, // only bounds a hang
+		DataTimeout:    time.Minute,
 	}
 	if edit != nil {
 		edit(&cfg)
