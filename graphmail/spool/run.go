@@ -177,7 +177,9 @@ func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
 			})
 		}
 		wait := o.ScanInterval - time.Since(lastScan)
-		if next, ok := s.nextDue(); ok {
+		// With every worker busy, a due message waits for one to finish
+		// (done), not for a timer that would only spin.
+		if next, ok := s.nextDue(); ok && inflight < o.Workers {
 			wait = min(wait, next.Sub(s.now()))
 		}
 		t := time.NewTimer(max(wait, time.Millisecond))
