@@ -35,8 +35,18 @@ func TestGovernorAtTheFake(t *testing.T) {
 				c.Retry.MaxAttempts = 20
 				c.Retry.MaxElapsed = time.Hour
 			})
-			f.srv.SetLatency(80 * time.Millisecond)
-			failed := sendConcurrently(t, 20, f.client, tt.wantThrottle)
+			// The fake holds the requests it admits until the governor's
+			// limit is reached (and, without a real limit, until the fake
+			// turned one away): they overlap however slowly they start.
+			release := f.srv.HoldGraph()
+			defer release()
+			done := make(chan int)
+			go func() { done <- sendConcurrently(t, 20, f.client, tt.wantThrottle) }()
+			waitUntil(t, "the requests to overlap", func() bool {
+				return f.srv.MaxInFlight(f.srv.Mailboxes()[0]) >= tt.wantMax && (!tt.wantThrottle || f.srv.Throttled() > 0)
+			})
+			release()
+			failed := <-done
 			if got := f.srv.MaxInFlight(f.srv.Mailboxes()[0]); got != tt.wantMax {
 				t.Errorf("max in flight at the fake = %d, want %d", got, tt.wantMax)
 			}
@@ -84,7 +94,6 @@ func TestGovernorSharedByClients(t *testing.T) {
 	f := newFixture(t, nil)
 	other := "second@sandbox.onmicrosoft.com"
 	f.srv.AddMailbox(other)
-	f.srv.SetLatency(80 * time.Millisecond)
 	mk := func(sender string) *graphmail.Client {
 		c, err := graphmail.New(graphmail.Config{Sender: sender, Credential: f.tokens.TokenCredential(),
 			GraphEndpoint: f.srv.GraphEndpoint(), HTTPClient: f.srv.HTTPClient(), Policy: graphmail.PolicyNever})
@@ -96,11 +105,23 @@ func TestGovernorSharedByClients(t *testing.T) {
 	// f.client and a are two Clients of the default mailbox; b sends from
 	// the other one. None has a governor of its own.
 	a, b := mk(graphmailtest.DefaultMailbox), mk(other)
+	// The fake holds what it admits until both mailboxes are fully used.
+	release := f.srv.HoldGraph()
+	defer release()
 	var wg sync.WaitGroup
 	for _, c := range []*graphmail.Client{f.client, a, b} {
 		wg.Add(1)
 		go func() { defer wg.Done(); sendConcurrently(t, 8, c, false) }()
 	}
+	waitUntil(t, "both mailboxes to be fully used", func() bool {
+		for _, box := range f.srv.Mailboxes() {
+			if f.srv.MaxInFlight(box) < 4 {
+				return false
+			}
+		}
+		return true
+	})
+	release()
 	wg.Wait()
 	for _, box := range f.srv.Mailboxes() {
 		if got := f.srv.MaxInFlight(box); got != 4 {
@@ -128,6 +149,16 @@ func TestOneRetryLayer(t *testing.T) {
 		}
 		if got := f.srv.GraphRequests("POST sendMail"); got != tt.attempts || res.Attempts != tt.attempts {
 			t.Errorf("%d: requests at the fake %d, attempts %d, want %d each", tt.status, got, res.Attempts, tt.attempts)
+		}
+	}
+}
+
+// waitUntil polls cond until it holds; the deadline only bounds a hang.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }

@@ -165,7 +165,11 @@ func TestSkipSentItems(t *testing.T) {
 }
 
 func TestRetries(t *testing.T) {
-	date := time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)
+	// The client's clock stands still at now, so that a Retry-After date
+	// is as far ahead when the client reads it as when it was written,
+	// however long a loaded machine takes to get there.
+	now := time.Now()
+	date := now.Add(3 * time.Second).UTC().Format(http.TimeFormat)
 	tests := []struct {
 		name      string
 		failures  []graphmailtest.Failure
@@ -182,7 +186,10 @@ func TestRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, func(c *graphmail.Config) { c.Policy = graphmail.PolicyNever })
+			f := newFixture(t, func(c *graphmail.Config) {
+				c.Policy = graphmail.PolicyNever
+				c.Now = func() time.Time { return now }
+			})
 			for _, fl := range tt.failures {
 				f.srv.Fail(fl)
 			}
@@ -282,7 +289,12 @@ func TestNetworkErrorIsTemporary(t *testing.T) {
 
 func TestSlowGraphTimesOut(t *testing.T) {
 	f := newFixture(t, func(c *graphmail.Config) { c.Policy = graphmail.PolicyNever; c.Retry.MaxAttempts = 1 })
-	f.srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 202, Delay: 10 * time.Second})
+	// A first send fetches the token, so that the deadline below can only
+	// run out while Graph holds the answer back, however slow the machine.
+	if _, err := f.client.Send(context.Background(), textMessage()); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 202, Delay: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err := f.client.Send(ctx, textMessage())

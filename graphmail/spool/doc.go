@@ -53,7 +53,7 @@
 // Purge done from another process. Purge refuses a message the calling
 // process is delivering right now (ErrBusy); Retry of such a message is
 // kept and applied when the attempt ends (due at once if it was
-// deferred). From another process they cannot see a delivery in flight,
+// deferred, back from the dead letters if it died). From another process they cannot see a delivery in flight,
 // and its outcome may overwrite the retry, so prefer asking the daemon.
 //
 // Durability assumes a local file system that honours fsync (ext4, xfs,
