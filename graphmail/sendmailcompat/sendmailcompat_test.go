@@ -29,6 +29,26 @@ func TestParseArgs(t *testing.T) {
 		{"combined flags and -r", []string{"-ti", "-r", "app@example.com", "-odq", "-v"},
 			Options{ExtractRecipients: true, IgnoreDots: true, Sender: "app@example.com", Ignored: []string{"-odq", "-v"}}},
 		{"-bm is the default mode", []string{"-bm", "root"}, Options{Recipients: []string{"root"}}},
+		{"cronie", []string{"-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t", "-f", "root"},
+			Options{ExtractRecipients: true, IgnoreDots: true, FullName: "CronDaemon", Sender: "root", Ignored: []string{"-odi", "-oem"}}},
+		{"-f in angle brackets with spaces", []string{"-f", " <app@example.com> "}, Options{Sender: "app@example.com"}},
+		{"null sender -f ''", []string{"-f", "", "a@example.com"}, Options{Recipients: []string{"a@example.com"}}},
+		{"null sender -f<>", []string{"-f<>", "a@example.com"}, Options{Recipients: []string{"a@example.com"}}},
+		{"quoted local part", []string{"-f", `"john smith"@example.com`}, Options{Sender: `"john smith"@example.com`}},
+		{"recipient lists split", []string{"a@example.com,b@example.com", "root, www-data", `"Doe, John" <john@example.com>`, "<ops@example.com>"},
+			Options{Recipients: []string{"a@example.com", "b@example.com", "root", "www-data", "john@example.com", "ops@example.com"}}},
+		{"-C", []string{"-C", "/etc/graphmail/cron.yaml", "-t"}, Options{ExtractRecipients: true, ConfigFile: "/etc/graphmail/cron.yaml"}},
+		{"-C attached", []string{"-C/etc/g.yaml", "root"}, Options{ConfigFile: "/etc/g.yaml", Recipients: []string{"root"}}},
+		{"--config and --set", []string{"--config", "g.yaml", "--set", "log.level=debug", "--set=smtp.fallback=never", "-t"},
+			Options{ExtractRecipients: true, ConfigFile: "g.yaml", Set: []string{"log.level=debug", "smtp.fallback=never"}}},
+		{"--config=", []string{"--config=g.yaml", "root"}, Options{ConfigFile: "g.yaml", Recipients: []string{"root"}}},
+		{"-bp", []string{"-bp"}, Options{Mode: ModeListQueue}},
+		{"-bp -v (mailq -v)", []string{"-bp", "-v"}, Options{Mode: ModeListQueue, Ignored: []string{"-v"}}},
+		{"-q", []string{"-q"}, Options{Mode: ModeRunQueue}},
+		{"-qf", []string{"-qf"}, Options{Mode: ModeRunQueue}},
+		{"-q15m", []string{"-q15m"}, Options{Mode: ModeRunQueue}},
+		{"-q1h30m with -C", []string{"-q1h30m", "-C", "g.yaml"}, Options{Mode: ModeRunQueue, ConfigFile: "g.yaml"}},
+		{"-q30", []string{"-q30"}, Options{Mode: ModeRunQueue}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,10 +64,69 @@ func TestParseArgs(t *testing.T) {
 }
 
 func TestParseArgsRefuses(t *testing.T) {
-	for _, args := range [][]string{{"-bs"}, {"-bp"}, {"-q"}, {"-f"}, {"-Z"}, {"-tZ"}} {
+	tests := []struct {
+		args []string
+		// want is in the error text: the argument, control characters
+		// quoted.
+		want string
+	}{
+		{[]string{"-bs"}, "-bs"},
+		{[]string{"-bi"}, "-bi"},
+		{[]string{"-f"}, "-f"},
+		{[]string{"-Z"}, "-Z"},
+		{[]string{"-tZ"}, "-tZ"},
+		{[]string{"-tq"}, "-tq"},
+		{[]string{"-tfa@example.com"}, "-tfa@example.com"},
+		{[]string{"--verbose"}, "--verbose"},
+		{[]string{"--config"}, "--config"},
+		{[]string{"--set", "smtp.fallback"}, `--set "smtp.fallback"`},
+		{[]string{"--set==x"}, `--set "=x"`},
+		{[]string{"-qp"}, "-qp"},
+		{[]string{"-qp5m"}, "-qp5m"},
+		{[]string{"-qIabc"}, "-qIabc"},
+		{[]string{"-qRexample.com"}, "-qRexample.com"},
+		{[]string{"-q!Ifoo"}, "-q!Ifoo"},
+		{[]string{"-q15x"}, "-q15x"},
+		{[]string{"-qm"}, "-qm"},
+		{[]string{"-bp", "root"}, `recipient "root"`},
+		{[]string{"-q", "a@example.com"}, `recipient "a@example.com"`},
+		{[]string{"-bp", "-q"}, "-q"},
+		{[]string{"-q", "-bm"}, "-bm"},
+		// Injection through -f (issue 11 item 5) and the recipients.
+		{[]string{"-f", "me@x.com>\r\nContent-Type: text/html\r\nX-Injected: <"}, `"me@x.com>\r\nContent-Type: text/html\r\nX-Injected: <"`},
+		{[]string{"-fme@x.com\n"}, `"me@x.com\n"`},
+		{[]string{"-r", "a@example.com\x00"}, `"a@example.com\x00"`},
+		{[]string{"-f", "a@example.com\t"}, `"a@example.com\t"`},
+		{[]string{"-f", "a@example.com\x7f"}, `"a@example.com\x7f"`},
+		{[]string{"-f", "a@example.com\u0085"}, `"a@example.com\u0085"`},
+		{[]string{"-f", "Joe <joe@example.com>"}, "not a single address"},
+		{[]string{"-f", "a@example.com,b@example.com"}, "not a single address"},
+		{[]string{"-f", "a@example.com (comment)"}, "not a single address"},
+		{[]string{"-f", "a b@example.com"}, "not a single address"},
+		{[]string{"-f", "a@@example.com"}, "not a single address"},
+		{[]string{"-f", "@example.com"}, "not a single address"},
+		{[]string{"-f", "a@"}, "not a single address"},
+		{[]string{"-f", "<<a@example.com>>"}, "not a single address"},
+		{[]string{"-F", "Cron\r\nBcc: evil@example.com"}, `"Cron\r\nBcc: evil@example.com"`},
+		{[]string{"a@example.com\r\nBcc: evil@example.com"}, `"a@example.com\r\nBcc: evil@example.com"`},
+		{[]string{"--", "a@example.com\n"}, `"a@example.com\n"`},
+		{[]string{"ok@example.com,bad\x00@example.com"}, `"ok@example.com,bad\x00@example.com"`},
+		{[]string{"a@@example.com"}, "not an address"},
+		{[]string{"root@"}, "not an address"},
+		{[]string{""}, "no address"},
+		{[]string{","}, "no address"},
+		{[]string{"team: a@example.com;"}, "group"},
+		{[]string{`"unterminated@example.com`}, "not an address"},
+	}
+	for _, tt := range tests {
+		_, err := ParseArgs(tt.args)
 		var ue *UsageError
-		if _, err := ParseArgs(args); !errors.As(err, &ue) {
-			t.Errorf("ParseArgs(%q) = %v, want *UsageError", args, err)
+		if !errors.As(err, &ue) {
+			t.Errorf("ParseArgs(%q) = %v, want *UsageError", tt.args, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseArgs(%q) = %q, want it to contain %q", tt.args, err, tt.want)
 		}
 	}
 }
