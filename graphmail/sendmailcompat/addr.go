@@ -148,10 +148,10 @@ var errNotAddress = errors.New("not an address (want local@domain, <local@domain
 // The address returned is a valid addr-spec or local name without control
 // characters.
 func parseMailbox(s string) (mailbox, error) {
-	s = strings.TrimSpace(s)
 	if hasControl(noTabs(s)) { // a tab is folding white space
 		return mailbox{}, errors.New("control character in address")
 	}
+	s = strings.TrimSpace(s)
 	if t := unangle(s); isLocalName(t) {
 		return mailbox{Addr: t}, nil
 	}

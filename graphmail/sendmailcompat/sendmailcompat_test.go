@@ -242,20 +242,150 @@ func TestPrepareRefuses(t *testing.T) {
 	}
 }
 
-func FuzzPrepare(f *testing.F) {
-	f.Add([]byte("To: a@example.com\nBcc: b@example.com\n\nbody\n.\n"), true, false)
-	f.Add([]byte("hi\r\n"), false, true)
-	f.Fuzz(func(t *testing.T, raw []byte, extract, ignoreDots bool) {
-		opts := Options{ExtractRecipients: extract, IgnoreDots: ignoreDots, Recipients: []string{"r@example.com"}}
-		_, out, err := Prepare(raw, opts, defaults)
-		if err != nil {
-			return
+func TestPrepareAliases(t *testing.T) {
+	aliases := mustRead(t, "root: ops@contoso.com\nwww-data: web@contoso.com, ops@contoso.com\n")
+	withDefault := mustRead(t, "root: ops@contoso.com\ndefault: it@contoso.com\n")
+	d := defaults
+	d.Aliases = aliases
+	d.LocalDomains = []string{"web1", "web1.example.com"}
+	dd := d
+	dd.Aliases = withDefault
+	const from = "From: <robot@example.com>\r\n"
+	tests := []struct {
+		name    string
+		args    []string
+		in      string
+		d       Defaults
+		wantEnv Envelope
+		want    string
+	}{
+		{
+			name:    "cronie without MAILTO",
+			args:    []string{"-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t", "-f", "root"},
+			in:      "To: root\nSubject: Cron <root@host> run-parts\n\nout\n",
+			d:       d,
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"ops@contoso.com"}},
+			want:    "To: ops@contoso.com\r\nSubject: Cron <root@host> run-parts\r\nFrom: \"CronDaemon\" <robot@example.com>\r\n" + filled + "\r\nout\r\n",
+		},
+		{
+			name:    "www-data through -t, duplicates dropped",
+			args:    []string{"-t", "-i"},
+			in:      "To: www-data\nCc: Root <root@localhost>\n\nx\n",
+			d:       d,
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"web@contoso.com", "ops@contoso.com"}},
+			want:    "To: web@contoso.com, ops@contoso.com\r\nCc: \"Root\" <ops@contoso.com>\r\n" + from + filled + "\r\nx\r\n",
+		},
+		{
+			name:    "root@localhost on the command line, local -f",
+			args:    []string{"-f", "root@localhost", "root@localhost"},
+			in:      "Subject: x\n\nbody\n",
+			d:       d,
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"ops@contoso.com"}},
+			want:    "Subject: x\r\n" + from + filled + "\r\nbody\r\n",
+		},
+		{
+			name:    "root@<hostname> and its FQDN, local From header",
+			args:    []string{"root@WEB1", "root@web1.example.com", "-f", "www-data@web1"},
+			in:      "From: root@web1.example.com (Cron Daemon)\nSubject: x\n\nbody\n",
+			d:       d,
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"ops@contoso.com"}},
+			want:    "From: \"Cron Daemon\" <robot@example.com>\r\nSubject: x\r\n" + filled + "\r\nbody\r\n",
+		},
+		{
+			name:    "host names of the aliases count too",
+			args:    []string{"root@web2"},
+			in:      "Subject: x\n\nbody\n",
+			d:       Defaults{From: defaults.From, Hostname: defaults.Hostname, Now: defaults.Now, NewID: defaults.NewID, Aliases: &Aliases{LocalDomains: []string{"web2"}, entries: aliases.entries}},
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"ops@contoso.com"}},
+			want:    "Subject: x\r\n" + from + filled + "\r\nbody\r\n",
+		},
+		{
+			name:    "default entry",
+			args:    []string{"backup", "root"},
+			in:      "To: backup, root\n\nbody\n",
+			d:       dd,
+			wantEnv: Envelope{From: "robot@example.com", To: []string{"it@contoso.com", "ops@contoso.com"}},
+			want:    "To: it@contoso.com, ops@contoso.com\r\n" + from + filled + "\r\nbody\r\n",
+		},
+		{
+			name:    "qualified -f kept, header To rewritten without -t",
+			args:    []string{"-f", "bounce@example.com", "other@example.com"},
+			in:      "To: root\n\nbody\n",
+			d:       d,
+			wantEnv: Envelope{From: "bounce@example.com", To: []string{"other@example.com"}},
+			want:    "To: ops@contoso.com\r\nFrom: <bounce@example.com>\r\n" + filled + "\r\nbody\r\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, err := ParseArgs(tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, out, err := Prepare([]byte(tt.in), opts, tt.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(env, tt.wantEnv) {
+				t.Errorf("envelope\ngot  %+v\nwant %+v", env, tt.wantEnv)
+			}
+			if string(out) != tt.want {
+				t.Errorf("message\ngot  %q\nwant %q", out, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrepareUnknownRecipient(t *testing.T) {
+	aliases := mustRead(t, "root: ops@contoso.com\nloop: loop\n")
+	d := defaults
+	d.Aliases = aliases
+	d.LocalDomains = []string{"web1"}
+	tests := []struct {
+		name    string
+		args    []string
+		in      string
+		d       Defaults
+		address string // "" for an *AliasError
+	}{
+		{"cron without aliases", []string{"-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t", "-f", "root"}, "To: root\nSubject: x\n\nout\n", defaults, "root"},
+		{"www-data without aliases", []string{"-t"}, "To: www-data\n\nout\n", defaults, "www-data"},
+		{"command line", []string{"nobody@web1"}, "Subject: x\n\nbody\n", d, "nobody@web1"},
+		{"header without -t", []string{"ops@example.com"}, "To: ops@example.com\nCc: nobody\n\nbody\n", d, "nobody"},
+		{"alias loop", []string{"loop"}, "Subject: x\n\nbody\n", d, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, err := ParseArgs(tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = Prepare([]byte(tt.in), opts, tt.d)
+			var u *UnknownRecipientError
+			var ae *AliasError
+			var me *MessageError
+			switch {
+			case errors.As(err, &me):
+				t.Fatalf("Prepare = %v, a *MessageError", err)
+			case tt.address == "" && !errors.As(err, &ae):
+				t.Fatalf("Prepare = %v, want *AliasError", err)
+			case tt.address != "" && (!errors.As(err, &u) || u.Address != tt.address):
+				t.Fatalf("Prepare = %v, want *UnknownRecipientError for %q", err, tt.address)
+			}
+		})
+	}
+}
+
+func TestPrepareRevalidates(t *testing.T) {
+	for _, opts := range []Options{
+		{Sender: "a@example.com>\r\nX-Injected: <", Recipients: []string{"r@example.com"}},
+		{Sender: "Joe <joe@example.com>", Recipients: []string{"r@example.com"}},
+		{Recipients: []string{"r@example.com\r\nBcc: evil@example.com"}},
+		{Recipients: []string{"r@@example.com"}},
+	} {
+		var ue *UsageError
+		if _, _, err := Prepare([]byte("Subject: x\n\nbody\n"), opts, defaults); !errors.As(err, &ue) {
+			t.Errorf("Prepare(%+v) = %v, want *UsageError", opts, err)
 		}
-		if strings.Count(string(out), "\n") != strings.Count(string(out), "\r\n") {
-			t.Fatalf("bare LF in output %q", out)
-		}
-		if strings.Contains(strings.ToLower(string(out[:strings.Index(string(out), "\r\n\r\n")+2])), "\nbcc:") {
-			t.Fatalf("Bcc header kept: %q", out)
-		}
-	})
+	}
 }
