@@ -264,7 +264,8 @@ type piece struct {
 // colons and semicolons that separate its mailboxes and groups, outside
 // quoted strings, comments, angle brackets and domain literals. Empty
 // elements are dropped. It reports false for an unterminated quoted
-// string, comment, angle-addr, domain literal or group.
+// string, comment, angle-addr, domain literal or group, and for a group
+// whose display name is not a phrase.
 func splitList(v string) ([]piece, bool) {
 	var out []piece
 	start, depth := 0, 0
@@ -320,8 +321,8 @@ func splitList(v string) ([]piece, bool) {
 			start = i + 1
 		case c == ':' && !group:
 			name := strings.TrimSpace(v[start:i])
-			if name == "" {
-				return nil, false
+			if _, err := mail.ParseAddressList(name + ":;"); name == "" || err != nil {
+				return nil, false // the display name of a group is a phrase
 			}
 			out = append(out, piece{kind: pieceGroup, text: name + ":"})
 			group, start = true, i+1

@@ -118,7 +118,7 @@ func TestSplitList(t *testing.T) {
 			t.Errorf("splitList(%q) = %q, %v; want %q", tt.in, texts, ok, tt.want)
 		}
 	}
-	for _, in := range []string{`"open`, `(open`, `<open`, `a@[open`, `Team: a@x`, `: a@x;`} {
+	for _, in := range []string{`"open`, `(open`, `<open`, `a@[open`, `Team: a@x`, `: a@x;`, `): root;`} {
 		if got, ok := splitList(in); ok {
 			t.Errorf("splitList(%q) = %v, want not ok", in, got)
 		}
