@@ -44,9 +44,9 @@ const (
 // every local name without an entry of its own.
 //
 // Targets graphmail cannot deliver to (|command, /file, :include:/file
-// and \name, delivery to a local mailbox) are skipped with a Warning;
+// and \name, delivery to a local mailbox) are skipped with an AliasWarning;
 // a name left without targets is unknown. The first entry of a name
-// counts, later ones are skipped with a Warning.
+// counts, later ones are skipped with an AliasWarning.
 //
 // A nil *Aliases has no entries: every local recipient is unknown.
 type Aliases struct {
@@ -57,7 +57,7 @@ type Aliases struct {
 	LocalDomains []string
 	// Warnings lists what ReadAliases skipped, by line, for the caller to
 	// log. At most 21 are kept; the last one then counts the rest.
-	Warnings []Warning
+	Warnings []AliasWarning
 
 	entries map[string]aliasEntry
 }
@@ -68,8 +68,8 @@ type aliasEntry struct {
 	targets []string // addr-specs and local names, deduplicated
 }
 
-// Warning is a part of an aliases file that ReadAliases skipped.
-type Warning struct {
+// AliasWarning is a part of an aliases file that ReadAliases skipped.
+type AliasWarning struct {
 	// Line is the line number, from 1; 0 for the count of warnings not
 	// listed.
 	Line int
@@ -83,7 +83,7 @@ type Warning struct {
 
 // String describes the warning, for example
 // `line 3: alias "root": target "|/usr/bin/procmail" skipped: commands are not supported`.
-func (w Warning) String() string {
+func (w AliasWarning) String() string {
 	var b strings.Builder
 	if w.Line > 0 {
 		fmt.Fprintf(&b, "line %d: ", w.Line)
@@ -190,7 +190,7 @@ func ReadAliases(r io.Reader) (*Aliases, error) {
 		case trimmed == "" || trimmed[0] == '#':
 		case line[0] == ' ' || line[0] == '\t':
 			if start == 0 {
-				p.warn(Warning{Line: i + 1, Problem: "continuation line without an alias before it"})
+				p.warn(AliasWarning{Line: i + 1, Problem: "continuation line without an alias before it"})
 				continue
 			}
 			logical.WriteString(" " + trimmed)
@@ -203,7 +203,7 @@ func ReadAliases(r io.Reader) (*Aliases, error) {
 	}
 	p.entry(start, logical.String())
 	if p.dropped > 0 {
-		p.a.Warnings = append(p.a.Warnings, Warning{Problem: fmt.Sprintf("%d more problems not listed", p.dropped)})
+		p.a.Warnings = append(p.a.Warnings, AliasWarning{Problem: fmt.Sprintf("%d more problems not listed", p.dropped)})
 	}
 	return p.a, nil
 }
@@ -215,7 +215,7 @@ type aliasParser struct {
 }
 
 // warn records w, or counts it once maxWarnings are recorded.
-func (p *aliasParser) warn(w Warning) {
+func (p *aliasParser) warn(w AliasWarning) {
 	if len(p.a.Warnings) >= maxWarnings {
 		p.dropped++
 		return
@@ -232,26 +232,26 @@ func (p *aliasParser) entry(n int, text string) {
 	name = strings.ToLower(strings.TrimSpace(name))
 	switch {
 	case !ok:
-		p.warn(Warning{Line: n, Problem: fmt.Sprintf("%q is not \"name: address, ...\"", clip(text))})
+		p.warn(AliasWarning{Line: n, Problem: fmt.Sprintf("%q is not \"name: address, ...\"", clip(text))})
 		return
 	case !isLocalName(name):
-		p.warn(Warning{Line: n, Problem: fmt.Sprintf("alias name %q is not a local name", clip(name))})
+		p.warn(AliasWarning{Line: n, Problem: fmt.Sprintf("alias name %q is not a local name", clip(name))})
 		return
 	}
 	if prev, dup := p.a.entries[name]; dup {
-		p.warn(Warning{Line: n, Name: name, Problem: fmt.Sprintf("defined before on line %d; this entry is ignored", prev.line)})
+		p.warn(AliasWarning{Line: n, Name: name, Problem: fmt.Sprintf("defined before on line %d; this entry is ignored", prev.line)})
 		return
 	}
 	e := aliasEntry{line: n}
 	seen := map[string]bool{}
 	for _, t := range splitTargets(value) {
 		if problem := unsupportedTarget(t); problem != "" {
-			p.warn(Warning{Line: n, Name: name, Target: clip(t), Problem: problem})
+			p.warn(AliasWarning{Line: n, Name: name, Target: clip(t), Problem: problem})
 			continue
 		}
 		m, err := parseMailbox(t)
 		if err != nil {
-			p.warn(Warning{Line: n, Name: name, Target: clip(t), Problem: err.Error()})
+			p.warn(AliasWarning{Line: n, Name: name, Target: clip(t), Problem: err.Error()})
 			continue
 		}
 		if k := strings.ToLower(m.Addr); !seen[k] {
@@ -260,7 +260,7 @@ func (p *aliasParser) entry(n int, text string) {
 		}
 	}
 	if len(e.targets) == 0 && strings.TrimSpace(value) == "" {
-		p.warn(Warning{Line: n, Name: name, Problem: "no targets"})
+		p.warn(AliasWarning{Line: n, Name: name, Problem: "no targets"})
 	}
 	p.a.entries[name] = e
 }
