@@ -80,6 +80,9 @@ type Config struct {
 	Spool Spool
 	// Sendmail configures the sendmail drop-in.
 	Sendmail Sendmail
+	// Aliases is the aliases(5) file (aliases) that maps local recipient
+	// names such as root to mailbox addresses; "" means none.
+	Aliases string
 	// Log configures logging.
 	Log Log
 	// Sources maps every key (dotted, lower case, e.g. "smtp.host") to where
