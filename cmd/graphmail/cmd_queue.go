@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail/daemon"
 	"github.com/graphmail/graphmail/graphmail/setup"
 
@@ -51,25 +53,7 @@ taking dead letters back into the queue; purge deletes one.`,
 			if err != nil {
 				return err
 			}
-			items, err := sp.List()
-			if err != nil {
-				return err
-			}
-			w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tSTATE\tAGE\tATTEMPTS\tNEXT\tFROM\tRCPTS\tSIZE\tLAST ERROR")
-			for _, it := range items {
-				next := "-"
-				if it.State == spool.StateQueued && !it.Meta.NextAttempt.IsZero() {
-					next = time.Until(it.Meta.NextAttempt).Round(time.Second).String()
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.State, time.Since(it.Meta.Received).Round(time.Second),
-					it.Meta.Attempts, next, it.Envelope.From, len(it.Envelope.To), it.Size, truncate(it.Meta.LastError, 60))
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			env.printf("%d message(s)\n", len(items))
-			return nil
+			return printQueue(env, sp)
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -195,4 +179,34 @@ func quoteControls(b []byte) string {
 		out.WriteByte(c)
 	}
 	return out.String()
+}
+
+// printQueue lists the queued and dead messages of sp (queue list, and
+// sendmail -bp like mailq).
+func printQueue(env *environment, sp *spool.Spool) error {
+	items, err := sp.List()
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSTATE\tAGE\tATTEMPTS\tNEXT\tFROM\tRCPTS\tSIZE\tLAST ERROR")
+	for _, it := range items {
+		next := "-"
+		if it.State == spool.StateQueued && !it.Meta.NextAttempt.IsZero() {
+			next = time.Until(it.Meta.NextAttempt).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.State, time.Since(it.Meta.Received).Round(time.Second),
+			it.Meta.Attempts, next, it.Envelope.From, len(it.Envelope.To), it.Size, truncate(it.Meta.LastError, 60))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	env.printf("%d message(s)\n", len(items))
+	return nil
+}
+
+// runQueue delivers every queued message that is due once and returns
+// (graphmail queue run, sendmail -q).
+func runQueue(ctx context.Context, env *environment, cfg *config.Config) error {
+	return usagef("queue runs are not available yet")
 }

@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/graphmail/graphmail/config"
+	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/daemon"
 	"github.com/graphmail/graphmail/graphmail/setup"
 
@@ -48,20 +52,26 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 	if err != nil {
 		return &usageError{err}
 	}
+	cfg, err := loadSendmailConfig(env, opts, opts.Mode == sendmailcompat.ModeSend)
+	if err != nil {
+		return err
+	}
+	switch opts.Mode {
+	case sendmailcompat.ModeListQueue:
+		sp, err := daemon.OpenSpool(cfg, setup.NewLogger(cfg.Log, env.stderr))
+		if err != nil {
+			return err
+		}
+		return printQueue(env, sp)
+	case sendmailcompat.ModeRunQueue:
+		return runQueue(cmd.Context(), env, cfg)
+	}
 	if !opts.ExtractRecipients && len(opts.Recipients) == 0 {
 		return usagef("no recipients: give them on the command line, or use -t to read To, Cc and Bcc")
 	}
 	raw, err := io.ReadAll(env.stdin)
 	if err != nil {
 		return &inputError{err: fmt.Errorf("reading the message from standard input: %w", err)}
-	}
-	cfg, err := loadConfig(cmd, env, true)
-	if err != nil {
-		return err
-	}
-	envl, msg, err := sendmailcompat.Prepare(raw, opts, sendmailcompat.Defaults{From: cfg.Sender, Hostname: setup.MailDomain(cfg.Sender), Now: time.Now()})
-	if err != nil {
-		return &inputError{err: err, hint: "the message must be RFC 5322 text with a header; give recipients on the command line or use -t"}
 	}
 	// Quiet success: standard error (which cron mails) shows warnings and
 	// errors only, unless log.level was set; log.file and log.syslog still
@@ -76,6 +86,25 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 		return err
 	}
 	defer a.Close()
+	var aliases *sendmailcompat.Aliases
+	if cfg.Aliases != "" {
+		if aliases, err = sendmailcompat.LoadAliases(cfg.Aliases); err != nil {
+			return err
+		}
+		for _, w := range aliases.Warnings {
+			a.Log.Warn("aliases: entry skipped", "file", cfg.Aliases, "problem", w.String())
+		}
+	}
+	envl, msg, err := sendmailcompat.Prepare(raw, opts, sendmailcompat.Defaults{
+		From: cfg.Sender, Hostname: setup.MailDomain(cfg.Sender), Now: time.Now(),
+		Aliases: aliases, LocalDomains: localDomains(),
+	})
+	if err != nil {
+		if graphmail.ClassOf(err) == graphmail.BadMessage {
+			return &inputError{err: err, hint: "the message must be RFC 5322 text with a header; give recipients on the command line or use -t"}
+		}
+		return err
+	}
 	if cfg.Sendmail.Spool {
 		sp, err := daemon.OpenSpool(cfg, a.Log)
 		if err != nil {
@@ -91,4 +120,47 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 	}
 	_, err = a.Mail.SendEnvelope(cmd.Context(), envl.To, msg)
 	return err
+}
+
+// loadSendmailConfig loads the configuration of the sendmail drop-in: the
+// file of -C/--config, $GRAPHMAIL_CONFIG, or the user and system
+// locations — never a graphmail.yaml in the caller's working directory
+// (cron, PHP and mailx run in directories graphmail does not own).
+func loadSendmailConfig(env *environment, opts sendmailcompat.Options, requireCredentials bool) (*config.Config, error) {
+	set := map[string]any{}
+	for _, p := range opts.Set {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, usagef("--set %q: write it as key=value, e.g. --set smtp.fallback=never", p)
+		}
+		set[strings.ToLower(strings.TrimSpace(k))] = v
+	}
+	var paths []string
+	for _, p := range config.DefaultSearchPaths(env.lookupEnv) {
+		if filepath.IsAbs(p) {
+			paths = append(paths, p)
+		}
+	}
+	return config.Load(config.Options{
+		ConfigFile:         opts.ConfigFile,
+		Overrides:          set,
+		LookupEnv:          env.lookupEnv,
+		Environ:            env.environ,
+		SearchPaths:        paths,
+		RequireCredentials: requireCredentials,
+	})
+}
+
+// localDomains are the host names whose addresses are local (root@host):
+// this host's name and its first label.
+func localDomains() []string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return nil
+	}
+	out := []string{h}
+	if short, _, ok := strings.Cut(h, "."); ok && short != "" {
+		out = append(out, short)
+	}
+	return out
 }
