@@ -64,4 +64,3 @@ func daemonLockHeld(t *testing.T, dir string) bool {
 	defer f.Close()
 	return errors.Is(tryLock(f, syscall.LOCK_SH), ErrLocked)
 }
-
