@@ -89,7 +89,10 @@ func readHeader(raw []byte) HeaderInfo {
 }
 
 // List returns the queued and dead messages, oldest first. Delivered
-// messages in done/ are not listed (Show finds them).
+// messages in done/ are not listed (Show finds them). A message file that
+// cannot be used (unreadable, foreign, a link, not a regular file, corrupt)
+// is left out, and a record (.meta) that cannot be used counts as absent:
+// List changes nothing, Run and RunOnce quarantine such files.
 func (s *Spool) List() ([]Item, error) {
 	var items []Item
 	for _, sub := range []string{dirQueue, dirDeadletter} {
@@ -99,8 +102,8 @@ func (s *Spool) List() ([]Item, error) {
 		}
 		for _, id := range ids {
 			it, _, err := s.item(sub, id)
-			if errors.Is(err, ErrNotFound) {
-				continue // delivered or purged meanwhile
+			if errors.Is(err, ErrNotFound) || badFile(err) {
+				continue // delivered or purged meanwhile, or to be quarantined
 			}
 			if err != nil {
 				return nil, &Error{Op: "list", ID: id, Err: err}
@@ -136,23 +139,20 @@ func (s *Spool) item(sub string, id ID) (Item, []byte, error) {
 		return Item{}, nil, err
 	}
 	it := Item{ID: id, Envelope: h.Envelope, Meta: h.Meta, Size: len(raw), Header: readHeader(raw)}
+	// A record that cannot be used counts as absent (ignoreMeta).
 	switch sub {
 	case dirQueue:
 		it.State = StateQueued
-		it.Meta, _, err = s.queuedMeta(id, h.Meta)
+		it.Meta, _, err = s.queuedMeta(id, h.Meta, ignoreMeta)
 		if it.Meta.Submitted != nil {
 			it.State = StateDone // finished, waiting to leave the queue
 		}
-	case dirDeadletter:
+	case dirDeadletter, dirDone:
 		it.State = StateDeadletter
-		if m, _, ok, e := s.readMeta(sub, id); e != nil {
-			err = e
-		} else if ok {
-			it.Meta = m
+		if sub == dirDone {
+			it.State = StateDone
 		}
-	case dirDone:
-		it.State = StateDone
-		if m, _, ok, e := s.readMeta(sub, id); e != nil {
+		if m, _, ok, e := s.readMeta(sub, id); e != nil && !badFile(e) {
 			err = e
 		} else if ok {
 			it.Meta = m
@@ -198,7 +198,7 @@ func (s *Spool) retryQueued(id ID, h Meta) (err error) {
 	var m Meta
 	written := false
 	defer func() { s.unhold(c, m, written) }()
-	m, _, err = s.queuedMeta(id, h)
+	m, _, err = s.queuedMeta(id, h, nil)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // Error is a spool operation that failed: Op is "open", "enqueue", "show",
-// "retry", "purge", "list" or "run".
+// "retry", "purge", "list", "stats", "run" (Run and RunOnce) or "drop".
 type Error struct {
 	Op  string
 	ID  ID

@@ -1,8 +1,12 @@
 package spool
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // fileSystem is the part of the operating system the spool uses. Every
@@ -18,29 +22,65 @@ type fileSystem interface {
 	remove(name string) error
 	// syncDir fsyncs a directory, making renames and removals in it durable.
 	syncDir(dir string) error
+	// readFile reads a regular file without following a symbolic link.
 	readFile(name string) ([]byte, error)
 	readDir(dir string) ([]fs.DirEntry, error)
 	stat(name string) (fs.FileInfo, error)
 	mkdirAll(dir string) error
 }
 
-// osFS is the real file system.
-type osFS struct{}
+// owner is the user and group that own a spool: the owner of its
+// directory. Files in queue/ owned by anyone else (but root) are not
+// trusted, and a process running as root gives the files and directories
+// it makes to the owner, so that the daemon can read them.
+type owner struct {
+	uid, gid uint32
+	chown    bool // this process runs as root and the owner is not root
+}
 
-func (osFS) writeFileSync(name string, data []byte) error {
+// osFS is the real file system. With own set, files it reads must belong
+// to the spool's owner or to root, and (when own.chown) files and
+// directories it makes are given to the owner.
+type osFS struct {
+	own *owner
+}
+
+// Reasons a file in the spool cannot be used; see quarantine.
+var (
+	errNotRegular = errors.New("not a regular file")
+	errSymlink    = errors.New("a symbolic link")
+	errHardLinked = errors.New("has other hard links")
+	errTooLarge   = errors.New("too large")
+)
+
+// foreignError is a file owned by someone who may not write into the
+// queue.
+type foreignError struct{ uid uint32 }
+
+func (e *foreignError) Error() string {
+	return fmt.Sprintf("owned by uid %d, not by the spool's owner or root", e.uid)
+}
+
+func (o osFS) writeFileSync(name string, data []byte) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	fail := func(err error) error {
 		f.Close()
 		os.Remove(name)
 		return err
 	}
+	if o.own != nil && o.own.chown {
+		if err := f.Chown(int(o.own.uid), int(o.own.gid)); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(name)
-		return err
+		return fail(err)
 	}
 	return f.Close()
 }
@@ -66,7 +106,53 @@ func (osFS) syncDir(dir string) error {
 	return err
 }
 
-func (osFS) readFile(name string) ([]byte, error)      { return os.ReadFile(name) }
+// readFile opens name without following a symbolic link (nor blocking on
+// a FIFO), checks that it is a regular file, owned by the spool's owner or
+// root when that is known, and reads it.
+func (o osFS) readFile(name string) ([]byte, error) {
+	f, err := openNoFollow(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+	}
+	if o.own != nil {
+		if uid, _, _, ok := fileOwner(fi); ok && uid != o.own.uid && uid != 0 {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: &foreignError{uid: uid}}
+		}
+	}
+	return io.ReadAll(f)
+}
+
 func (osFS) readDir(dir string) ([]fs.DirEntry, error) { return os.ReadDir(dir) }
 func (osFS) stat(name string) (fs.FileInfo, error)     { return os.Stat(name) }
-func (osFS) mkdirAll(dir string) error                 { return os.MkdirAll(dir, 0o700) }
+
+func (o osFS) mkdirAll(dir string) error {
+	if _, err := os.Lstat(dir); err == nil {
+		return os.MkdirAll(dir, 0o700) // an existing directory (or the error MkdirAll gives for a file)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if o.own != nil && o.own.chown {
+		return os.Chown(dir, int(o.own.uid), int(o.own.gid))
+	}
+	return nil
+}
+
+// transient reports whether a failure to read a file says nothing about
+// the file: the process ran out of something, or was interrupted.
+func transient(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.EINTR, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -52,7 +52,8 @@ type DelivererFunc func(ctx context.Context, d Delivery) (Receipt, error)
 func (f DelivererFunc) Deliver(ctx context.Context, d Delivery) (Receipt, error) { return f(ctx, d) }
 
 // Outcome says how an attempt ended: "submitted", "deferred", "dead" or
-// "interrupted" (the run was stopping; not counted as an attempt).
+// "interrupted" (the run was stopping; not counted as an attempt); or
+// "quarantined": not an attempt, a file that could not be used.
 type Outcome string
 
 // The outcomes of an attempt.
@@ -61,9 +62,18 @@ const (
 	OutcomeDeferred    Outcome = "deferred"
 	OutcomeDead        Outcome = "dead"
 	OutcomeInterrupted Outcome = "interrupted"
+	// OutcomeQuarantined reports a file in queue/ or maildrop/ that could
+	// not be used (unreadable, owned by a stranger, a link, not a regular
+	// file, corrupt, truncated, an invalid submission) and was moved to
+	// corrupt/, or left in place when even that failed. Event.File names
+	// it, Event.Err says why, Event.ID is set when the name is a message's.
+	// Each file is reported once: count these events for a metric such as
+	// graphmail_spool_quarantined_total.
+	OutcomeQuarantined Outcome = "quarantined"
 )
 
-// Event describes one finished attempt, for logs and metrics.
+// Event describes one finished attempt, or one quarantined file, for logs
+// and metrics.
 type Event struct {
 	ID        ID
 	MessageID string
@@ -72,6 +82,9 @@ type Event struct {
 	Receipt   Receipt
 	Err       error
 	Duration  time.Duration
+	// File is the quarantined file, relative to the spool directory (for
+	// example "maildrop/0123456789abcdef01234567.drop"); "" for an attempt.
+	File string
 }
 
 // RunOptions configure Run.
@@ -94,7 +107,8 @@ type RunOptions struct {
 	// messages enqueued by other processes and retried by hand; 0 means
 	// 1 second.
 	ScanInterval time.Duration
-	// OnEvent, when set, is called after each attempt (from the worker).
+	// OnEvent, when set, is called after each attempt (from the worker)
+	// and for each quarantined file (from the scanner).
 	OnEvent func(Event)
 }
 
@@ -128,36 +142,34 @@ func (o *RunOptions) defaults() {
 // Run delivers queued messages with d until ctx ends, then gives in-flight
 // deliveries RunOptions.Grace to finish and returns. It first finishes what
 // a crash interrupted (see the package documentation for the guarantees).
-// Only one Run per spool directory at a time: another process gets
-// ErrLocked.
+// Only one Run per spool directory at a time: another gets ErrLocked. A
+// Run that finds a RunOnce delivering waits for it (RunOnce stops starting
+// deliveries when it notices) and returns nil if ctx ends meanwhile.
 //
 // After a delivery succeeds the submitted record is fsynced before the
 // message leaves the queue; a permanent failure, or a temporary one past
 // MaxAge, moves it to deadletter/ with the last error; any other failure
-// reschedules it after Backoff.
+// reschedules it after Backoff. Every RunOptions.ScanInterval Run takes
+// what is in maildrop/ into the queue and reads queue/ again; a file it
+// cannot use is quarantined (OutcomeQuarantined), never retried in a loop.
 func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
 	o.defaults()
-	unlock, err := lockDir(s.dir)
+	unlock, err := s.lockRun(ctx)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil
+		}
 		return &Error{Op: "run", Err: err}
 	}
 	defer unlock()
-	s.mu.Lock()
-	if s.running {
-		s.mu.Unlock()
-		return &Error{Op: "run", Err: ErrLocked}
+	if err := s.start(o.OnEvent); err != nil {
+		return err
 	}
-	s.running = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.running = false
-		clear(s.index)
-		s.mu.Unlock()
-	}()
+	defer s.stop()
 	if err := s.recover(); err != nil {
 		return &Error{Op: "run", Err: err}
 	}
+	s.pickup(ctx)
 	if err := s.scan(); err != nil {
 		return &Error{Op: "run", Err: err}
 	}
@@ -192,6 +204,7 @@ func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
 		}
 		t.Stop()
 		if time.Since(lastScan) >= o.ScanInterval {
+			s.pickup(ctx)
 			if err := s.scan(); err != nil {
 				s.log.Error("spool: scanning the queue", "error", err)
 			}
@@ -217,6 +230,26 @@ func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
 	return nil
 }
 
+// start marks the spool as delivering in this process (Enqueue and Retry
+// then keep the index up to date) and sets where events go.
+func (s *Spool) start(onEvent func(Event)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return &Error{Op: "run", Err: ErrLocked}
+	}
+	s.running, s.onEvent = true, onEvent
+	return nil
+}
+
+// stop undoes start.
+func (s *Spool) stop() {
+	s.mu.Lock()
+	s.running, s.onEvent = false, nil
+	clear(s.index)
+	s.mu.Unlock()
+}
+
 // due marks up to n due messages in flight and returns them, oldest first.
 func (s *Spool) due(n int) []ID {
 	if n <= 0 {
@@ -231,14 +264,20 @@ func (s *Spool) due(n int) []ID {
 			ids = append(ids, id)
 		}
 	}
-	slices.SortFunc(ids, func(a, b ID) int {
-		return cmp.Or(s.index[a].meta.NextAttempt.Compare(s.index[b].meta.NextAttempt), cmp.Compare(a, b))
-	})
+	sortDue(s.index, ids)
 	ids = ids[:min(n, len(ids))]
 	for _, id := range ids {
 		s.index[id].inflight = true
 	}
 	return ids
+}
+
+// sortDue sorts ids by their next attempt, then by ID (the order they were
+// enqueued).
+func sortDue(index map[ID]*entry, ids []ID) {
+	slices.SortFunc(ids, func(a, b ID) int {
+		return cmp.Or(index[a].meta.NextAttempt.Compare(index[b].meta.NextAttempt), cmp.Compare(a, b))
+	})
 }
 
 // nextDue returns the earliest next attempt of a message not in flight.
@@ -291,13 +330,18 @@ func (s *Spool) scan() error {
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
-		if err != nil {
-			s.log.Error("spool: unreadable message left in queue", "id", id, "error", err)
+		if badFile(err) {
+			s.quarantine(dirQueue, err, string(id)+".msg", string(id)+".meta")
 			continue
 		}
-		m, stamp, err := s.queuedMeta(id, h.Meta)
 		if err != nil {
-			return err
+			s.log.Error("spool: reading a queued message", "id", id, "error", err.Error())
+			continue
+		}
+		m, stamp, err := s.queuedMeta(id, h.Meta, s.quarantineMeta)
+		if err != nil {
+			s.log.Error("spool: reading a queued message's record", "id", id, "error", err.Error())
+			continue
 		}
 		s.mu.Lock()
 		switch cur, ok := s.index[id]; {
@@ -326,8 +370,13 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 	ev := Event{ID: id, MessageID: m.MessageID, Attempt: m.Attempts + 1}
 	h, raw, err := s.loadMessage(dirQueue, id)
 	if err != nil {
-		// Purged meanwhile, or unreadable: nothing to deliver.
-		s.log.Error("spool: cannot read queued message", "id", id, "error", err)
+		// Purged meanwhile, or unusable: nothing to deliver.
+		switch {
+		case badFile(err):
+			s.quarantine(dirQueue, err, string(id)+".msg", string(id)+".meta")
+		case !errors.Is(err, ErrNotFound):
+			s.log.Error("spool: reading a queued message", "id", id, "error", err.Error())
+		}
 		s.forget(id)
 		return
 	}
@@ -394,9 +443,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 		m = s.requeue(id, m, true)
 		s.log.Info("spool: deferred", "id", id, "message_id", m.MessageID, "attempt", m.Attempts, "next", m.NextAttempt, "error", derr)
 	}
-	if o.OnEvent != nil {
-		o.OnEvent(ev)
-	}
+	s.event(ev)
 }
 
 func (s *Spool) forget(id ID) {

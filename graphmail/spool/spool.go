@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,6 +24,8 @@ const (
 	dirQueue      = "queue"
 	dirDone       = "done"
 	dirDeadletter = "deadletter"
+	dirCorrupt    = "corrupt"
+	dirMaildrop   = "maildrop"
 )
 
 // ID names a spooled message. IDs sort by the time they were enqueued.
@@ -92,8 +96,16 @@ type Options struct {
 	Hostname string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives one line per delivery outcome; nil discards.
+	// Logger receives one line per delivery outcome and per quarantined
+	// file; nil discards.
 	Logger *slog.Logger
+	// MaxDropSize is the largest message Run and RunOnce take from
+	// maildrop/, in bytes; 0 means DefaultMaxDropSize. A larger one is
+	// quarantined.
+	MaxDropSize int
+	// MaxDropRecipients is the most envelope recipients of a message taken
+	// from maildrop/; 0 means DefaultMaxDropRecipients.
+	MaxDropRecipients int
 
 	fs fileSystem // nil means the real file system (tests record calls)
 }
@@ -105,6 +117,10 @@ type Options struct {
 //	             ID.meta (metadata after the first attempt)
 //	done/        delivered messages, with their submitted record
 //	deadletter/  messages given up, with the last error
+//	corrupt/     files that could not be used, kept for an administrator
+//	maildrop/    submissions from any local user (Drop), taken into
+//	             queue/ by Run and RunOnce
+//	lock, daemon.lock  the locks of Run and RunOnce
 //
 // Every step that must survive a crash is written to a temporary file,
 // fsynced, renamed into place and made durable by fsyncing the directory.
@@ -115,6 +131,7 @@ type Spool struct {
 	dir  string
 	opts Options
 	fs   fileSystem
+	own  *owner // nil where files have no owners
 	now  func() time.Time
 	log  *slog.Logger
 	host string
@@ -123,6 +140,8 @@ type Spool struct {
 	index   map[ID]*entry // queued messages known to Run
 	wake    chan struct{}
 	running bool
+	onEvent func(Event)     // the running Run's or RunOnce's RunOptions.OnEvent
+	stuck   map[string]bool // files that could not be moved to corrupt/, reported once
 }
 
 // entry is a queued message as the scheduler sees it. Only the goroutine
@@ -137,13 +156,15 @@ type entry struct {
 	retry    bool   // Retry came while inflight; the attempt's end applies it
 }
 
-// Open opens the spool in dir, creating its directories when needed.
+// Open opens the spool in dir, creating its directories when needed. A
+// spool directory Open makes gets mode 0711 and its maildrop/ mode 3733
+// (see the package documentation); existing directories keep their modes.
+// When the calling process runs as root and the spool directory belongs to
+// another user, the directories and files it makes are given to that
+// user.
 func Open(dir string, opts Options) (*Spool, error) {
 	s := &Spool{dir: dir, opts: opts, fs: opts.fs, now: opts.Now, log: opts.Logger, host: opts.Hostname,
-		index: map[ID]*entry{}, wake: make(chan struct{}, 1)}
-	if s.fs == nil {
-		s.fs = osFS{}
-	}
+		index: map[ID]*entry{}, wake: make(chan struct{}, 1), stuck: map[string]bool{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -157,10 +178,35 @@ func Open(dir string, opts Options) (*Spool, error) {
 		}
 		s.host = h
 	}
-	for _, d := range []string{dirTmp, dirQueue, dirDone, dirDeadletter} {
+	if s.opts.MaxDropSize <= 0 {
+		s.opts.MaxDropSize = DefaultMaxDropSize
+	}
+	if s.opts.MaxDropRecipients <= 0 {
+		s.opts.MaxDropRecipients = DefaultMaxDropRecipients
+	}
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return nil, &Error{Op: "open", Err: err}
+		}
+		if err := mkdirMode(dir, modeSpoolDir, nil); err != nil {
+			return nil, &Error{Op: "open", Err: err}
+		}
+	}
+	own, err := processOwner(dir)
+	if err != nil {
+		return nil, &Error{Op: "open", Err: err}
+	}
+	s.own = own
+	if s.fs == nil {
+		s.fs = osFS{own: own}
+	}
+	for _, d := range []string{dirTmp, dirQueue, dirDone, dirDeadletter, dirCorrupt} {
 		if err := s.fs.mkdirAll(filepath.Join(dir, d)); err != nil {
 			return nil, &Error{Op: "open", Err: err}
 		}
+	}
+	if err := mkdirMode(filepath.Join(dir, dirMaildrop), modeMaildrop, own); err != nil {
+		return nil, &Error{Op: "open", Err: err}
 	}
 	return s, nil
 }
@@ -201,31 +247,9 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, raw []byte, meta Meta
 	if err := ctx.Err(); err != nil {
 		return "", &Error{Op: "enqueue", Err: err}
 	}
-	now := s.now()
-	id := newID(now)
-	if meta.Received.IsZero() {
-		meta.Received = now
-	}
-	if meta.MessageID == "" {
-		meta.MessageID = rfc5322.Parse(raw).MessageID()
-	}
-	if meta.MessageID == "" {
-		meta.MessageID = rfc5322.NewMessageID(s.host)
-	}
-	meta.Submitted, meta.Dead = nil, nil
-	data, err := encodeMessage(env, meta, raw)
+	id := newID(s.now())
+	meta, err := s.store(id, env, raw, meta, string(id)+".msg")
 	if err != nil {
-		return "", &Error{Op: "enqueue", ID: id, Err: err}
-	}
-	tmp := filepath.Join(s.dir, dirTmp, string(id)+".msg")
-	if err := s.fs.writeFileSync(tmp, data); err != nil {
-		return "", &Error{Op: "enqueue", ID: id, Err: err}
-	}
-	if err := s.fs.rename(tmp, s.path(dirQueue, id, ".msg")); err != nil {
-		s.fs.remove(tmp)
-		return "", &Error{Op: "enqueue", ID: id, Err: err}
-	}
-	if err := s.fs.syncDir(filepath.Join(s.dir, dirQueue)); err != nil {
 		return "", &Error{Op: "enqueue", ID: id, Err: err}
 	}
 	s.mu.Lock()
@@ -237,6 +261,37 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, raw []byte, meta Meta
 	s.mu.Unlock()
 	s.poke()
 	return id, nil
+}
+
+// store writes queue/ID.msg durably through tmp/tmpName and returns the
+// metadata it recorded: Received and MessageID are filled in when empty.
+func (s *Spool) store(id ID, env Envelope, raw []byte, meta Meta, tmpName string) (Meta, error) {
+	if meta.Received.IsZero() {
+		meta.Received = s.now()
+	}
+	if meta.MessageID == "" {
+		meta.MessageID = rfc5322.Parse(raw).MessageID()
+	}
+	if meta.MessageID == "" {
+		meta.MessageID = rfc5322.NewMessageID(s.host)
+	}
+	meta.Submitted, meta.Dead = nil, nil
+	data, err := encodeMessage(env, meta, raw)
+	if err != nil {
+		return meta, err
+	}
+	tmp := filepath.Join(s.dir, dirTmp, tmpName)
+	if err := s.fs.writeFileSync(tmp, data); err != nil {
+		return meta, err
+	}
+	if err := s.fs.rename(tmp, s.path(dirQueue, id, ".msg")); err != nil {
+		s.fs.remove(tmp)
+		return meta, err
+	}
+	if err := s.fs.syncDir(filepath.Join(s.dir, dirQueue)); err != nil {
+		return meta, err
+	}
+	return meta, nil
 }
 
 // poke wakes the scheduler.

@@ -42,19 +42,43 @@ func metaStamp(fi fs.FileInfo) string {
 // where the message is going (a crash between the two renames), so done/
 // and deadletter/ are consulted too: a message with a submitted record is
 // never delivered again.
-func (s *Spool) queuedMeta(id ID, h Meta) (Meta, string, error) {
-	m, stamp, ok, err := s.readMeta(dirQueue, id)
+//
+// A record that cannot be used (see badFile) is handed to bad: when bad
+// returns nil the record counts as absent, else queuedMeta fails with its
+// error. nil bad fails with the record's error.
+func (s *Spool) queuedMeta(id ID, h Meta, bad func(sub string, id ID, err error) error) (Meta, string, error) {
+	read := func(sub string) (Meta, string, bool, error) {
+		m, stamp, ok, err := s.readMeta(sub, id)
+		if err != nil && badFile(err) && bad != nil {
+			return m, "", false, bad(sub, id, err)
+		}
+		return m, stamp, ok, err
+	}
+	m, stamp, ok, err := read(dirQueue)
 	if err != nil || ok {
 		return m, stamp, err
 	}
-	if m, _, ok, err := s.readMeta(dirDone, id); err != nil || ok && m.Submitted != nil {
+	if m, _, ok, err := read(dirDone); err != nil || ok && m.Submitted != nil {
 		return m, "", err
 	}
-	if m, _, ok, err := s.readMeta(dirDeadletter, id); err != nil || ok && m.Dead != nil {
+	if m, _, ok, err := read(dirDeadletter); err != nil || ok && m.Dead != nil {
 		return m, "", err
 	}
 	return h, "", nil
 }
+
+// quarantineMeta is queuedMeta's bad for Run and RunOnce: the record goes
+// to corrupt/ and the message carries on with the metadata in its header
+// (delivery is at least once: a record that cannot be read may have been
+// a submitted one).
+func (s *Spool) quarantineMeta(sub string, id ID, err error) error {
+	s.quarantine(sub, err, string(id)+".meta")
+	return nil
+}
+
+// ignoreMeta is queuedMeta's bad for List and Show, which change nothing:
+// the record counts as absent until Run quarantines it.
+func ignoreMeta(string, ID, error) error { return nil }
 
 // loadMessage reads sub/ID.msg.
 func (s *Spool) loadMessage(sub string, id ID) (header, []byte, error) {
@@ -148,8 +172,10 @@ const staleTmp = time.Hour
 
 // recover finishes what a crash interrupted. It runs under the Run lock:
 // queued messages with a submitted or dead record are moved out, orphaned
-// records follow their message or are removed, and tmp/ files older than
-// staleTmp are removed.
+// records follow their message or are removed, tmp/ files older than
+// staleTmp are removed, and files that cannot be used are quarantined. It
+// fails only when queue/ or tmp/ cannot be read: one file never keeps Run
+// from starting.
 func (s *Spool) recover() error {
 	msgs, orphans, err := s.listIDs(dirQueue)
 	if err != nil {
@@ -165,18 +191,25 @@ func (s *Spool) recover() error {
 			err = s.fs.remove(s.path(dirQueue, id, ".meta"))
 		}
 		if err != nil {
-			return err
+			s.log.Error("spool: tidying an orphaned record", "id", id, "error", err.Error())
 		}
 	}
 	for _, id := range msgs {
 		h, _, err := s.loadMessage(dirQueue, id)
-		if err != nil {
-			s.log.Error("spool: unreadable message left in queue", "id", id, "error", err)
+		if badFile(err) {
+			s.quarantine(dirQueue, err, string(id)+".msg", string(id)+".meta")
 			continue
 		}
-		m, _, err := s.queuedMeta(id, h.Meta)
 		if err != nil {
-			return err
+			if !errors.Is(err, ErrNotFound) {
+				s.log.Error("spool: reading a queued message", "id", id, "error", err.Error())
+			}
+			continue
+		}
+		m, _, err := s.queuedMeta(id, h.Meta, s.quarantineMeta)
+		if err != nil {
+			s.log.Error("spool: reading a queued message's record", "id", id, "error", err.Error())
+			continue
 		}
 		switch {
 		case m.Submitted != nil:
@@ -186,7 +219,7 @@ func (s *Spool) recover() error {
 			err = s.bury(id, m)
 		}
 		if err != nil {
-			return err
+			s.log.Error("spool: finishing a message after a restart", "id", id, "error", err.Error())
 		}
 	}
 	ents, err := s.fs.readDir(filepath.Join(s.dir, dirTmp))
@@ -201,7 +234,7 @@ func (s *Spool) recover() error {
 			continue
 		}
 		if err := s.fs.remove(filepath.Join(s.dir, dirTmp, e.Name())); err != nil {
-			return err
+			s.log.Error("spool: removing a leftover temporary file", "file", dirTmp+"/"+e.Name(), "error", err.Error())
 		}
 	}
 	return nil
