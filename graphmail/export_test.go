@@ -15,3 +15,7 @@ func SetSleep(cfg *Config, sleep func(context.Context, time.Duration) error) { c
 // SetMaxInFlight gives the Client of cfg a governor of its own that lets n
 // requests per mailbox be in flight.
 func SetMaxInFlight(cfg *Config, n int) { cfg.gov = newGovernor(n) }
+
+// SetNow gives the Client of cfg a clock (Retry-After dates are read
+// against it).
+func SetNow(cfg *Config, now func() time.Time) { cfg.now = now }

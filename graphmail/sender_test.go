@@ -188,7 +188,7 @@ func TestRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, func(c *graphmail.Config) {
 				c.Policy = graphmail.PolicyNever
-				c.Now = func() time.Time { return now }
+				graphmail.SetNow(c, func() time.Time { return now })
 			})
 			for _, fl := range tt.failures {
 				f.srv.Fail(fl)

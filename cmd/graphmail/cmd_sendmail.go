@@ -105,20 +105,11 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 		}
 		return err
 	}
-	if cfg.Sendmail.Spool {
-		sp, err := daemon.OpenSpool(cfg, a.Log)
-		if err != nil {
-			return err
-		}
-		dir := cfg.Spool.Dir
-		id, err := sp.Enqueue(cmd.Context(), spool.Envelope{From: envl.From, To: envl.To}, msg, spool.Meta{Client: "sendmail"})
-		if err != nil {
-			return &tempError{err: err, hint: "the spool " + dir + " could not take the message; check its permissions and free space"}
-		}
-		a.Log.Info("spooled", "id", string(id), "recipients", len(envl.To))
-		return nil
-	}
-	_, err = a.Mail.SendEnvelope(cmd.Context(), envl.To, msg)
+	_, err = daemon.Submit(cmd.Context(), a, daemon.Submission{
+		Envelope: spool.Envelope{From: envl.From, To: envl.To},
+		Raw:      msg,
+		Spool:    cfg.Sendmail.Spool,
+	})
 	return err
 }
 

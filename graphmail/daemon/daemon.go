@@ -150,19 +150,14 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	runDone := make(chan error, 1)
 	cfg := d.cfg
 	go func() {
-		runDone <- d.sp.Run(runCtx, NewDeliverer(d.o.Stack.Mail), spool.RunOptions{
-			Workers: cfg.Spool.Workers,
-			MaxAge:  cfg.Spool.MaxAge,
-			Backoff: func(attempt int) time.Duration {
-				return min(cfg.Spool.RetryInterval<<min(max(attempt-1, 0), 16), time.Hour)
-			},
-			OnEvent: func(e spool.Event) {
-				d.m.Observe(e)
-				if d.o.OnEvent != nil {
-					d.o.OnEvent(e)
-				}
-			},
-		})
+		o := RunOptions(cfg)
+		o.OnEvent = func(e spool.Event) {
+			d.m.Observe(e)
+			if d.o.OnEvent != nil {
+				d.o.OnEvent(e)
+			}
+		}
+		runDone <- d.sp.Run(runCtx, NewDeliverer(d.o.Stack.Mail), o)
 	}()
 	d.log.Info("serving", "smtp", d.ln.Addr().String(), "spool", cfg.Spool.Dir, "sender", cfg.Sender)
 

@@ -28,8 +28,10 @@ type Metrics struct {
 	received  int64
 	delivered map[string]int64 // by path
 	failed    map[string]int64 // by outcome: deferred, dead
-	latency   map[string]*histogram
-	listening atomic.Bool
+	// quarantined counts spool files moved to corrupt/.
+	quarantined int64
+	latency     map[string]*histogram
+	listening   atomic.Bool
 }
 
 type histogram struct {
@@ -77,6 +79,8 @@ func (m *Metrics) Observe(e spool.Event) {
 		h.n++
 	case spool.OutcomeDeferred, spool.OutcomeDead:
 		m.failed[string(e.Outcome)]++
+	case spool.OutcomeQuarantined:
+		m.quarantined++
 	}
 }
 
@@ -158,6 +162,7 @@ func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "graphmail_delivery_failures_total{outcome=%q} %d\n", o, s.m.failed[o])
 	}
 	fmt.Fprintf(w, "# HELP graphmail_retries_total Delivery attempts that will be retried.\n# TYPE graphmail_retries_total counter\ngraphmail_retries_total %d\n", s.m.failed["deferred"])
+	fmt.Fprintf(w, "# HELP graphmail_spool_quarantined_total Spool files that could not be used and were moved to corrupt/.\n# TYPE graphmail_spool_quarantined_total counter\ngraphmail_spool_quarantined_total %d\n", s.m.quarantined)
 	fmt.Fprintf(w, "# HELP graphmail_queue_depth Messages waiting in the spool.\n# TYPE graphmail_queue_depth gauge\ngraphmail_queue_depth %d\n", depth)
 	fmt.Fprintf(w, "# HELP graphmail_queue_oldest_seconds Age of the oldest waiting message.\n# TYPE graphmail_queue_oldest_seconds gauge\ngraphmail_queue_oldest_seconds %g\n", oldest.Seconds())
 	fmt.Fprintf(w, "# HELP graphmail_token_expiry_seconds Seconds until the current access token expires.\n# TYPE graphmail_token_expiry_seconds gauge\ngraphmail_token_expiry_seconds %g\n", expiry)
