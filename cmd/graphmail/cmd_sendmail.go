@@ -52,9 +52,17 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 	if err != nil {
 		return &usageError{err}
 	}
-	cfg, err := loadSendmailConfig(env, opts, opts.Mode == sendmailcompat.ModeSend)
+	// With sendmail.spool the drop-in only queues: it needs spool.dir, not
+	// the credential (which, in the shipped set-up, only the daemon can
+	// read), so any local user can submit.
+	cfg, err := loadSendmailConfig(env, opts, false)
 	if err != nil {
 		return err
+	}
+	if opts.Mode == sendmailcompat.ModeSend && !cfg.Sendmail.Spool {
+		if cfg, err = loadSendmailConfig(env, opts, true); err != nil {
+			return err
+		}
 	}
 	switch opts.Mode {
 	case sendmailcompat.ModeListQueue:
@@ -64,6 +72,9 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 		}
 		return printQueue(env, sp)
 	case sendmailcompat.ModeRunQueue:
+		if cfg, err = loadSendmailConfig(env, opts, true); err != nil {
+			return err
+		}
 		return runQueue(cmd.Context(), env, cfg)
 	}
 	if !opts.ExtractRecipients && len(opts.Recipients) == 0 {
@@ -81,7 +92,7 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 		warn := slog.LevelWarn
 		quiet = &warn
 	}
-	a, err := buildApp(cfg, env, setup.Options{}, quiet)
+	a, err := buildApp(cfg, env, setup.Options{DryRun: cfg.Sendmail.Spool}, quiet)
 	if err != nil {
 		return err
 	}
