@@ -26,12 +26,16 @@ func newSendmailCommand(env *environment) *cobra.Command {
 		Short: "A sendmail drop-in: read a message on standard input and send it",
 		Long: `Behave like /usr/sbin/sendmail, as cron, mailx, logwatch and PHP's mail()
 expect: read a message on standard input, take recipients from the command
-line (and with -t from the To, Cc and Bcc headers), fill in a missing From,
-Date and Message-ID, and send it through Microsoft 365. With sendmail.spool
-the message is dropped into the spool of a running graphmail serve instead.
-A binary named (or symlinked as) sendmail behaves the same; it takes its
-config file from $GRAPHMAIL_CONFIG or the usual places. Exit codes are
-sysexits: 75 makes the caller retry later.`,
+line (and with -t from the To, Cc and Bcc headers), resolve local names
+(root, www-data) through the aliases file, fill in a missing From, Date and
+Message-ID, and send it through Microsoft 365 to exactly the envelope
+recipients. On a failure that waiting can fix, the message is queued in
+spool.dir and sendmail exits 0; graphmail serve, graphmail queue run,
+sendmail -q or the next sendmail call delivers it. With sendmail.spool it is
+only queued (no credential needed). Success prints nothing; log.file and
+log.syslog record every message. -bp lists the queue, -q runs it once.
+The config comes from -C/--config, $GRAPHMAIL_CONFIG or the user and system
+locations, never from the working directory.`,
 		Example: `  ln -s /usr/local/bin/graphmail /usr/sbin/sendmail
   echo "Subject: test" | sendmail -oi you@contoso.com
   printf 'To: you@contoso.com\nSubject: hi\n\nbody\n' | graphmail sendmail -t`,

@@ -181,7 +181,7 @@ func graphHint(e *graphmail.GraphError) string {
 	case e.StatusCode == http.StatusTooManyRequests:
 		return "Graph is throttling this mailbox; try again later or lower the sending rate"
 	case e.StatusCode == 0 || e.StatusCode >= 500:
-		return "Microsoft Graph could not be reached or failed; try again later (exit code 75 makes cron and MTAs retry)"
+		return "Microsoft Graph could not be reached or failed; try again later (exit code 75 tells scripts and MTAs to retry; the sendmail drop-in queues the message instead)"
 	}
 	return ""
 }
