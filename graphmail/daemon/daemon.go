@@ -32,6 +32,9 @@ type Options struct {
 	// OnEvent, if set, is called after each finished delivery attempt
 	// (after the metrics count it).
 	OnEvent func(spool.Event)
+	// TokenWatchInterval is how often the credential is checked for
+	// /readyz and the token expiry metric; 0 means TokenWatchInterval.
+	TokenWatchInterval time.Duration
 }
 
 // Daemon is a running relay: listeners, spool, deliveries and metrics.
@@ -138,9 +141,17 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	if d.cfg.SMTP.Fallback == config.FallbackOnly {
 		scope = d.cfg.SMTP.Scope
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var tokens TokenSource
+	if d.o.Stack.Tokens != nil {
+		tokens = d.o.Stack.Tokens
+	}
+	watch := newTokenWatch(tokens, scope, d.o.TokenWatchInterval)
+	go watch.run(watchCtx)
 	var metricsSrv *http.Server
 	if d.mln != nil {
-		metricsSrv = &http.Server{Handler: d.m.Handler(d.sp, d.cfg.Spool.Dir, d.o.Stack.Tokens, scope), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: d.m.handler(d.sp, d.cfg.Spool.Dir, watch), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = metricsSrv.Serve(d.mln) }()
 		d.log.Info("metrics listening", "addr", d.mln.Addr().String())
 	}
