@@ -91,10 +91,10 @@ type TokenSource interface {
 
 // serveMetrics is the HTTP handler for /healthz, /readyz and /metrics.
 type serveMetrics struct {
-	m        *Metrics
-	sp       *spool.Spool
-	dir      string
-	tokens   *tokenWatch
+	m      *Metrics
+	sp     *spool.Spool
+	dir    string
+	tokens *tokenWatch
 }
 
 // handler serves /healthz (the process runs), /readyz (the listener is
