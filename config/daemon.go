@@ -26,6 +26,8 @@ type Serve struct {
 	// AllowedFrom limits the senders of unauthenticated clients
 	// (serve.allowed_from: addresses or @domain; empty: any).
 	AllowedFrom []string
+	// Postmaster receives a copy of every bounce ("" for none).
+	Postmaster string
 	// Accounts are the local SMTP AUTH accounts (serve.accounts, file only).
 	Accounts map[string]Account
 	// MaxMessageSize is the largest message accepted (serve.max_message_size,

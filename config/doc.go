@@ -181,6 +181,10 @@
 //	    is one host); default [127.0.0.0/8, ::1/128]
 //	serve.allowed_from
 //	    senders (addresses or @domain) those clients may use; default any
+//	serve.postmaster
+//	    also send every bounce (a delivery status notification for a message
+//	    given up) to this address; without it bounces go only to a
+//	    deliverable envelope sender
 //	serve.accounts
 //	    file only: NAME: {password_hash: '$argon2id$…', allowed_from:
 //	    [a@contoso.com]}; hashes from graphmail serve hash-password; AUTH

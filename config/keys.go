@@ -164,6 +164,8 @@ var keyTable = []keyDef{
 	{name: "serve.allowed_from", kind: kindList, field: func(c *Config) any { return &c.Serve.AllowedFrom },
 		defDoc: "any",
 		doc:    "senders (addresses or `@domain`) those clients may use"},
+	{name: "serve.postmaster", kind: kindString, field: func(c *Config) any { return &c.Serve.Postmaster }, def: "",
+		doc: "also send every bounce (a delivery status notification for a message given up) to this address; without it bounces go only to a deliverable envelope sender"},
 	{name: "serve.accounts", kind: kindAccounts, field: func(c *Config) any { return &c.Serve.Accounts },
 		doc: "file only: `NAME: {password_hash: '$argon2id$…', allowed_from: [a@contoso.com]}`; hashes from `graphmail serve hash-password`; AUTH only over TLS unless on loopback"},
 	{name: "serve.max_message_size", kind: kindSize, field: func(c *Config) any { return &c.Serve.MaxMessageSize }, def: "35MB",

@@ -9,6 +9,7 @@ import (
 	"net/smtp"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -188,5 +189,101 @@ func TestProbesNeverDriveTokenTraffic(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeadLetterBounces: a message given up becomes a delivery status
+// notification (multipart/report with the original header) to the
+// envelope sender and serve.postmaster, sent through the same paths; a
+// bounce that is given up itself is never bounced; the dead-letter gauge
+// reads the spool.
+func TestDeadLetterBounces(t *testing.T) {
+	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg := loadConfig(t, srv, map[string]any{"serve.postmaster": "pm@example.com", "smtp.fallback": "never"})
+	st, err := setup.New(cfg, slog.New(slog.DiscardHandler), setup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events := make(chan spool.Event, 16)
+	d, err := daemon.New(daemon.Options{Stack: st, Hostname: "relay.test", OnEvent: func(e spool.Event) { events <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 400, Code: "ErrorInvalidRecipients", Times: 1})
+	msg := "From: <printer@example.com>\r\nTo: <bad@example.com>\r\nSubject: scan 42\r\n\r\nbody\r\n"
+	if err := smtp.SendMail(d.Addr().String(), nil, "printer@example.com", []string{"bad@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-events; e.Outcome != spool.OutcomeDead {
+		t.Fatalf("first outcome %q, want dead", e.Outcome)
+	}
+	if e := <-events; e.Outcome != spool.OutcomeSubmitted {
+		t.Fatalf("bounce outcome %q (%v), want submitted", e.Outcome, e.Err)
+	}
+	got := srv.Messages()
+	if len(got) != 1 {
+		t.Fatalf("delivered %d, want the bounce", len(got))
+	}
+	rcpts := slices.Sorted(slices.Values(got[0].Recipients))
+	if want := []string{"pm@example.com", "printer@example.com"}; !slices.Equal(rcpts, want) {
+		t.Errorf("bounce went to %v, want %v", rcpts, want)
+	}
+	b := string(got[0].MIME)
+	for _, want := range []string{
+		"Content-Type: multipart/report; report-type=delivery-status",
+		"Auto-Submitted: auto-replied",
+		"Final-Recipient: rfc822; bad@example.com",
+		"Action: failed",
+		"Status: 5.6.0",
+		"Content-Type: text/rfc822-headers",
+		"Subject: scan 42",
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("bounce lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(b, "\r\nbody\r\n") {
+		t.Error("bounce carries the original body; only the header belongs in it")
+	}
+
+	// a bounce that dies is not bounced again
+	srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 400, Code: "ErrorInvalidRecipients", Times: 2})
+	if err := smtp.SendMail(d.Addr().String(), nil, "printer@example.com", []string{"bad@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if e := <-events; e.Outcome != spool.OutcomeDead {
+			t.Fatalf("outcome %q, want the message and then its bounce dead", e.Outcome)
+		}
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("delivered %d, want still 1 (no bounce of a bounce)", n)
+	}
+	resp, err := http.Get("http://" + d.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"graphmail_dead_letters 3", `graphmail_dead_letters_total{class="bad-message"} 3`, "graphmail_bounces_total 2"} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -30,6 +30,10 @@ type Metrics struct {
 	failed    map[string]int64 // by outcome: deferred, dead
 	// quarantined counts spool files moved to corrupt/.
 	quarantined int64
+	// dead counts messages given up, by failure class; bounces counts the
+	// notifications queued for them.
+	dead    map[string]int64
+	bounces int64
 	latency     map[string]*histogram
 	listening   atomic.Bool
 }
@@ -42,13 +46,25 @@ type histogram struct {
 
 // NewMetrics returns zeroed counters.
 func NewMetrics() *Metrics {
-	return &Metrics{delivered: map[string]int64{}, failed: map[string]int64{}, latency: map[string]*histogram{}}
+	return &Metrics{delivered: map[string]int64{}, failed: map[string]int64{}, latency: map[string]*histogram{}, dead: map[string]int64{}}
 }
 
 // ReceivedOne counts a message accepted and spooled.
 func (m *Metrics) ReceivedOne() {
 	m.mu.Lock()
 	m.received++
+	m.mu.Unlock()
+}
+
+func (m *Metrics) deadOne(class string) {
+	m.mu.Lock()
+	m.dead[class]++
+	m.mu.Unlock()
+}
+
+func (m *Metrics) bounceOne() {
+	m.mu.Lock()
+	m.bounces++
 	m.mu.Unlock()
 }
 
@@ -171,6 +187,13 @@ func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(w, "# HELP graphmail_retries_total Delivery attempts that will be retried.\n# TYPE graphmail_retries_total counter\ngraphmail_retries_total %d\n", s.m.failed["deferred"])
 	fmt.Fprintf(w, "# HELP graphmail_spool_quarantined_total Spool files that could not be used and were moved to corrupt/.\n# TYPE graphmail_spool_quarantined_total counter\ngraphmail_spool_quarantined_total %d\n", s.m.quarantined)
+	deadNow, _ := s.sp.DeadLetters()
+	fmt.Fprintf(w, "# HELP graphmail_dead_letters Messages in the dead letters now (read from the spool, so it survives restarts).\n# TYPE graphmail_dead_letters gauge\ngraphmail_dead_letters %d\n", deadNow)
+	fmt.Fprintf(w, "# HELP graphmail_dead_letters_total Messages given up since start, by failure class.\n# TYPE graphmail_dead_letters_total counter\n")
+	for _, c := range sortedKeys(s.m.dead) {
+		fmt.Fprintf(w, "graphmail_dead_letters_total{class=%q} %d\n", c, s.m.dead[c])
+	}
+	fmt.Fprintf(w, "# HELP graphmail_bounces_total Delivery status notifications queued for dead letters.\n# TYPE graphmail_bounces_total counter\ngraphmail_bounces_total %d\n", s.m.bounces)
 	fmt.Fprintf(w, "# HELP graphmail_queue_depth Messages waiting in the spool.\n# TYPE graphmail_queue_depth gauge\ngraphmail_queue_depth %d\n", depth)
 	fmt.Fprintf(w, "# HELP graphmail_queue_oldest_seconds Age of the oldest waiting message.\n# TYPE graphmail_queue_oldest_seconds gauge\ngraphmail_queue_oldest_seconds %g\n", oldest.Seconds())
 	fmt.Fprintf(w, "# HELP graphmail_token_expiry_seconds Seconds until the current access token expires.\n# TYPE graphmail_token_expiry_seconds gauge\ngraphmail_token_expiry_seconds %g\n", expiry)

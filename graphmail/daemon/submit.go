@@ -145,7 +145,7 @@ func flush(ctx context.Context, st *setup.Stack) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, FlushBudget)
 	defer cancel()
-	o := RunOptions(cfg)
+	o := newBouncer(sp, cfg, log, nil).wrap(RunOptions(cfg))
 	o.Grace = FlushBudget
 	stats, err := sp.RunOnce(ctx, NewDeliverer(st.Mail), o)
 	switch {
@@ -169,5 +169,5 @@ func RunQueue(ctx context.Context, st *setup.Stack) (spool.RunStats, error) {
 	if err != nil {
 		return spool.RunStats{}, err
 	}
-	return sp.RunOnce(ctx, NewDeliverer(st.Mail), RunOptions(st.Config))
+	return sp.RunOnce(ctx, NewDeliverer(st.Mail), newBouncer(sp, st.Config, st.Log, nil).wrap(RunOptions(st.Config)))
 }

@@ -1,0 +1,246 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/graphmail/graphmail/config"
+	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/internal/rfc5322"
+	"github.com/graphmail/graphmail/graphmail/spool"
+	"github.com/graphmail/graphmail/smtpfallback"
+)
+
+// dsnClient marks a bounce in the spool's Meta.Client, so that a bounce
+// that dies is never bounced again.
+const dsnClient = "dsn"
+
+// bouncer sends a delivery status notification (RFC 3464) when a message
+// goes to the dead letters: to the envelope sender when that is a
+// deliverable address, and to serve.postmaster. The bounce is queued in
+// the same spool and leaves through the same Graph/SMTP paths; a bounce,
+// a message with a null sender and an auto-submitted message are never
+// bounced (no loops).
+type bouncer struct {
+	sp         *spool.Spool
+	sender     string // the mailbox the bounce is sent from
+	postmaster string
+	host       string
+	local      func(addr string) bool
+	log        *slog.Logger
+	m          *Metrics // nil: no counters
+	now        func() time.Time
+}
+
+func newBouncer(sp *spool.Spool, cfg *config.Config, log *slog.Logger, m *Metrics) *bouncer {
+	return &bouncer{sp: sp, sender: cfg.Sender, postmaster: cfg.Serve.Postmaster, host: hostname(), log: log, m: m, now: time.Now,
+		local: func(addr string) bool {
+			_, d, ok := strings.Cut(addr, "@")
+			d = strings.ToLower(d)
+			return !ok || d == "" || d == "localhost" || d == "localhost.localdomain" || !strings.Contains(d, ".")
+		}}
+}
+
+// wrap returns o with OnEvent bouncing dead letters.
+func (b *bouncer) wrap(o spool.RunOptions) spool.RunOptions {
+	next := o.OnEvent
+	o.OnEvent = func(e spool.Event) {
+		if e.Outcome == spool.OutcomeDead {
+			b.bounce(e)
+		}
+		if next != nil {
+			next(e)
+		}
+	}
+	return o
+}
+
+// bounce queues the notification for the dead message e.ID.
+func (b *bouncer) bounce(e spool.Event) {
+	if b.m != nil {
+		b.m.deadOne(graphmail.ClassOf(e.Err).String())
+	}
+	it, raw, err := b.sp.Show(e.ID)
+	if err != nil {
+		b.log.Warn("bounce: cannot read the dead letter", "id", string(e.ID), "error", err.Error())
+		return
+	}
+	h := rfc5322.Parse(raw)
+	if why := noBounce(it, h); why != "" {
+		b.log.Info("bounce: none sent", "id", string(e.ID), "message_id", it.MessageID(), "because", why)
+		return
+	}
+	var to []string
+	seen := map[string]bool{}
+	for _, a := range []string{it.Envelope.From, b.postmaster} {
+		if a == "" || b.local(a) || seen[strings.ToLower(a)] {
+			continue
+		}
+		seen[strings.ToLower(a)] = true
+		to = append(to, a)
+	}
+	if len(to) == 0 {
+		b.log.Warn("bounce: nobody to tell: the envelope sender is not a deliverable address and serve.postmaster is not set",
+			"id", string(e.ID), "message_id", it.MessageID(), "envelope_from", it.Envelope.From)
+		return
+	}
+	reason := "permanent error"
+	if it.Meta.Dead != nil {
+		reason = it.Meta.Dead.Reason
+	}
+	dsn := buildDSN(dsnInput{
+		from: b.sender, to: to, host: b.host, now: b.now(), received: it.Meta.Received,
+		rcpts: it.Envelope.To, status: dsnStatus(e.Err, reason), diagnostic: oneLine(it.Meta.LastError),
+		reason: reason, header: raw[:h.End], messageID: rfc5322.NewMessageID(b.host), origID: it.MessageID(),
+	})
+	id, err := b.sp.Enqueue(context.Background(), spool.Envelope{From: b.sender, To: to}, dsn, spool.Meta{Client: dsnClient})
+	if err != nil {
+		b.log.Error("bounce: could not queue the notification", "id", string(e.ID), "error", err.Error())
+		return
+	}
+	if b.m != nil {
+		b.m.bounceOne()
+	}
+	b.log.Info("bounce: queued", "id", string(e.ID), "message_id", it.MessageID(), "bounce_id", string(id), "recipients", len(to))
+}
+
+// noBounce says why a dead message gets no notification, or "".
+func noBounce(it spool.Item, h *rfc5322.Header) string {
+	switch {
+	case it.Meta.Client == dsnClient:
+		return "it is a bounce itself"
+	case it.Envelope.From == "":
+		return "its envelope sender is null"
+	}
+	if f, ok := h.Get("Auto-Submitted"); ok && !strings.EqualFold(f.Value(), "no") {
+		return "it is auto-submitted (" + oneLine(f.Value()) + ")"
+	}
+	if f, ok := h.Get("Content-Type"); ok {
+		mt, params, err := mime.ParseMediaType(f.Value())
+		if err == nil && mt == "multipart/report" && strings.EqualFold(params["report-type"], "delivery-status") {
+			return "it is a delivery status notification"
+		}
+	}
+	return ""
+}
+
+// dsnStatus is the RFC 3463 status of a failure: the server's own
+// enhanced code when it gave one, 4.4.7 (delivery time expired) for a
+// message that aged out, else by class.
+func dsnStatus(err error, reason string) string {
+	var se *smtpfallback.SMTPError
+	if errors.As(err, &se) && se.EnhancedCode[0] == 5 {
+		return fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+	}
+	if strings.HasPrefix(reason, "max age") {
+		return "4.4.7"
+	}
+	switch graphmail.ClassOf(err) {
+	case graphmail.BadMessage:
+		return "5.6.0"
+	case graphmail.UnknownRecipient:
+		return "5.1.1"
+	case graphmail.NeedsOperator:
+		return "5.7.1"
+	}
+	return "5.0.0"
+}
+
+type dsnInput struct {
+	from               string
+	to, rcpts          []string
+	host               string
+	now, received      time.Time
+	status, diagnostic string
+	reason             string
+	header             []byte
+	messageID, origID  string
+}
+
+// buildDSN renders the multipart/report: a human-readable part, the
+// machine-readable message/delivery-status, and the original header
+// (text/rfc822-headers) — never the original body.
+func buildDSN(in dsnInput) []byte {
+	var rb [12]byte
+	_, _ = rand.Read(rb[:])
+	boundary := "graphmail-dsn-" + hex.EncodeToString(rb[:])
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
+	w("From: Mail Delivery System <%s>", in.from)
+	w("To: %s", strings.Join(in.to, ", "))
+	w("Subject: Undelivered Mail Returned to Sender")
+	w("Date: %s", in.now.Format(time.RFC1123Z))
+	w("Message-ID: <%s>", in.messageID)
+	w("Auto-Submitted: auto-replied")
+	w("MIME-Version: 1.0")
+	w("Content-Type: multipart/report; report-type=delivery-status; boundary=\"%s\"", boundary)
+	w("")
+	w("--%s", boundary)
+	w("Content-Type: text/plain; charset=utf-8")
+	w("")
+	w("This is the graphmail relay on %s.", in.host)
+	w("")
+	w("A message could not be delivered to one or more of its recipients and")
+	w("was given up (%s). Its header is attached.", in.reason)
+	w("")
+	if in.origID != "" {
+		w("Message-ID: <%s>", in.origID)
+	}
+	for _, r := range in.rcpts {
+		w("Recipient:  %s", r)
+	}
+	if in.diagnostic != "" {
+		w("Last error: %s", in.diagnostic)
+	}
+	w("")
+	w("--%s", boundary)
+	w("Content-Type: message/delivery-status")
+	w("")
+	w("Reporting-MTA: dns; %s", in.host)
+	if !in.received.IsZero() {
+		w("Arrival-Date: %s", in.received.Format(time.RFC1123Z))
+	}
+	for _, r := range in.rcpts {
+		w("")
+		w("Final-Recipient: rfc822; %s", r)
+		w("Action: failed")
+		w("Status: %s", in.status)
+		if in.diagnostic != "" {
+			w("Diagnostic-Code: X-graphmail; %s", in.diagnostic)
+		}
+	}
+	w("")
+	w("--%s", boundary)
+	w("Content-Type: text/rfc822-headers")
+	w("")
+	hdr := strings.ReplaceAll(strings.ReplaceAll(string(in.header), "\r\n", "\n"), "\n", "\r\n")
+	b.WriteString(hdr)
+	if !strings.HasSuffix(hdr, "\r\n") {
+		b.WriteString("\r\n")
+	}
+	w("")
+	w("--%s--", boundary)
+	return []byte(b.String())
+}
+
+// oneLine keeps s on one line of printable text, at most 400 bytes.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 400 {
+		s = s[:400]
+	}
+	return s
+}
