@@ -32,10 +32,10 @@ type Metrics struct {
 	quarantined int64
 	// dead counts messages given up, by failure class; bounces counts the
 	// notifications queued for them.
-	dead    map[string]int64
-	bounces int64
-	latency     map[string]*histogram
-	listening   atomic.Bool
+	dead      map[string]int64
+	bounces   int64
+	latency   map[string]*histogram
+	listening atomic.Bool
 }
 
 type histogram struct {
