@@ -61,23 +61,16 @@ func prepareEnvelope(raw []byte, to []string) (*outgoing, error) {
 	// Compare the header's recipients with the envelope.
 	inHeader := map[string]bool{}
 	narrow := false
-	for _, f := range h.Fields {
-		if !f.Is("To") && !f.Is("Cc") && !f.Is("Bcc") {
-			continue
-		}
-		v := f.Value()
-		if v == "" {
-			continue
-		}
-		list, err := mail.ParseAddressList(v)
+	_ = headerRecipients(h, func(_ string, list []*mail.Address, err error) error {
 		if err != nil {
 			narrow = true // Graph would refuse or misread it: rewrite
-			continue
+			return nil
 		}
 		for _, a := range list {
 			inHeader[strings.ToLower(a.Address)] = true
 		}
-	}
+		return nil
+	})
 	for k := range inHeader {
 		if !env[k] {
 			narrow = true

@@ -128,25 +128,9 @@ func prepareMIME(raw []byte, extra []Address) (*outgoing, error) {
 	}
 	var rcpts []string
 	seen := map[string]bool{}
-	for _, f := range h.Fields {
-		var k string
-		switch {
-		case f.Is("To"):
-			k = "To"
-		case f.Is("Cc"):
-			k = "Cc"
-		case f.Is("Bcc"):
-			k = "Bcc"
-		default:
-			continue
-		}
-		v := f.Value()
-		if v == "" {
-			continue
-		}
-		list, err := mail.ParseAddressList(v)
+	err := headerRecipients(h, func(name string, list []*mail.Address, err error) error {
 		if err != nil {
-			return nil, &MessageError{Field: "MIME." + k, Problem: "not a list of addresses: " + err.Error()}
+			return &MessageError{Field: "MIME." + name, Problem: "not a list of addresses: " + err.Error()}
 		}
 		for _, a := range list {
 			if !seen[strings.ToLower(a.Address)] {
@@ -154,6 +138,10 @@ func prepareMIME(raw []byte, extra []Address) (*outgoing, error) {
 				rcpts = append(rcpts, a.Address)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var add []string
 	for i, a := range extra {
@@ -383,4 +371,32 @@ func addresses(list []Address) []string {
 		out[i] = a.Address
 	}
 	return out
+}
+
+// headerRecipients calls fn for every non-empty To, Cc and Bcc field of h,
+// in order, with the field's canonical name and its address list (or why
+// it is not one); it stops at the first error fn returns.
+func headerRecipients(h *rfc5322.Header, fn func(name string, list []*mail.Address, err error) error) error {
+	for _, f := range h.Fields {
+		var name string
+		switch {
+		case f.Is("To"):
+			name = "To"
+		case f.Is("Cc"):
+			name = "Cc"
+		case f.Is("Bcc"):
+			name = "Bcc"
+		default:
+			continue
+		}
+		v := f.Value()
+		if v == "" {
+			continue
+		}
+		list, err := mail.ParseAddressList(v)
+		if err := fn(name, list, err); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -56,60 +56,84 @@ func loadConfig(t *testing.T, srv *graphmailtest.Server, extra map[string]any) *
 	return cfg
 }
 
-// TestDaemonRelaysAndDelivers runs the daemon without the command line: a
-// message relayed over SMTP is spooled, delivered through Graph to the
-// envelope recipient, counted in /metrics, and the daemon stops cleanly.
-func TestDaemonRelaysAndDelivers(t *testing.T) {
+// running is a daemon started by startDaemon against a fake tenant.
+type running struct {
+	srv    *graphmailtest.Server
+	cfg    *config.Config
+	d      *daemon.Daemon
+	events chan spool.Event
+}
+
+// startDaemon runs a daemon against a new fake tenant with the settings
+// of loadConfig plus extra, until the test ends (then Run must return nil).
+func startDaemon(t *testing.T, extra map[string]any) *running {
+	t.Helper()
 	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	cfg := loadConfig(t, srv, nil)
+	t.Cleanup(srv.Close)
+	cfg := loadConfig(t, srv, extra)
 	st, err := setup.New(cfg, slog.New(slog.DiscardHandler), setup.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	events := make(chan spool.Event, 4)
-	d, err := daemon.New(daemon.Options{Stack: st, Hostname: "relay.test", OnEvent: func(e spool.Event) { events <- e }})
+	t.Cleanup(st.Close)
+	r := &running{srv: srv, cfg: cfg, events: make(chan spool.Event, 16)}
+	r.d, err = daemon.New(daemon.Options{Stack: st, Hostname: "relay.test", OnEvent: func(e spool.Event) { r.events <- e }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Listen(); err != nil {
+	if err := r.d.Listen(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
+	go func() { done <- r.d.Run(ctx, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return r
+}
 
-	from := cfg.Sender
-	msg := "From: <" + from + ">\r\nTo: <ops@example.com>\r\nSubject: daemon\r\n\r\nbody\r\n"
-	if err := smtp.SendMail(d.Addr().String(), nil, from, []string{"ops@example.com"}, []byte(msg)); err != nil {
-		t.Fatal(err)
-	}
-	e := <-events
-	if e.Outcome != spool.OutcomeSubmitted {
-		t.Fatalf("outcome %q (%v), want submitted", e.Outcome, e.Err)
-	}
-	got := srv.Messages()
-	if len(got) != 1 || !strings.Contains(strings.Join(got[0].Recipients, ","), "ops@example.com") {
-		t.Fatalf("delivered %+v, want one message to ops@example.com", got)
-	}
-	resp, err := http.Get("http://" + d.MetricsAddr().String() + "/metrics")
+// get fetches a path of the metrics listener.
+func (r *running) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + r.d.MetricsAddr().String() + path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestDaemonRelaysAndDelivers runs the daemon without the command line: a
+// message relayed over SMTP is spooled, delivered through Graph to the
+// envelope recipient, counted in /metrics, and the daemon stops cleanly.
+func TestDaemonRelaysAndDelivers(t *testing.T) {
+	r := startDaemon(t, nil)
+	from := r.cfg.Sender
+	msg := "From: <" + from + ">\r\nTo: <ops@example.com>\r\nSubject: daemon\r\n\r\nbody\r\n"
+	if err := smtp.SendMail(r.d.Addr().String(), nil, from, []string{"ops@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	e := <-r.events
+	if e.Outcome != spool.OutcomeSubmitted {
+		t.Fatalf("outcome %q (%v), want submitted", e.Outcome, e.Err)
+	}
+	got := r.srv.Messages()
+	if len(got) != 1 || !strings.Contains(strings.Join(got[0].Recipients, ","), "ops@example.com") {
+		t.Fatalf("delivered %+v, want one message to ops@example.com", got)
+	}
+	body := r.get(t, "/metrics")
 	for _, want := range []string{"graphmail_messages_received_total 1", `graphmail_messages_delivered_total{path="graph"} 1`} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)
 		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
 	}
 }
 
@@ -143,52 +167,19 @@ func TestSubmitReply(t *testing.T) {
 // TestProbesNeverDriveTokenTraffic: /readyz and /metrics answer from the
 // daemon's own token check; a flood of probes costs no token request.
 func TestProbesNeverDriveTokenTraffic(t *testing.T) {
-	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cfg := loadConfig(t, srv, nil)
-	st, err := setup.New(cfg, slog.New(slog.DiscardHandler), setup.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	d, err := daemon.New(daemon.Options{Stack: st, Hostname: "relay.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
-	get := func(path string) string {
-		resp, err := http.Get("http://" + d.MetricsAddr().String() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	if got := get("/readyz"); got != "ready\n" {
+	r := startDaemon(t, nil)
+	if got := r.get(t, "/readyz"); got != "ready\n" {
 		t.Fatalf("/readyz = %q, want ready", got)
 	}
-	before := srv.TotalTokenRequests()
+	before := r.srv.TotalTokenRequests()
 	for range 50 {
-		get("/readyz")
-		if m := get("/metrics"); !strings.Contains(m, "graphmail_token_expiry_seconds ") {
+		r.get(t, "/readyz")
+		if m := r.get(t, "/metrics"); !strings.Contains(m, "graphmail_token_expiry_seconds ") {
 			t.Fatalf("/metrics lacks the token expiry:\n%s", m)
 		}
 	}
-	if after := srv.TotalTokenRequests(); after != before {
+	if after := r.srv.TotalTokenRequests(); after != before {
 		t.Errorf("50 probes cost %d token request(s), want 0", after-before)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -198,33 +189,8 @@ func TestProbesNeverDriveTokenTraffic(t *testing.T) {
 // bounce that is given up itself is never bounced; the dead-letter gauge
 // reads the spool.
 func TestDeadLetterBounces(t *testing.T) {
-	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cfg := loadConfig(t, srv, map[string]any{"serve.postmaster": "pm@example.com", "smtp.fallback": "never"})
-	st, err := setup.New(cfg, slog.New(slog.DiscardHandler), setup.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	events := make(chan spool.Event, 16)
-	d, err := daemon.New(daemon.Options{Stack: st, Hostname: "relay.test", OnEvent: func(e spool.Event) { events <- e }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-
+	r := startDaemon(t, map[string]any{"serve.postmaster": "pm@example.com", "smtp.fallback": "never"})
+	srv, d, events := r.srv, r.d, r.events
 	srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 400, Code: "ErrorInvalidRecipients", Times: 1})
 	msg := "From: <printer@example.com>\r\nTo: <bad@example.com>\r\nSubject: scan 42\r\n\r\nbody\r\n"
 	if err := smtp.SendMail(d.Addr().String(), nil, "printer@example.com", []string{"bad@example.com"}, []byte(msg)); err != nil {
@@ -275,14 +241,9 @@ func TestDeadLetterBounces(t *testing.T) {
 	if n := len(srv.Messages()); n != 1 {
 		t.Errorf("delivered %d, want still 1 (no bounce of a bounce)", n)
 	}
-	resp, err := http.Get("http://" + d.MetricsAddr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	m := r.get(t, "/metrics")
 	for _, want := range []string{"graphmail_dead_letters 3", `graphmail_dead_letters_total{class="bad-message"} 3`, "graphmail_bounces_total 2"} {
-		if !strings.Contains(string(m), want) {
+		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
