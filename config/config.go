@@ -80,6 +80,9 @@ type Config struct {
 	Spool Spool
 	// Sendmail configures the sendmail drop-in.
 	Sendmail Sendmail
+	// Aliases is the aliases(5) file (aliases) that maps local recipient
+	// names such as root to mailbox addresses; "" means none.
+	Aliases string
 	// Log configures logging.
 	Log Log
 	// Sources maps every key (dotted, lower case, e.g. "smtp.host") to where
@@ -149,6 +152,10 @@ type Log struct {
 	Format LogFormat
 	// Recipients logs recipient addresses when true. Default false.
 	Recipients bool
+	// File is a file the log is also appended to ("" for none).
+	File string
+	// Syslog also sends the log to the local syslog (facility mail).
+	Syslog bool
 }
 
 // LogLevel is a value of log.level.

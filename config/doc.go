@@ -208,6 +208,12 @@
 //	    parallel deliveries (1 to 64); default 4
 //	spool.keep_done
 //	    keep delivered messages in done/; default false
+//	aliases
+//	    aliases(5) file such as /etc/aliases (root: ops@contoso.com, comma
+//	    lists, a default: entry for every other local name); local
+//	    recipients (root, www-data, user@localhost, user@<hostname>) resolve
+//	    through it in the envelope and in To/Cc/Bcc; without an entry they
+//	    fail (exit 67); unset: none
 //	sendmail.spool
 //	    graphmail sendmail drops messages into the spool of a running
 //	    graphmail serve instead of sending directly; default false
@@ -218,6 +224,13 @@
 //	log.recipients
 //	    also log recipient addresses in the audit line (by default only
 //	    their number); default false
+//	log.file
+//	    also append the log to this file (mode 0640; reopened on SIGHUP and
+//	    when logrotate moves it); it records every message at info even when
+//	    standard error is quieter
+//	log.syslog
+//	    also log to the local syslog/journald (facility mail, tag
+//	    graphmail), every message at info; default false
 //
 // # Validation
 //

@@ -191,6 +191,9 @@ var keyTable = []keyDef{
 		doc: "parallel deliveries (1 to 64)"},
 	{name: "spool.keep_done", kind: kindBool, field: func(c *Config) any { return &c.Spool.KeepDone }, def: false,
 		doc: "keep delivered messages in `done/`"},
+	{name: "aliases", kind: kindPath, field: func(c *Config) any { return &c.Aliases },
+		defDoc: "— (none)",
+		doc:    "aliases(5) file such as `/etc/aliases` (`root: ops@contoso.com`, comma lists, a `default:` entry for every other local name); local recipients (`root`, `www-data`, `user@localhost`, `user@<hostname>`) resolve through it in the envelope and in To/Cc/Bcc; without an entry they fail (exit 67)"},
 	{name: "sendmail.spool", kind: kindBool, field: func(c *Config) any { return &c.Sendmail.Spool }, def: false,
 		doc: "`graphmail sendmail` drops messages into the spool of a running `graphmail serve` instead of sending directly"},
 	{name: "log.level", kind: kindEnum, field: func(c *Config) any { return &c.Log.Level }, def: string(LogInfo),
@@ -201,6 +204,10 @@ var keyTable = []keyDef{
 		doc:     "`text` or `json` (for log shippers)"},
 	{name: "log.recipients", kind: kindBool, field: func(c *Config) any { return &c.Log.Recipients }, def: false,
 		doc: "also log recipient addresses in the audit line (by default only their number)"},
+	{name: "log.file", kind: kindPath, field: func(c *Config) any { return &c.Log.File }, def: "",
+		doc: "also append the log to this file (mode 0640; reopened on SIGHUP and when logrotate moves it); it records every message at `info` even when standard error is quieter"},
+	{name: "log.syslog", kind: kindBool, field: func(c *Config) any { return &c.Log.Syslog }, def: false,
+		doc: "also log to the local syslog/journald (facility mail, tag graphmail), every message at `info`"},
 }
 
 // names turns enum constants into the choices of a key.

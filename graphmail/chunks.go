@@ -9,25 +9,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
-// ChunkUnit is the unit of upload session chunks: every chunk but the last
+// chunkUnit is the unit of upload session chunks: every chunk but the last
 // is a multiple of 320 KiB.
-const ChunkUnit = 320 << 10
+const chunkUnit = 320 << 10
 
-// DefaultChunkSize is the largest multiple of ChunkUnit within the 4 MB an
+// defaultChunkSize is the largest multiple of chunkUnit within the 4 MB an
 // upload session PUT may carry (3.75 MiB). One chunk buffer is all the
 // memory an upload holds.
-const DefaultChunkSize = 12 * ChunkUnit
-
-func (c *Client) chunkSize() int {
-	n := c.cfg.ChunkSize
-	if n <= 0 || n > DefaultChunkSize {
-		return DefaultChunkSize
-	}
-	return max(n/ChunkUnit, 1) * ChunkUnit
-}
+const defaultChunkSize = 12 * chunkUnit
 
 // upload PUTs a's content to an upload session's URL in chunks, reading
 // one chunk at a time. The URL carries its own credential, so the requests
@@ -39,15 +30,8 @@ func (c *Client) upload(ctx context.Context, x *exchange, uploadURL string, a At
 	total := a.Len()
 	src := &chunkSource{a: a}
 	defer src.Close()
-	buf := make([]byte, min(int64(c.chunkSize()), total))
-	maxFail := c.cfg.Retry.MaxAttempts
-	if maxFail <= 0 {
-		maxFail = 4
-	}
-	base := c.cfg.Retry.BaseDelay
-	if base <= 0 {
-		base = time.Second
-	}
+	buf := make([]byte, min(int64(defaultChunkSize), total))
+	maxFail, base := c.retry.MaxAttempts, c.retry.BaseDelay
 	var next int64
 	for fails := 0; ; {
 		n := min(int64(len(buf)), total-next)
@@ -58,12 +42,12 @@ func (c *Client) upload(ctx context.Context, x *exchange, uploadURL string, a At
 		done, ranges, ge := c.putChunk(ctx, x, uploadURL, buf[:n], next, total)
 		if ge == nil {
 			if done {
-				c.progress(a.Name, total, total)
+				c.reportProgress(a.Name, total, total)
 				return nil
 			}
 			if nx, ok := parseNextExpected(ranges); ok && nx > next {
 				next, fails = nx, 0
-				c.progress(a.Name, next, total)
+				c.reportProgress(a.Name, next, total)
 				continue
 			}
 			ge = &GraphError{StatusCode: http.StatusOK, Message: "the upload session made no progress", ClientRequestID: x.clientRequestID}
@@ -90,16 +74,16 @@ func (c *Client) upload(ctx context.Context, x *exchange, uploadURL string, a At
 	}
 }
 
-func (c *Client) progress(name string, sent, total int64) {
-	if c.cfg.Progress != nil {
-		c.cfg.Progress(name, sent, total)
+func (c *Client) reportProgress(name string, sent, total int64) {
+	if c.progress != nil {
+		c.progress(name, sent, total)
 	}
 }
 
 // putChunk sends bytes [off, off+len(p)) of total. done reports the final
 // 201 (or 200 without further ranges).
 func (c *Client) putChunk(ctx context.Context, x *exchange, uploadURL string, p []byte, off, total int64) (done bool, ranges []string, ge *GraphError) {
-	release, err := c.gov.Acquire(ctx, c.cfg.GraphEndpoint, c.cfg.Sender)
+	release, err := c.gov.acquire(ctx, c.mailbox)
 	if err != nil {
 		return false, nil, &GraphError{Err: err, ClientRequestID: x.clientRequestID}
 	}

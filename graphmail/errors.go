@@ -7,9 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	abs "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 )
 
 // GraphError is a request to Microsoft Graph that failed: an error response,
@@ -104,63 +101,6 @@ func (e *GraphError) MailboxProblem() bool {
 	return e.Code == "ErrorInvalidUser" || e.Code == "MailboxNotEnabledForRESTAPI" || e.Code == "ResourceNotFound" && e.StatusCode == http.StatusNotFound
 }
 
-// Hint returns the next step for a person, or "".
-func (e *GraphError) Hint() string {
-	switch {
-	case e.StatusCode == http.StatusUnauthorized:
-		return "Graph rejected the access token; check that tenant_id, client_id and cloud/graph_endpoint belong to the same cloud, and that the token is for " + "the Graph resource"
-	case e.StatusCode == http.StatusForbidden:
-		return "grant the Mail.Send application permission with admin consent (Entra ID → App registrations → API permissions), and check that no application access policy or RBAC for Applications scope excludes the sender mailbox; changes take up to 30 minutes"
-	case e.Code == "MailboxNotEnabledForRESTAPI":
-		return "the sender mailbox cannot be used through Graph: it must be an Exchange Online mailbox with a license (not on-premises, not inactive); check sender"
-	case e.MailboxProblem():
-		return "the sender mailbox does not exist in this tenant; set sender to the UPN or primary SMTP address of an Exchange Online mailbox"
-	case e.Code == "ErrorInvalidRecipients":
-		return "check the recipient addresses"
-	case e.TooLarge():
-		return "the message is over Graph's 4 MB request limit; use the SMTP fallback (smtp.fallback: auto) or send smaller attachments"
-	case e.StatusCode == http.StatusTooManyRequests:
-		return "Graph is throttling this mailbox; try again later or lower the sending rate"
-	case e.StatusCode == 0 || e.StatusCode >= 500:
-		return "Microsoft Graph could not be reached or failed; try again later (exit code 75 makes cron and MTAs retry)"
-	}
-	return ""
-}
-
-// graphError converts an error from the Graph SDK into *GraphError.
-func graphError(err error, x *exchange) *GraphError {
-	ge := &GraphError{Err: err}
-	if x != nil {
-		ge.StatusCode = x.status
-		ge.RequestID = x.requestID
-		ge.ClientRequestID = x.clientRequestID
-		ge.RetryAfter = x.retryAfter
-	}
-	var oe *odataerrors.ODataError
-	var ae *abs.ApiError
-	switch {
-	case errors.As(err, &oe):
-		ge.StatusCode = oe.ResponseStatusCode
-		if main := oe.GetErrorEscaped(); main != nil {
-			if c := main.GetCode(); c != nil {
-				ge.Code = *c
-			}
-			if m := main.GetMessage(); m != nil {
-				ge.Message = *m
-			}
-		}
-		ge.Err = nil
-	case errors.As(err, &ae):
-		ge.StatusCode = ae.ResponseStatusCode
-		ge.Message = ae.Message
-		ge.Err = nil
-	}
-	if ge.StatusCode != 0 {
-		ge.Err = nil
-	}
-	return ge
-}
-
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
@@ -176,14 +116,3 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
-
-// CredentialError is a send that failed before reaching Graph because the
-// credential could not provide a token. Err is the credential's error (for
-// the auth package, an *auth.Error with the AADSTS code and a hint).
-type CredentialError struct{ Err error }
-
-// Error implements error.
-func (e *CredentialError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the credential's error.
-func (e *CredentialError) Unwrap() error { return e.Err }

@@ -8,17 +8,17 @@ import (
 	"github.com/graphmail/graphmail/graphmail"
 )
 
-// Many goroutines, several Clients, one mailbox: give the Clients one
-// Governor so that together they keep to 4 requests in flight and 30
-// messages a minute. Large attachments from files go through an upload
-// session (the app needs Mail.ReadWrite), read a chunk at a time.
-func ExampleGovernor() {
-	gov := graphmail.NewGovernor(graphmail.GovernorOptions{MessagesPerMinute: 30})
+// Many goroutines, several Clients, one mailbox: the Clients of a process
+// share the mailbox's limits, so together they keep to 4 requests in
+// flight and 30 messages a minute. Large attachments from files go
+// through an upload session (the app needs Mail.ReadWrite), read a chunk
+// at a time.
+func Example_largeAttachments() {
 	newClient := func() (*graphmail.Client, error) {
 		return graphmail.New(graphmail.Config{
-			Sender:        "reports@contoso.com",
-			Governor:      gov,
-			LargeMessages: graphmail.LargeUploadSession,
+			Sender:            "reports@contoso.com",
+			MessagesPerMinute: 30,
+			LargeMessages:     graphmail.LargeUploadSession,
 			// Credential: tokens.TokenCredential(), …
 		})
 	}

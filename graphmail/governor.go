@@ -7,37 +7,17 @@ import (
 	"time"
 )
 
-// MailboxConcurrency is the number of Graph requests Exchange Online lets
+// mailboxConcurrency is the number of Graph requests Exchange Online lets
 // one app have in flight per mailbox; a fifth gets 429 MailboxConcurrency.
-const MailboxConcurrency = 4
+const mailboxConcurrency = 4
 
-// GovernorOptions configure a Governor.
-type GovernorOptions struct {
-	// MaxInFlight is the most Graph requests in flight per mailbox; 0 means
-	// MailboxConcurrency.
-	MaxInFlight int
-	// MessagesPerMinute is the most messages started per minute and
-	// mailbox, spaced evenly (a burst is paced, not throttled); 0 means
-	// unlimited. Exchange Online delays messages beyond 30 a minute.
-	MessagesPerMinute int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Sleep waits for the next message slot; nil means a timer honouring
-	// ctx. It must return ctx.Err() when ctx ends first.
-	Sleep func(ctx context.Context, d time.Duration) error
-}
-
-// Governor keeps the Graph requests of every Client that shares it within
-// Exchange Online's per-mailbox limits: at most MaxInFlight requests in
-// flight per mailbox and, optionally, a message rate. Mailboxes are told
-// apart by Graph endpoint and address, so two mailboxes (or two tenants)
-// never wait for each other. It is safe for concurrent use; share one
-// Governor between all Clients of a process that send from the same mailbox.
-type Governor struct {
+// governor keeps the Graph requests of every Client that shares it within
+// Exchange Online's per-mailbox limits: at most maxInFlight requests in
+// flight per mailbox, and each Client's message rate. Mailboxes are told
+// apart by Graph endpoint and address (mailboxKey), so two mailboxes (or
+// two tenants) never wait for each other. It is safe for concurrent use.
+type governor struct {
 	maxInFlight int
-	interval    time.Duration
-	now         func() time.Time
-	sleep       func(context.Context, time.Duration) error
 
 	mu    sync.Mutex
 	boxes map[string]*mailboxGate
@@ -49,42 +29,26 @@ type mailboxGate struct {
 	next  time.Time     // earliest start of the next message
 }
 
-// NewGovernor returns a Governor with the given limits.
-func NewGovernor(opts GovernorOptions) *Governor {
-	g := &Governor{maxInFlight: opts.MaxInFlight, now: opts.Now, sleep: opts.Sleep, boxes: map[string]*mailboxGate{}}
-	if g.maxInFlight <= 0 {
-		g.maxInFlight = MailboxConcurrency
-	}
-	if opts.MessagesPerMinute > 0 {
-		g.interval = time.Minute / time.Duration(opts.MessagesPerMinute)
-	}
-	if g.now == nil {
-		g.now = time.Now
-	}
-	if g.sleep == nil {
-		g.sleep = sleepCtx
-	}
-	return g
+func newGovernor(maxInFlight int) *governor {
+	return &governor{maxInFlight: maxInFlight, boxes: map[string]*mailboxGate{}}
 }
 
-// defaultGovernor is the one deliberate piece of process-wide state in
+// theGovernor is the one deliberate piece of process-wide state in
 // graphmail: Exchange's MailboxConcurrency limit is per mailbox, not per
-// Client, so Clients that share no Governor must still share this one.
+// Client, so every Client of the process shares it.
 var (
-	defaultGovernorOnce sync.Once
-	defaultGovernor     *Governor
+	theGovernorOnce sync.Once
+	theGovernor     *governor
 )
 
-// DefaultGovernor returns the process-wide Governor that Clients without
-// Config.Governor share: MailboxConcurrency requests in flight per mailbox,
-// no rate limit. To pace messages, give the Clients of a process one
-// Governor of your own with MessagesPerMinute set.
-func DefaultGovernor() *Governor {
-	defaultGovernorOnce.Do(func() { defaultGovernor = NewGovernor(GovernorOptions{}) })
-	return defaultGovernor
+// processGovernor returns the process-wide governor: mailboxConcurrency
+// requests in flight per mailbox.
+func processGovernor() *governor {
+	theGovernorOnce.Do(func() { theGovernor = newGovernor(mailboxConcurrency) })
+	return theGovernor
 }
 
-func (g *Governor) gate(key string) *mailboxGate {
+func (g *governor) gate(key string) *mailboxGate {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	b := g.boxes[key]
@@ -101,11 +65,11 @@ func mailboxKey(endpoint, mailbox string) string {
 	return strings.ToLower(endpoint) + " " + strings.ToLower(mailbox)
 }
 
-// Acquire waits until one more request may be in flight for the mailbox and
-// returns the function that ends it (call it exactly once). It returns
+// acquire waits until one more request may be in flight for the mailbox
+// and returns the function that ends it (call it exactly once). It returns
 // ctx.Err() if ctx ends first.
-func (g *Governor) Acquire(ctx context.Context, endpoint, mailbox string) (release func(), err error) {
-	b := g.gate(mailboxKey(endpoint, mailbox))
+func (g *governor) acquire(ctx context.Context, mailbox string) (release func(), err error) {
+	b := g.gate(mailbox)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -118,29 +82,29 @@ func (g *Governor) Acquire(ctx context.Context, endpoint, mailbox string) (relea
 	return func() { once.Do(func() { <-b.slots }) }, nil
 }
 
-// Pace waits until the mailbox may start another message under
-// MessagesPerMinute; it returns at once without a rate. Waiting ends early
-// with ctx.Err() if ctx ends, and the slot is then given back.
-func (g *Governor) Pace(ctx context.Context, endpoint, mailbox string) error {
-	if g.interval <= 0 {
+// pace waits until the mailbox may start another message when messages
+// start interval apart; it returns at once for interval 0. Waiting ends
+// early with ctx.Err() if ctx ends, and the slot is then given back.
+func (g *governor) pace(ctx context.Context, mailbox string, interval time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) error) error {
+	if interval <= 0 {
 		return ctx.Err()
 	}
-	b := g.gate(mailboxKey(endpoint, mailbox))
+	b := g.gate(mailbox)
 	g.mu.Lock()
-	now := g.now()
+	t := now()
 	start := b.next
-	if start.Before(now) {
-		start = now
+	if start.Before(t) {
+		start = t
 	}
-	b.next = start.Add(g.interval)
+	b.next = start.Add(interval)
 	g.mu.Unlock()
-	wait := start.Sub(now)
+	wait := start.Sub(t)
 	if wait <= 0 {
 		return ctx.Err()
 	}
-	if err := g.sleep(ctx, wait); err != nil {
+	if err := sleep(ctx, wait); err != nil {
 		g.mu.Lock()
-		if b.next.Equal(start.Add(g.interval)) {
+		if b.next.Equal(start.Add(interval)) {
 			b.next = start // nobody queued behind us: give the slot back
 		}
 		g.mu.Unlock()

@@ -1,9 +1,13 @@
 package graphmail
 
+// This file renders messages as the Graph SDK's models and their JSON, the
+// way the SDK puts them on the wire.
+
 import (
 	"fmt"
 	"strings"
 
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	jsonserialization "github.com/microsoft/kiota-serialization-json-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
@@ -121,11 +125,49 @@ func recipients(list []Address) []models.Recipientable {
 	return out
 }
 
-// serializeJSON renders an SDK body exactly as the SDK will put it on the wire.
-func serializeJSON(body *users.ItemSendMailPostRequestBody) ([]byte, error) {
+// sendMailJSON is the JSON body of users/{id}/sendMail for m, whose
+// attachments' content is in memory.
+func sendMailJSON(m *Message, saveToSentItems bool) ([]byte, error) {
+	body, err := graphBody(m, saveToSentItems)
+	if err != nil {
+		return nil, err
+	}
+	return serialize(body)
+}
+
+// draftJSON is the JSON body that creates m as a draft, without its
+// attachments (the upload session path adds them one by one).
+func draftJSON(m *Message) ([]byte, error) {
+	body, err := graphBody(shell(m), true)
+	if err != nil {
+		return nil, err
+	}
+	msg := body.GetMessage()
+	msg.SetAttachments(nil)
+	return serialize(msg)
+}
+
+// attachmentJSON is the JSON body that adds a, whose content is in memory,
+// to a draft.
+func attachmentJSON(a Attachment) ([]byte, error) { return serialize(fileAttachment(a)) }
+
+// probeBody is a sendMail body without recipients, for Probe.
+func probeBody() *users.ItemSendMailPostRequestBody {
+	msg := models.NewMessage()
+	subject := "graphmail probe (no recipients; never delivered)"
+	msg.SetSubject(&subject)
+	body := users.NewItemSendMailPostRequestBody()
+	body.SetMessage(msg)
+	save := false
+	body.SetSaveToSentItems(&save)
+	return body
+}
+
+// serialize renders an SDK model exactly as the SDK puts it on the wire.
+func serialize(p absser.Parsable) ([]byte, error) {
 	w := jsonserialization.NewJsonSerializationWriter()
 	defer w.Close()
-	if err := w.WriteObjectValue("", body); err != nil {
+	if err := w.WriteObjectValue("", p); err != nil {
 		return nil, fmt.Errorf("graphmail: serializing the Graph request: %w", err)
 	}
 	return w.GetSerializedContent()

@@ -76,10 +76,11 @@ type Attachment struct {
 	Content []byte
 	// Open, when set (and Content is nil), opens the content for reading.
 	// It may be called more than once (once per path tried, and again to
-	// resume an upload); each reader is closed after use. A reader that
-	// implements io.Seeker is seeked rather than reopened. The upload
-	// session path streams from it in chunks; the other paths read it
-	// whole, as they must hold the message in memory anyway.
+	// resume an upload); each reader is closed after use, and must yield
+	// Size bytes. A reader that implements io.Seeker is seeked rather than
+	// reopened. WriteMIME and RenderMIME stream from it, the upload
+	// session path reads it a chunk at a time, and a Graph JSON request
+	// reads it whole, as it holds the message in memory anyway.
 	Open func() (io.ReadCloser, error)
 	// Size is the length of the content in bytes when Open is used.
 	Size int64
@@ -173,4 +174,43 @@ func AttachFile(path string) (Attachment, error) {
 		Size:        st.Size(),
 		Open:        func() (io.ReadCloser, error) { return os.Open(path) },
 	}, nil
+}
+
+// materialize returns m with the content of every Open attachment read into
+// memory (a copy of m when there are any; m itself otherwise).
+func materialize(m *Message) (*Message, error) {
+	var out *Message
+	for i, a := range m.Attachments {
+		if a.Content != nil || a.Open == nil {
+			continue
+		}
+		if out == nil {
+			cp := *m
+			cp.Attachments = append([]Attachment(nil), m.Attachments...)
+			out = &cp
+		}
+		b, err := readAll(a)
+		if err != nil {
+			return nil, err
+		}
+		out.Attachments[i].Content, out.Attachments[i].Open = b, nil
+	}
+	if out == nil {
+		return m, nil
+	}
+	return out, nil
+}
+
+// readAll reads an Open attachment, checking its Size.
+func readAll(a Attachment) ([]byte, error) {
+	rc, err := a.Open()
+	if err != nil {
+		return nil, fmt.Errorf("graphmail: attachment %q: %w", a.Name, err)
+	}
+	defer rc.Close()
+	b := make([]byte, a.Size)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("graphmail: attachment %q: reading %d bytes: %w", a.Name, a.Size, err)
+	}
+	return b, nil
 }

@@ -25,12 +25,11 @@ type MIMEOptions struct {
 	// DefaultFrom is the author used when the Message has no From, normally
 	// the sending mailbox.
 	DefaultFrom Address
-	// Now returns the time written as Date when the Message's Date is
-	// zero. Nil means time.Now.
-	Now func() time.Time
 	// Hostname is the right-hand side of a generated Message-ID. Empty means
 	// DefaultMIMEHostname.
 	Hostname string
+
+	now func() time.Time // the Date of a Message without one; nil means time.Now
 }
 
 // EnsureMessageID sets m.MessageID to a new unique identifier, of the form
@@ -73,7 +72,9 @@ func (m *Message) EnsureMessageID(host string) string {
 // need escaping (mostly non-ASCII text), in which case base64 is shorter.
 // Attachments are base64.
 //
-// The output is a function of m, opts.Now (when m.Date is zero) and the
+// Attachments whose content comes from Open are streamed from it.
+//
+// The output is a function of m, the time (when m.Date is zero) and the
 // Message-ID alone: multipart boundaries are derived from the Message-ID,
 // so rendering a message again, for a retry, gives the same bytes as long
 // as the Date does too (set m.Date to pin it).
@@ -91,8 +92,9 @@ func RenderMIME(m *Message, opts MIMEOptions) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteMIME writes the same bytes as RenderMIME to w. Nothing is written if
-// m is invalid; an error from w may leave a partial message in it.
+// WriteMIME writes the same bytes as RenderMIME to w, streaming the content
+// of Open attachments. Nothing is written if m is invalid; an error from w
+// or from an attachment's reader may leave a partial message in it.
 func WriteMIME(w io.Writer, m *Message, opts MIMEOptions) error {
 	host := opts.Hostname
 	if host == "" {
@@ -108,8 +110,8 @@ func WriteMIME(w io.Writer, m *Message, opts MIMEOptions) error {
 	}
 	date := m.Date
 	if date.IsZero() {
-		if opts.Now != nil {
-			date = opts.Now()
+		if opts.now != nil {
+			date = opts.now()
 		} else {
 			date = time.Now()
 		}

@@ -3,6 +3,7 @@ package graphmail
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"mime"
 	"strings"
@@ -16,6 +17,7 @@ type mimePart struct {
 	fields   []mimeField // header fields; for the root, the message header too
 	kind     string      // multipart subtype ("mixed", …); empty for a leaf
 	body     []byte      // leaf content before transfer encoding
+	open     *Attachment // a leaf whose content comes from Open, instead of body
 	children []*mimePart
 }
 
@@ -102,7 +104,11 @@ func mimeAttachmentPart(a Attachment, disp string) *mimePart {
 		fields = append(fields, mimeField{"Content-ID", "<" + a.ContentID + ">"})
 	}
 	fields = append(fields, mimeField{"Content-Transfer-Encoding", "base64"})
-	return &mimePart{fields: fields, body: a.Content}
+	p := &mimePart{fields: fields, body: a.Content}
+	if a.Content == nil && a.Open != nil {
+		p.open = &a
+	}
+	return p
 }
 
 // mimeCRLF converts every line break in s (CRLF, LF or a lone CR) to CRLF, the
@@ -220,7 +226,11 @@ func setMIMEBoundaries(p *mimePart, messageID, path string) {
 // been written, and closes mw.
 func writeMIMEContent(mw *message.Writer, p *mimePart) error {
 	if p.kind == "" {
-		if _, err := mw.Write(p.body); err != nil {
+		if p.open != nil {
+			if err := copyAttachment(mw, p.open); err != nil {
+				return err
+			}
+		} else if _, err := mw.Write(p.body); err != nil {
 			return err
 		}
 		return mw.Close()
@@ -239,4 +249,21 @@ func writeMIMEContent(mw *message.Writer, p *mimePart) error {
 		}
 	}
 	return mw.Close()
+}
+
+// copyAttachment streams the Size bytes of an Open attachment to w.
+func copyAttachment(w io.Writer, a *Attachment) error {
+	rc, err := a.Open()
+	if err != nil {
+		return fmt.Errorf("graphmail: attachment %q: %w", a.Name, err)
+	}
+	defer rc.Close()
+	n, err := io.CopyN(w, rc, a.Size)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return fmt.Errorf("graphmail: attachment %q: after %d of %d bytes: %w", a.Name, n, a.Size, err)
+	}
+	return nil
 }

@@ -16,11 +16,10 @@ func ExampleRenderMIME() {
 		Bcc:       []graphmail.Address{{Address: "archive@contoso.com"}},
 		Subject:   "Weekly report",
 		Text:      "Hello José,\nthe weekly report is ready.\n",
-		MessageID: "weekly-2025-11@contoso.com", // empty: a new one is generated
+		MessageID: "weekly-2025-11@contoso.com",                  // empty: a new one is generated
+		Date:      time.Date(2025, 11, 24, 9, 0, 0, 0, time.UTC), // zero: the time of rendering
 	}
-	raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{
-		Now: func() time.Time { return time.Date(2025, 11, 24, 9, 0, 0, 0, time.UTC) },
-	})
+	raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

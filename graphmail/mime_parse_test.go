@@ -185,8 +185,8 @@ func diffParsed(m *Message, opts MIMEOptions, p *parsedMessage) []string {
 	check("Subject", p.subject, m.Subject)
 	check("Message-ID", p.messageID, m.MessageID)
 	wantDate := m.Date
-	if wantDate.IsZero() && opts.Now != nil {
-		wantDate = opts.Now()
+	if wantDate.IsZero() && opts.now != nil {
+		wantDate = opts.now()
 	}
 	if !wantDate.IsZero() && !p.date.Equal(wantDate.Truncate(time.Second)) {
 		diffs = append(diffs, fmt.Sprintf("Date: got %v, want %v", p.date, wantDate))

@@ -2,8 +2,10 @@ package graphmail
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +30,7 @@ var (
 	testNow  = time.Date(2025, 3, 14, 15, 9, 26, 0, time.FixedZone("CET", 3600))
 	testOpts = MIMEOptions{
 		DefaultFrom: Address{Name: "Reports Robot", Address: "reports@contoso.com"},
-		Now:         func() time.Time { return testNow },
+		now:         func() time.Time { return testNow },
 	}
 	pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89")
 	pdfBytes = []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
@@ -210,6 +212,49 @@ func TestRenderMIMEDeterministic(t *testing.T) {
 		if !strings.Contains(string(first), "Message-ID: <"+id+">\r\n") {
 			t.Errorf("%s: no Message-ID header for %q", tc.name, id)
 		}
+	}
+}
+
+// TestRenderMIMEStreamsOpen checks that an attachment whose content comes
+// from Open is rendered with that content (it used to come out empty), the
+// same bytes as with Content, and that a reader shorter than Size fails.
+func TestRenderMIMEStreamsOpen(t *testing.T) {
+	for _, tc := range mimeCases() {
+		m := tc.msg()
+		if len(m.Attachments) == 0 {
+			continue
+		}
+		want, err := RenderMIME(m, tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamed := tc.msg()
+		for i, a := range streamed.Attachments {
+			content := a.Content
+			streamed.Attachments[i].Content = nil
+			streamed.Attachments[i].Size = int64(len(content))
+			streamed.Attachments[i].Open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
+		}
+		got, err := RenderMIME(streamed, tc.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: streamed attachments render differently: %s", tc.name, firstDiff(got, want))
+		}
+	}
+	short := baseMessage()
+	short.Attachments = []Attachment{{Name: "a.bin", Size: 10, Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader("12345")), nil
+	}}}
+	if _, err := RenderMIME(short, testOpts); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("attachment shorter than its Size: err = %v, want io.ErrUnexpectedEOF", err)
+	}
+	failing := baseMessage()
+	openErr := errors.New("permission denied")
+	failing.Attachments = []Attachment{{Name: "a.bin", Size: 10, Open: func() (io.ReadCloser, error) { return nil, openErr }}}
+	if _, err := RenderMIME(failing, testOpts); !errors.Is(err, openErr) {
+		t.Errorf("Open fails: err = %v, want its error", err)
 	}
 }
 

@@ -1,9 +1,6 @@
 package graphmail
 
-import (
-	"fmt"
-	"io"
-)
+import "fmt"
 
 // Size limits that decide a message's path.
 const (
@@ -64,15 +61,6 @@ func (e *TooLargeError) Error() string { return e.msg.Error() }
 // Unwrap returns the *MessageError.
 func (e *TooLargeError) Unwrap() error { return e.msg }
 
-// Hint names the ways to send such a message.
-func (e *TooLargeError) Hint() string {
-	if e.UploadSession {
-		return "an upload session takes attachments of up to 150 MB; split the file or share a link to it instead"
-	}
-	return "set large_messages: upload_session (needs the Mail.ReadWrite application permission) to upload large attachments through Graph, " +
-		"or let the SMTP fallback carry it (smtp.fallback: auto, up to smtp.max_message_size, default 35MB)"
-}
-
 func newTooLargeError(reqBytes, mimeBytes, fallbackLimit int64, upload bool) *TooLargeError {
 	problem := fmt.Sprintf("the message is %s, over Graph's 4 MB request limit", formatBytes(reqBytes))
 	switch {
@@ -118,10 +106,19 @@ func shell(m *Message) *Message {
 	return &s
 }
 
-// mimeSize computes the size of m rendered as MIME without holding any
-// attachment in memory.
-func (c *Client) mimeSize(m *Message, includeBcc bool) (int64, error) {
-	raw, err := RenderMIME(shell(m), MIMEOptions{IncludeBcc: includeBcc, DefaultFrom: Address{Address: c.cfg.Sender}, Now: c.now, Hostname: c.hostname()})
+// mimeSize is the size of o as MIME for the fallback: the raw message as
+// given, or a Message rendered without holding any attachment in memory.
+func (c *Client) mimeSize(o *outgoing) (int64, error) {
+	if o.msg == nil {
+		return int64(len(o.raw)), nil
+	}
+	return c.renderedSize(o.msg, false)
+}
+
+// renderedSize is the size of m rendered as MIME (with the Bcc header for
+// Graph), computed without holding any attachment in memory.
+func (c *Client) renderedSize(m *Message, forGraph bool) (int64, error) {
+	raw, err := RenderMIME(shell(m), c.mimeOptions(forGraph))
 	if err != nil {
 		return 0, err
 	}
@@ -156,22 +153,22 @@ func sizeBound(m *Message) int64 {
 	return 6*int64(text) + att + 8192 + 512*int64(n)
 }
 
-// requestSize computes the size of the sendMail request body for m (JSON,
-// or base64 MIME) without holding any attachment in memory. For a message
+// requestSize computes the size of the sendMail request body for o (JSON,
+// or base64 MIME) without holding any attachment in memory. For a Message
 // whose sizeBound is within MaxRequestBytes it returns that bound.
-func (c *Client) requestSize(m *Message) (int64, error) {
+func (c *Client) requestSize(o *outgoing) (int64, error) {
+	if o.msg == nil {
+		return base64Len(int64(len(o.graph))), nil
+	}
+	m := o.msg
 	if b := sizeBound(m); b <= MaxRequestBytes {
 		return b, nil
 	}
 	if needsMIME(m) {
-		n, err := c.mimeSize(m, true)
+		n, err := c.renderedSize(m, true)
 		return base64Len(n), err
 	}
-	body, err := graphBody(shell(m), c.saveToSentItems())
-	if err != nil {
-		return 0, err
-	}
-	b, err := serializeJSON(body)
+	b, err := sendMailJSON(shell(m), c.saveSent)
 	if err != nil {
 		return 0, err
 	}
@@ -180,48 +177,4 @@ func (c *Client) requestSize(m *Message) (int64, error) {
 		n += base64Len(a.Len())
 	}
 	return n, nil
-}
-
-// WithContent returns m with the content of every Open attachment read into
-// Content: a copy of m when it has any, m itself otherwise. RenderMIME needs
-// it for messages with such attachments; Send calls it itself where needed.
-func (m *Message) WithContent() (*Message, error) { return materialize(m) }
-
-// materialize returns m with the content of every Open attachment read into
-// memory (a copy of m when there are any; m itself otherwise).
-func materialize(m *Message) (*Message, error) {
-	var out *Message
-	for i, a := range m.Attachments {
-		if a.Content != nil || a.Open == nil {
-			continue
-		}
-		if out == nil {
-			cp := *m
-			cp.Attachments = append([]Attachment(nil), m.Attachments...)
-			out = &cp
-		}
-		b, err := readAll(a)
-		if err != nil {
-			return nil, err
-		}
-		out.Attachments[i].Content, out.Attachments[i].Open = b, nil
-	}
-	if out == nil {
-		return m, nil
-	}
-	return out, nil
-}
-
-// readAll reads an Open attachment, checking its Size.
-func readAll(a Attachment) ([]byte, error) {
-	rc, err := a.Open()
-	if err != nil {
-		return nil, fmt.Errorf("graphmail: attachment %q: %w", a.Name, err)
-	}
-	defer rc.Close()
-	b := make([]byte, a.Size)
-	if _, err := io.ReadFull(rc, b); err != nil {
-		return nil, fmt.Errorf("graphmail: attachment %q: reading %d bytes: %w", a.Name, a.Size, err)
-	}
-	return b, nil
 }

@@ -9,11 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
-	abs "github.com/microsoft/kiota-abstractions-go"
-	absser "github.com/microsoft/kiota-abstractions-go/serialization"
-	jsonserialization "github.com/microsoft/kiota-serialization-json-go"
 )
 
 // UploadError is a failure on the upload session path (draft, attachments,
@@ -35,15 +30,6 @@ func (e *UploadError) Error() string {
 // Unwrap returns the cause.
 func (e *UploadError) Unwrap() error { return e.Err }
 
-// Hint explains the permission the path needs when Graph refused it.
-func (e *UploadError) Hint() string {
-	var ge *GraphError
-	if errors.As(e.Err, &ge) && ge.StatusCode == http.StatusForbidden {
-		return "large_messages: upload_session needs the Mail.ReadWrite application permission (with admin consent) besides Mail.Send; grant it, or unset large_messages so large messages go to the SMTP fallback"
-	}
-	return ""
-}
-
 // sendLarge sends m through a draft: create it without attachments, attach
 // the small attachments whole and upload the large ones in chunks, then
 // send it. Every request carries the same client-request-id. A draft that
@@ -55,35 +41,27 @@ func (c *Client) sendLarge(ctx context.Context, m *Message) (res Result, err err
 			return res, newTooLargeError(0, 0, 0, true)
 		}
 	}
-	if c.adapter == nil {
-		return res, errors.New("graphmail: no Graph credential configured")
+	if c.api.adapter == nil {
+		return res, errNoCredential
 	}
-	x := &exchange{clientRequestID: uuid.NewString()}
+	x := newExchange()
 	res.ClientRequestID = x.clientRequestID
-	messages := c.mailboxPath() + "/messages"
-
-	body, err := graphBody(shell(m), true)
+	draft, err := draftJSON(m)
 	if err != nil {
 		return res, err
 	}
-	msg := body.GetMessage()
-	msg.SetAttachments(nil)
-	draftJSON, err := serializeParsable(msg)
-	if err != nil {
-		return res, err
-	}
-	out, err := c.callGraph(ctx, x, c.jsonRequest(abs.POST, messages, draftJSON), true, &res)
+	out, err := c.callGraph(ctx, x, c.api.request(http.MethodPost, "/messages", draft, "application/json"), true, &res)
 	if err != nil {
 		return res, &UploadError{Step: "creating the draft", Err: err}
 	}
-	var draft struct {
+	var created struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal(out, &draft); err != nil || draft.ID == "" {
+	if err := json.Unmarshal(out, &created); err != nil || created.ID == "" {
 		return res, &UploadError{Step: "creating the draft", Err: fmt.Errorf("graphmail: graph answered without a message id")}
 	}
-	item := messages + "/" + url.PathEscape(draft.ID)
-	res.Bytes = len(draftJSON)
+	item := "/messages/" + url.PathEscape(created.ID)
+	res.Bytes = len(draft)
 	defer func() {
 		if err != nil {
 			c.deleteDraft(ctx, x, item, m.MessageID)
@@ -104,7 +82,7 @@ func (c *Client) sendLarge(ctx context.Context, m *Message) (res Result, err err
 			return res, err
 		}
 	}
-	if _, err = c.callGraph(ctx, x, c.jsonRequest(abs.POST, item+"/send", nil), false, &res); err != nil {
+	if _, err = c.callGraph(ctx, x, c.api.request(http.MethodPost, item+"/send", nil, ""), false, &res); err != nil {
 		return res, &UploadError{Step: "sending the draft", Err: err}
 	}
 	return res, nil
@@ -116,7 +94,7 @@ func (c *Client) deleteDraft(ctx context.Context, x *exchange, item, msgID strin
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var res Result
-	if _, err := c.callGraph(ctx, x, c.jsonRequest(abs.DELETE, item, nil), false, &res); err != nil {
+	if _, err := c.callGraph(ctx, x, c.api.request(http.MethodDelete, item, nil, ""), false, &res); err != nil {
 		c.log.Warn("could not delete the draft of a failed send", "message_id", msgID, "error", err)
 		return
 	}
@@ -132,12 +110,12 @@ func (c *Client) postAttachment(ctx context.Context, x *exchange, item string, a
 		}
 		a.Content = b
 	}
-	b, err := serializeParsable(fileAttachment(a))
+	b, err := attachmentJSON(a)
 	if err != nil {
 		return err
 	}
 	res.Bytes += len(b)
-	_, err = c.callGraph(ctx, x, c.jsonRequest(abs.POST, item+"/attachments", b), true, res)
+	_, err = c.callGraph(ctx, x, c.api.request(http.MethodPost, item+"/attachments", b, "application/json"), true, res)
 	return err
 }
 
@@ -167,7 +145,7 @@ func (c *Client) uploadAttachment(ctx context.Context, x *exchange, item string,
 	if err != nil {
 		return err
 	}
-	out, err := c.callGraph(ctx, x, c.jsonRequest(abs.POST, item+"/attachments/createUploadSession", body), true, res)
+	out, err := c.callGraph(ctx, x, c.api.request(http.MethodPost, item+"/attachments/createUploadSession", body, "application/json"), true, res)
 	if err != nil {
 		return &UploadError{Step: fmt.Sprintf("creating an upload session for %q", a.Name), Err: err}
 	}
@@ -180,28 +158,4 @@ func (c *Client) uploadAttachment(ctx context.Context, x *exchange, item string,
 	}
 	res.Bytes += int(a.Len())
 	return nil
-}
-
-// jsonRequest builds a Graph request with an optional JSON body; path is
-// relative to the versioned base URL.
-func (c *Client) jsonRequest(method abs.HttpMethod, path string, body []byte) *abs.RequestInformation {
-	ri := abs.NewRequestInformation()
-	ri.Method = method
-	u, _ := url.Parse(c.base + path)
-	ri.SetUri(*u)
-	ri.Headers.TryAdd("Accept", "application/json")
-	if body != nil {
-		ri.SetStreamContentAndContentType(body, "application/json")
-	}
-	return ri
-}
-
-// serializeParsable renders an SDK model as the SDK puts it on the wire.
-func serializeParsable(p absser.Parsable) ([]byte, error) {
-	w := jsonserialization.NewJsonSerializationWriter()
-	defer w.Close()
-	if err := w.WriteObjectValue("", p); err != nil {
-		return nil, fmt.Errorf("graphmail: serializing the Graph request: %w", err)
-	}
-	return w.GetSerializedContent()
 }

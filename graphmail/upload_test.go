@@ -153,7 +153,8 @@ func TestUploadWithoutReadWrite(t *testing.T) {
 	m.Attachments = []graphmail.Attachment{{Name: "big.bin", Content: patterned(5 << 20)}}
 	_, err := f.client.Send(context.Background(), m)
 	var ue *graphmail.UploadError
-	if !errors.As(err, &ue) || !strings.Contains(ue.Hint(), "Mail.ReadWrite") {
-		t.Fatalf("err = %v, want an *UploadError hinting at Mail.ReadWrite", err)
+	var ge *graphmail.GraphError
+	if !errors.As(err, &ue) || !errors.As(err, &ge) || ge.StatusCode != 403 || graphmail.ClassOf(err) != graphmail.NeedsOperator {
+		t.Fatalf("err = %v, want an *UploadError wrapping Graph's 403 (needs an operator)", err)
 	}
 }

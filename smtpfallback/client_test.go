@@ -77,7 +77,7 @@ func TestTimeouts(t *testing.T) {
 		name      string
 		script    script
 		edit      func(*Config)
-		cancel    time.Duration // cancel the context after this long
+		cancel    bool // cancel the context once the server hangs
 		wantStage string
 		check     func(t *testing.T, err error)
 	}{
@@ -121,7 +121,7 @@ func TestTimeouts(t *testing.T) {
 			name:      "context cancelled while waiting for the greeting",
 			script:    script{"HANG"},
 			edit:      func(c *Config) { c.CommandTimeout = time.Minute },
-			cancel:    100 * time.Millisecond,
+			cancel:    true,
 			wantStage: StageConnect,
 			check: func(t *testing.T, err error) {
 				if !errors.Is(err, context.Canceled) {
@@ -133,7 +133,7 @@ func TestTimeouts(t *testing.T) {
 			name:      "context cancelled during DATA",
 			script:    join(greetTLS, auth1, mail1[:len(mail1)-1], script{"HANG"}),
 			edit:      func(c *Config) { c.DataTimeout = time.Minute },
-			cancel:    300 * time.Millisecond,
+			cancel:    true,
 			wantStage: StageData,
 			check: func(t *testing.T, err error) {
 				if !errors.Is(err, context.Canceled) {
@@ -147,12 +147,21 @@ func TestTimeouts(t *testing.T) {
 			c, srv := scriptedClient(t, &fakeTokens{tokens: []string{"tok-1"}}, tt.edit, tt.script)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			if tt.cancel > 0 {
-				time.AfterFunc(tt.cancel, cancel)
+			if tt.cancel {
+				go func() {
+					select {
+					case <-srv.hung:
+						cancel()
+					case <-ctx.Done():
+					}
+				}()
 			}
 			start := time.Now()
 			_, err := c.Send(ctx, testEnv, testMIME)
-			if took := time.Since(start); took > 3*time.Second {
+			// Far above the short timeouts, far below the minute-long
+			// ones the cancel cases set (a loaded machine is slow, not
+			// that slow): the short timeout or the cancel ended Send.
+			if took := time.Since(start); took > 30*time.Second {
 				t.Errorf("Send took %v", took)
 			}
 			if err == nil {
@@ -181,8 +190,7 @@ func TestWaitForFreeConnection(t *testing.T) {
 		_, err := c.Send(ctx1, testEnv, testMIME)
 		done <- err
 	}()
-	// Let the first Send take the only slot.
-	time.Sleep(200 * time.Millisecond)
+	<-srv.hung // the first Send holds the only slot until it is cancelled
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel2()
 	start := time.Now()
@@ -190,7 +198,7 @@ func TestWaitForFreeConnection(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("second Send: %s, want context.DeadlineExceeded", errString(err))
 	}
-	if took := time.Since(start); took > 2*time.Second {
+	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("second Send took %v", took)
 	}
 	cancel1()

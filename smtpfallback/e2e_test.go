@@ -51,8 +51,8 @@ func newE2E(t *testing.T, opts smtpd.Options, tokens *fakeTokens, edit func(*Con
 		Username:       mailbox,
 		Tokens:         tokens,
 		TLSConfig:      &tls.Config{RootCAs: testCert().pool},
-		CommandTimeout: 10 * time.Second,
-		DataTimeout:    10 * time.Second,
+		CommandTimeout: time.Minute, // only bounds a hang
+		DataTimeout:    time.Minute,
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -279,14 +279,25 @@ func TestE2ECloseWakesWaiters(t *testing.T) {
 		_, err := c.Send(context.Background(), testEnv, testMIME)
 		done <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Close only once Send waits for the slot.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		waiting := len(p.waiters)
+		p.mu.Unlock()
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Send never waited for a connection")
+		}
+	}
 	c.Close()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("Send = %s, want ErrClosed", errString(err))
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute): // only bounds a hang
 		t.Fatal("Send still waiting after Close")
 	}
 }

@@ -96,7 +96,8 @@ func (f *fakeTokens) calls() []bool {
 //	"TLS"      server starts TLS (after its 220 to STARTTLS)
 //	"TLS-FAIL" server starts TLS and expects the handshake to fail
 //	"CLOSE"    server closes the connection and the script ends
-//	"HANG"     server reads and discards until the client closes
+//	"HANG"     server reads and discards until the client closes; the
+//	           client's deadlines take effect from here (see hangConn)
 //
 // After the last line the server answers QUIT with 221 and flags anything
 // else the client sends.
@@ -174,10 +175,81 @@ type scripted struct {
 	scripts []script
 	dials   int
 	wg      sync.WaitGroup
+	// hung is closed when a server first reaches HANG.
+	hung     chan struct{}
+	hungOnce sync.Once
 }
 
 func newScripted(t *testing.T, scripts ...script) *scripted {
-	return &scripted{t: t, scripts: scripts}
+	return &scripted{t: t, scripts: scripts, hung: make(chan struct{})}
+}
+
+// hangConn is the client's end of a scripted conversation. The deadlines
+// the client sets take effect only once the server has reached HANG: a
+// test of a timeout then times out exactly where its script hangs, however
+// slowly a loaded machine ran the greeting, the TLS handshake and the
+// commands before it (which a short timeout would otherwise cut short).
+type hangConn struct {
+	net.Conn
+	hung   chan struct{} // closed by the server at HANG
+	closed chan struct{}
+	once   sync.Once
+
+	mu          sync.Mutex
+	read, write time.Time // the deadlines the client asked for
+}
+
+func newHangConn(c net.Conn) *hangConn {
+	h := &hangConn{Conn: c, hung: make(chan struct{}), closed: make(chan struct{})}
+	go func() {
+		select {
+		case <-h.hung:
+			h.apply()
+		case <-h.closed:
+		}
+	}()
+	return h
+}
+
+func (h *hangConn) SetDeadline(t time.Time) error {
+	h.mu.Lock()
+	h.read, h.write = t, t
+	h.mu.Unlock()
+	return h.apply()
+}
+
+func (h *hangConn) SetReadDeadline(t time.Time) error {
+	h.mu.Lock()
+	h.read = t
+	h.mu.Unlock()
+	return h.apply()
+}
+
+func (h *hangConn) SetWriteDeadline(t time.Time) error {
+	h.mu.Lock()
+	h.write = t
+	h.mu.Unlock()
+	return h.apply()
+}
+
+// apply passes the deadlines on once the server hangs.
+func (h *hangConn) apply() error {
+	select {
+	case <-h.hung:
+	default:
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.Conn.SetReadDeadline(h.read); err != nil {
+		return err
+	}
+	return h.Conn.SetWriteDeadline(h.write)
+}
+
+func (h *hangConn) Close() error {
+	h.once.Do(func() { close(h.closed) })
+	return h.Conn.Close()
 }
 
 func (s *scripted) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -204,14 +276,15 @@ func (s *scripted) dial(ctx context.Context, network, addr string) (net.Conn, er
 		client.Close()
 		return nil, err
 	}
-	s.wg.Go(func() { s.serve(server, sc) })
-	return client, nil
+	hc := newHangConn(client)
+	s.wg.Go(func() { s.serve(server, sc, hc.hung) })
+	return hc, nil
 }
 
 // wait waits for all conversations to end.
 func (s *scripted) wait() { s.wg.Wait() }
 
-func (s *scripted) serve(conn net.Conn, sc script) {
+func (s *scripted) serve(conn net.Conn, sc script, hung chan struct{}) {
 	t := s.t
 	defer conn.Close()
 	tp := textproto.NewConn(conn)
@@ -251,6 +324,8 @@ func (s *scripted) serve(conn net.Conn, sc script) {
 		case "CLOSE":
 			return
 		case "HANG":
+			close(hung)
+			s.hungOnce.Do(func() { close(s.hung) })
 			for {
 				if _, err := tp.ReadLine(); err != nil {
 					return

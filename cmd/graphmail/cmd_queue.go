@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail/daemon"
 	"github.com/graphmail/graphmail/graphmail/setup"
 
@@ -17,7 +19,7 @@ import (
 
 func newQueueCommand(env *environment) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "queue list|show ID|retry ID|all|purge ID",
+		Use:   "queue list|show ID|retry ID|all|purge ID|run",
 		Short: "Inspect and act on the spool of graphmail serve",
 		Long: `Inspect and act on the durable spool that graphmail serve delivers from
 (spool.dir). list shows queued and dead messages; show prints one with its
@@ -42,6 +44,24 @@ taking dead letters back into the queue; purge deletes one.`,
 		return spool.ID(args[0]), nil
 	}
 	cmd.AddCommand(&cobra.Command{
+		Use:   "run",
+		Short: "Deliver every message that is due once, then exit (for a timer or cron when no daemon runs)",
+		Long: `Deliver, once each, the queued messages that are due — with the same retry
+schedule and dead-letter rules as graphmail serve — and exit. Submissions
+in maildrop/ are taken into the queue first. When graphmail serve is running
+on the same spool it delivers, and queue run exits 0 at once. sendmail -q
+does the same.`,
+		Example: "  graphmail queue run --config /etc/graphmail/config.yaml",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd, env, true)
+			if err != nil {
+				return err
+			}
+			return runQueue(cmd.Context(), env, cfg)
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
 		Use:     "list",
 		Short:   "List queued and dead messages, oldest first",
 		Example: "  graphmail queue list --config /etc/graphmail/config.yaml",
@@ -51,25 +71,7 @@ taking dead letters back into the queue; purge deletes one.`,
 			if err != nil {
 				return err
 			}
-			items, err := sp.List()
-			if err != nil {
-				return err
-			}
-			w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tSTATE\tAGE\tATTEMPTS\tNEXT\tFROM\tRCPTS\tSIZE\tLAST ERROR")
-			for _, it := range items {
-				next := "-"
-				if it.State == spool.StateQueued && !it.Meta.NextAttempt.IsZero() {
-					next = time.Until(it.Meta.NextAttempt).Round(time.Second).String()
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.State, time.Since(it.Meta.Received).Round(time.Second),
-					it.Meta.Attempts, next, it.Envelope.From, len(it.Envelope.To), it.Size, truncate(it.Meta.LastError, 60))
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			env.printf("%d message(s)\n", len(items))
-			return nil
+			return printQueue(env, sp)
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -195,4 +197,50 @@ func quoteControls(b []byte) string {
 		out.WriteByte(c)
 	}
 	return out.String()
+}
+
+// printQueue lists the queued and dead messages of sp (queue list, and
+// sendmail -bp like mailq).
+func printQueue(env *environment, sp *spool.Spool) error {
+	items, err := sp.List()
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSTATE\tAGE\tATTEMPTS\tNEXT\tFROM\tRCPTS\tSIZE\tLAST ERROR")
+	for _, it := range items {
+		next := "-"
+		if it.State == spool.StateQueued && !it.Meta.NextAttempt.IsZero() {
+			next = time.Until(it.Meta.NextAttempt).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.State, time.Since(it.Meta.Received).Round(time.Second),
+			it.Meta.Attempts, next, it.Envelope.From, len(it.Envelope.To), it.Size, truncate(it.Meta.LastError, 60))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	env.printf("%d message(s)\n", len(items))
+	return nil
+}
+
+// runQueue delivers every queued message that is due once and returns
+// (graphmail queue run, sendmail -q). When a running graphmail serve holds
+// the spool it says so and succeeds: the daemon delivers.
+func runQueue(ctx context.Context, env *environment, cfg *config.Config) error {
+	a, err := newApp(cfg, env, "", false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	st, err := daemon.RunQueue(ctx, a)
+	if errors.Is(err, spool.ErrLocked) {
+		a.Log.Info("a running graphmail serve holds the spool and delivers it", "spool", cfg.Spool.Dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.Log.Info("queue run", "picked_up", st.PickedUp, "submitted", st.Submitted, "deferred", st.Deferred, "dead", st.Dead,
+		"quarantined", st.Quarantined, "queued", st.Queued)
+	return nil
 }

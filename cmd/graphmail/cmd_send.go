@@ -356,10 +356,6 @@ func printDryRun(env *environment, a *app, cfg *config.Config, m *graphmail.Mess
 		sender = "{sender}"
 	}
 	if a.Policy == graphmail.PolicyOnly {
-		m, err := m.WithContent()
-		if err != nil {
-			return err
-		}
 		raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{DefaultFrom: graphmail.Address{Address: sender}, Hostname: setup.MailDomain(sender)})
 		if err != nil {
 			return err

@@ -80,9 +80,23 @@ func runServe(cmd *cobra.Command, env *environment) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	reload := make(chan struct{})
+	stopped := make(chan struct{})
+	defer close(stopped)
 	go func() {
-		for range hup {
-			reload <- struct{}{}
+		for {
+			select {
+			case <-hup:
+			case <-stopped:
+				return
+			}
+			if err := a.Sinks.Reopen(); err != nil {
+				a.Log.Error("reopening log.file failed", "error", err.Error())
+			}
+			select {
+			case reload <- struct{}{}:
+			case <-stopped:
+				return
+			}
 		}
 	}()
 	fmt.Fprintf(env.stderr, "graphmail: serving SMTP on %s (spool %s); Ctrl-C or SIGTERM to stop\n", d.Addr(), cfg.Spool.Dir)

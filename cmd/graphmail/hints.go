@@ -13,6 +13,7 @@ import (
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/auth"
+	"github.com/graphmail/graphmail/graphmail/sendmailcompat"
 	"github.com/graphmail/graphmail/smtpfallback"
 )
 
@@ -60,6 +61,10 @@ func hintsFor(err error, command string) []string {
 	var ge *graphmail.GraphError
 	if errors.As(err, &ge) {
 		add(graphHint(ge))
+	}
+	var ur *sendmailcompat.UnknownRecipientError
+	if errors.As(err, &ur) {
+		add(unknownRecipientHint(ur))
 	}
 	add(smtpHint(err))
 	var h hinter
@@ -176,7 +181,7 @@ func graphHint(e *graphmail.GraphError) string {
 	case e.StatusCode == http.StatusTooManyRequests:
 		return "Graph is throttling this mailbox; try again later or lower the sending rate"
 	case e.StatusCode == 0 || e.StatusCode >= 500:
-		return "Microsoft Graph could not be reached or failed; try again later (exit code 75 makes cron and MTAs retry)"
+		return "Microsoft Graph could not be reached or failed; try again later (exit code 75 tells scripts and MTAs to retry; the sendmail drop-in queues the message instead)"
 	}
 	return ""
 }
@@ -216,4 +221,14 @@ func smtpHint(err error) string {
 		return "the SMTP server asked to try again later"
 	}
 	return ""
+}
+
+// unknownRecipientHint says how to give a local name a mailbox.
+func unknownRecipientHint(e *sendmailcompat.UnknownRecipientError) string {
+	name := e.Name
+	if name == "" {
+		name = e.Address
+	}
+	return "local names (root, www-data, user@localhost) need an entry in the aliases file named by the aliases key, e.g. '" + name +
+		": you@contoso.com', or a 'default: you@contoso.com' catch-all; /etc/aliases can be reused"
 }

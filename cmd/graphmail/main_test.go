@@ -24,6 +24,12 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"graphmail": leakCheckedMain,
+		// the binary installed as /usr/sbin/sendmail: cron, mailx and PHP
+		// call it by that name with sendmail's options
+		"sendmail": func() {
+			os.Args = append([]string{os.Args[0], "sendmail"}, os.Args[1:]...)
+			leakCheckedMain()
+		},
 	})
 }
 
@@ -90,7 +96,8 @@ func TestScripts(t *testing.T) {
 			env.Setenv("AZURE_CLIENT_SECRET", ambientSecret)
 			return nil
 		},
-		Cmds: scriptCmds(),
+		Cmds:      scriptCmds(),
+		Condition: clientCondition,
 	})
 }
 
@@ -225,6 +232,15 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 		if got := len(srv.Messages()); got != want {
 			ts.Fatalf("sandbox delivered %d message(s), want %d", got, want)
 		}
+	case "rcpts":
+		// sandbox rcpts: print the recipients of the last delivered message
+		msgs := srv.Messages()
+		if len(msgs) == 0 {
+			ts.Fatalf("sandbox delivered nothing")
+		}
+		for _, r := range msgs[len(msgs)-1].Recipients {
+			fmt.Fprintln(ts.Stdout(), r)
+		}
 	case "tokens":
 		resource := map[string]string{"graph": "https://graph.microsoft.com", "outlook": "https://outlook.office365.com"}[args[1]]
 		want, _ := strconv.Atoi(args[2])
@@ -266,4 +282,22 @@ func modTime(p string) time.Time {
 		return time.Time{}
 	}
 	return st.ModTime()
+}
+
+// clientCondition answers the scripts' [client:PROGRAM] condition: whether
+// a third-party program a script drives (mailx, php) is installed. Under
+// GRAPHMAIL_REQUIRE_REAL_CLIENTS=1 (CI, which installs them) a missing
+// program is an error, so the script fails instead of being skipped.
+func clientCondition(cond string) (bool, error) {
+	prog, ok := strings.CutPrefix(cond, "client:")
+	if !ok {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	if _, err := exec.LookPath(prog); err != nil {
+		if os.Getenv("GRAPHMAIL_REQUIRE_REAL_CLIENTS") == "1" {
+			return false, fmt.Errorf("%s is not installed, and GRAPHMAIL_REQUIRE_REAL_CLIENTS=1 requires it (.ci/clients/install.sh installs it)", prog)
+		}
+		return false, nil
+	}
+	return true, nil
 }

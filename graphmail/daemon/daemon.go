@@ -32,6 +32,9 @@ type Options struct {
 	// OnEvent, if set, is called after each finished delivery attempt
 	// (after the metrics count it).
 	OnEvent func(spool.Event)
+	// TokenWatchInterval is how often the credential is checked for
+	// /readyz and the token expiry metric; 0 means TokenWatchInterval.
+	TokenWatchInterval time.Duration
 }
 
 // Daemon is a running relay: listeners, spool, deliveries and metrics.
@@ -138,9 +141,17 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	if d.cfg.SMTP.Fallback == config.FallbackOnly {
 		scope = d.cfg.SMTP.Scope
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var tokens TokenSource
+	if d.o.Stack.Tokens != nil {
+		tokens = d.o.Stack.Tokens
+	}
+	watch := newTokenWatch(tokens, scope, d.o.TokenWatchInterval)
+	go watch.run(watchCtx)
 	var metricsSrv *http.Server
 	if d.mln != nil {
-		metricsSrv = &http.Server{Handler: d.m.Handler(d.sp, d.cfg.Spool.Dir, d.o.Stack.Tokens, scope), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: d.m.handler(d.sp, d.cfg.Spool.Dir, watch), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = metricsSrv.Serve(d.mln) }()
 		d.log.Info("metrics listening", "addr", d.mln.Addr().String())
 	}
@@ -150,19 +161,14 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	runDone := make(chan error, 1)
 	cfg := d.cfg
 	go func() {
-		runDone <- d.sp.Run(runCtx, NewDeliverer(d.o.Stack.Mail), spool.RunOptions{
-			Workers: cfg.Spool.Workers,
-			MaxAge:  cfg.Spool.MaxAge,
-			Backoff: func(attempt int) time.Duration {
-				return min(cfg.Spool.RetryInterval<<min(max(attempt-1, 0), 16), time.Hour)
-			},
-			OnEvent: func(e spool.Event) {
-				d.m.Observe(e)
-				if d.o.OnEvent != nil {
-					d.o.OnEvent(e)
-				}
-			},
-		})
+		o := RunOptions(cfg)
+		o.OnEvent = func(e spool.Event) {
+			d.m.Observe(e)
+			if d.o.OnEvent != nil {
+				d.o.OnEvent(e)
+			}
+		}
+		runDone <- d.sp.Run(runCtx, NewDeliverer(d.o.Stack.Mail), o)
 	}()
 	d.log.Info("serving", "smtp", d.ln.Addr().String(), "spool", cfg.Spool.Dir, "sender", cfg.Sender)
 

@@ -138,3 +138,55 @@ func TestSubmitReply(t *testing.T) {
 		t.Error("an unknown failure must ask the client to retry")
 	}
 }
+
+// TestProbesNeverDriveTokenTraffic: /readyz and /metrics answer from the
+// daemon's own token check; a flood of probes costs no token request.
+func TestProbesNeverDriveTokenTraffic(t *testing.T) {
+	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg := loadConfig(t, srv, nil)
+	st, err := setup.New(cfg, slog.New(slog.DiscardHandler), setup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d, err := daemon.New(daemon.Options{Stack: st, Hostname: "relay.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	get := func(path string) string {
+		resp, err := http.Get("http://" + d.MetricsAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get("/readyz"); got != "ready\n" {
+		t.Fatalf("/readyz = %q, want ready", got)
+	}
+	before := srv.TotalTokenRequests()
+	for range 50 {
+		get("/readyz")
+		if m := get("/metrics"); !strings.Contains(m, "graphmail_token_expiry_seconds ") {
+			t.Fatalf("/metrics lacks the token expiry:\n%s", m)
+		}
+	}
+	if after := srv.TotalTokenRequests(); after != before {
+		t.Errorf("50 probes cost %d token request(s), want 0", after-before)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -8,8 +8,9 @@ import (
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
 
-// NewDeliverer returns the spool's deliverer: Graph's MIME sendMail
-// through mail (with its SMTP fallback), keeping every envelope recipient,
+// NewDeliverer returns the spool's deliverer: mail.SendEnvelope, so exactly
+// the envelope recipients receive the message (Graph's MIME sendMail or the
+// SMTP fallback),
 // and the failure's class deciding retry or dead letter (Disposition).
 func NewDeliverer(mail *graphmail.Client) spool.Deliverer { return spoolDeliverer{mail} }
 
@@ -18,11 +19,8 @@ type spoolDeliverer struct{ mail *graphmail.Client }
 // Deliver implements spool.Deliverer.
 func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.Receipt, error) {
 	raw := rfc5322.EnsureMessageID(del.Raw, del.MessageID)
-	extra := make([]graphmail.Address, 0, len(del.Envelope.To))
-	for _, to := range del.Envelope.To {
-		extra = append(extra, graphmail.Address{Address: to})
-	}
-	res, err := d.mail.SendMIME(ctx, raw, extra)
+	// The envelope decides who receives the message, never the header.
+	res, err := d.mail.SendEnvelope(ctx, del.Envelope.To, raw)
 	if err != nil {
 		return spool.Receipt{}, Disposition(err)
 	}

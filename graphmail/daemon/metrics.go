@@ -28,8 +28,10 @@ type Metrics struct {
 	received  int64
 	delivered map[string]int64 // by path
 	failed    map[string]int64 // by outcome: deferred, dead
-	latency   map[string]*histogram
-	listening atomic.Bool
+	// quarantined counts spool files moved to corrupt/.
+	quarantined int64
+	latency     map[string]*histogram
+	listening   atomic.Bool
 }
 
 type histogram struct {
@@ -77,6 +79,8 @@ func (m *Metrics) Observe(e spool.Event) {
 		h.n++
 	case spool.OutcomeDeferred, spool.OutcomeDead:
 		m.failed[string(e.Outcome)]++
+	case spool.OutcomeQuarantined:
+		m.quarantined++
 	}
 }
 
@@ -87,18 +91,17 @@ type TokenSource interface {
 
 // serveMetrics is the HTTP handler for /healthz, /readyz and /metrics.
 type serveMetrics struct {
-	m        *Metrics
-	sp       *spool.Spool
-	dir      string
-	tokens   TokenSource
-	tokScope string
+	m      *Metrics
+	sp     *spool.Spool
+	dir    string
+	tokens *tokenWatch
 }
 
-// Handler serves /healthz (the process runs), /readyz (the listener is
-// up, a token for scope can be had, the spool in dir is writable) and
+// handler serves /healthz (the process runs), /readyz (the listener is
+// up, the last token check succeeded, the spool in dir is writable) and
 // /metrics (Prometheus text format) for the daemon around sp.
-func (m *Metrics) Handler(sp *spool.Spool, dir string, tokens TokenSource, scope string) http.Handler {
-	return (&serveMetrics{m: m, sp: sp, dir: dir, tokens: tokens, tokScope: scope}).routes()
+func (m *Metrics) handler(sp *spool.Spool, dir string, tokens *tokenWatch) http.Handler {
+	return (&serveMetrics{m: m, sp: sp, dir: dir, tokens: tokens}).routes()
 }
 
 func (s *serveMetrics) routes() http.Handler {
@@ -109,16 +112,27 @@ func (s *serveMetrics) routes() http.Handler {
 	return mux
 }
 
-// readyz: the listener is up, a token can be had and the spool is writable.
+// readyz: the listener is up, the last token check succeeded (the daemon
+// checks every TokenWatchInterval; a request never asks for a token) and
+// the spool is writable.
 func (s *serveMetrics) readyz(w http.ResponseWriter, r *http.Request) {
 	var problems []string
 	if !s.m.listening.Load() {
 		problems = append(problems, "smtp listener not up")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	if _, err := s.tokens.Token(ctx, s.tokScope, false); err != nil {
-		problems = append(problems, "no token: "+err.Error())
+	// The first check runs at start; a readiness probe that comes before
+	// it ends waits for it (it does not start another).
+	wait, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	select {
+	case <-s.tokens.checkedCh:
+	case <-wait.Done():
+	}
+	cancel()
+	switch checked, _, err := s.tokens.state(); {
+	case !checked:
+		problems = append(problems, "credential not checked yet")
+	case err != nil:
+		problems = append(problems, "no token at the last check: "+err.Error())
 	}
 	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), ".readyz-*")
 	if err != nil {
@@ -141,10 +155,8 @@ func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	depth, oldest, _ := s.sp.Stats()
 	var expiry float64
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if t, err := s.tokens.Token(ctx, s.tokScope, false); err == nil {
-		expiry = time.Until(t.ExpiresOn).Seconds()
+	if checked, exp, err := s.tokens.state(); checked && err == nil {
+		expiry = time.Until(exp).Seconds()
 	}
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
@@ -158,6 +170,7 @@ func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "graphmail_delivery_failures_total{outcome=%q} %d\n", o, s.m.failed[o])
 	}
 	fmt.Fprintf(w, "# HELP graphmail_retries_total Delivery attempts that will be retried.\n# TYPE graphmail_retries_total counter\ngraphmail_retries_total %d\n", s.m.failed["deferred"])
+	fmt.Fprintf(w, "# HELP graphmail_spool_quarantined_total Spool files that could not be used and were moved to corrupt/.\n# TYPE graphmail_spool_quarantined_total counter\ngraphmail_spool_quarantined_total %d\n", s.m.quarantined)
 	fmt.Fprintf(w, "# HELP graphmail_queue_depth Messages waiting in the spool.\n# TYPE graphmail_queue_depth gauge\ngraphmail_queue_depth %d\n", depth)
 	fmt.Fprintf(w, "# HELP graphmail_queue_oldest_seconds Age of the oldest waiting message.\n# TYPE graphmail_queue_oldest_seconds gauge\ngraphmail_queue_oldest_seconds %g\n", oldest.Seconds())
 	fmt.Fprintf(w, "# HELP graphmail_token_expiry_seconds Seconds until the current access token expires.\n# TYPE graphmail_token_expiry_seconds gauge\ngraphmail_token_expiry_seconds %g\n", expiry)

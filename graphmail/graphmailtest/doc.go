@@ -90,7 +90,8 @@
 // Every request of the API gzip-decodes its body, as Graph does. More than
 // Options.MailboxConcurrency (4) requests in flight for one mailbox get 429
 // ApplicationThrottled ("MailboxConcurrency"); MaxInFlight reports the
-// most seen, SetLatency makes requests overlap, GraphRequests counts them.
+// most seen, SetLatency and HoldGraph make requests overlap, GraphRequests
+// counts them.
 //
 // # Injecting failures
 //

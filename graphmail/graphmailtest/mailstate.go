@@ -14,6 +14,7 @@ type mailState struct {
 
 	mu        sync.Mutex
 	latency   time.Duration
+	gate      chan struct{}  // when set, admitted requests wait for it to close
 	inFlight  map[string]int // lower-case mailbox → requests now
 	highWater map[string]int // lower-case mailbox → most at once
 	throttled int            // 429 MailboxConcurrency answers
@@ -76,11 +77,19 @@ func (st *mailState) enter(mailbox string) (release func(), ok bool) {
 	}, true
 }
 
-// hold keeps an admitted request in flight for the configured latency.
+// hold keeps an admitted request in flight while HoldGraph holds them and
+// for the configured latency.
 func (st *mailState) hold(r *http.Request) {
 	st.mu.Lock()
-	d := st.latency
+	d, gate := st.latency, st.gate
 	st.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if d <= 0 {
 		return
 	}
@@ -98,6 +107,26 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.mail.mu.Lock()
 	defer s.mail.mu.Unlock()
 	s.mail.latency = d
+}
+
+// HoldGraph keeps every Graph request (and upload chunk) admitted from now
+// on in flight until release is called: a test can then make requests
+// overlap for certain, however slowly a loaded machine starts them, and
+// watch MaxInFlight and Throttled while they do. release lets the held
+// requests and all later ones go on; calling it again does nothing.
+func (s *Server) HoldGraph() (release func()) {
+	gate := make(chan struct{})
+	s.mail.mu.Lock()
+	s.mail.gate = gate
+	s.mail.mu.Unlock()
+	return sync.OnceFunc(func() {
+		s.mail.mu.Lock()
+		if s.mail.gate == gate {
+			s.mail.gate = nil
+		}
+		s.mail.mu.Unlock()
+		close(gate)
+	})
 }
 
 // MaxInFlight returns the most Graph requests (upload chunks included) the

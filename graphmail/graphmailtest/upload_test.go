@@ -226,7 +226,9 @@ func TestDraftGzipAndDelete(t *testing.T) {
 
 func TestMailboxConcurrency(t *testing.T) {
 	c := newAPI(t)
-	c.srv.SetLatency(200 * time.Millisecond)
+	// Held until two were turned away: the six overlap for certain.
+	release := c.srv.HoldGraph()
+	defer release()
 	body := []byte(`{"message":{"toRecipients":[{"emailAddress":{"address":"a@example.com"}}]}}`)
 	var (
 		wg       sync.WaitGroup
@@ -246,6 +248,18 @@ func TestMailboxConcurrency(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		turnedAway := statuses[429]
+		mu.Unlock()
+		if turnedAway >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fake never turned a request away") // only bounds a hang
+		}
+	}
+	release()
 	wg.Wait()
 	if statuses[202] != 4 || statuses[429] != 2 || c.srv.MaxInFlight(DefaultMailbox) != 4 || c.srv.Throttled() != 2 {
 		t.Errorf("statuses %v, max in flight %d, throttled %d; want 4×202, 2×429", statuses, c.srv.MaxInFlight(DefaultMailbox), c.srv.Throttled())

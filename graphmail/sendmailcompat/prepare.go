@@ -2,8 +2,10 @@ package sendmailcompat
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,8 +15,9 @@ import (
 // Defaults are what Prepare fills in when the message and the command line
 // leave it out.
 type Defaults struct {
-	// From is the envelope sender without -f, and the From header of a
-	// message without one (normally the configured sender mailbox).
+	// From is the envelope sender without -f (or with a local -f such as
+	// -f root), and the mailbox of a From header that is missing or local
+	// (normally the configured sender mailbox).
 	From string
 	// Hostname is the right-hand side of a generated Message-ID.
 	Hostname string
@@ -23,6 +26,18 @@ type Defaults struct {
 	// NewID returns the left-hand side of a generated Message-ID; nil
 	// means a new random one, in the format every graphmail path uses.
 	NewID func() string
+	// Aliases resolve local recipients; nil means none, so that every
+	// local recipient is unknown.
+	Aliases *Aliases
+	// LocalDomains are host names whose addresses are local, in addition
+	// to localhost and to Aliases.LocalDomains (see [Aliases.IsLocal]).
+	LocalDomains []string
+}
+
+// resolver returns the resolver of d: its aliases, with the local domains
+// of both d and the aliases.
+func (d Defaults) resolver() resolver {
+	return resolver{aliases: d.Aliases, domains: append(slices.Clip(d.LocalDomains), d.Aliases.localDomains()...)}
 }
 
 // Envelope is the sender and the recipients to deliver to.
@@ -46,12 +61,27 @@ func (e *MessageError) Error() string { return "sendmailcompat: " + e.Problem }
 //   - without IgnoreDots, a line holding only "." ends the message;
 //   - a leading mbox "From " line is dropped;
 //   - with ExtractRecipients, the To, Cc and Bcc headers add recipients;
+//   - local recipients (root, www-data@localhost, see [Aliases.IsLocal])
+//     on the command line, in the To, Cc and Bcc headers are resolved
+//     through d.Aliases, and the envelope recipients deduplicated
+//     (ignoring case); the To and Cc headers name the alias targets
+//     instead (see [Aliases.RewriteHeaders]), as Graph delivers to them;
+//   - a local envelope sender (-f root, -f root@localhost) becomes d.From:
+//     as Postfix qualifies a bare sender with the local domain, graphmail
+//     sends as its own mailbox, the only one it may send as; aliases are
+//     for recipients and do not apply (nor do they in msmtp or Postfix);
 //   - Bcc headers are removed (their recipients stay in the envelope);
 //   - a missing From (with FullName as display name), Date or Message-ID
-//     header is added, as sendmail does.
+//     header is added, as sendmail does; a local From (root (Cron Daemon),
+//     root@localhost) becomes d.From with the same display name.
 //
 // The rest of the message is not touched. A message without a header
 // (echo hi | sendmail root) gets one.
+//
+// A local recipient without an alias is an *UnknownRecipientError, an
+// unusable aliases file an *AliasError, an invalid recipient or sender in
+// opts (ParseArgs refuses them already) a *UsageError, and a message that
+// cannot be sent a *MessageError.
 func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 	lines := splitLines(raw)
 	if !opts.IgnoreDots {
@@ -73,30 +103,38 @@ func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 		norm = append(norm, l+"\r\n"...)
 	}
 	h := rfc5322.Parse(norm)
+	r := d.resolver()
 
 	env := Envelope{From: opts.Sender}
-	if env.From == "" {
+	if env.From != "" && !isAddrSpec(env.From) {
+		return env, nil, &UsageError{Arg: fmt.Sprintf("-f %q", env.From), Problem: "not a single address"}
+	}
+	if env.From == "" || r.isLocal(env.From) {
 		env.From = d.From
 	}
 	seen := map[string]bool{}
-	add := func(addr string) {
-		if k := strings.ToLower(addr); addr != "" && !seen[k] {
-			seen[k] = true
-			env.To = append(env.To, addr)
-		}
-	}
-	for _, r := range opts.Recipients {
-		// A command-line argument may hold several addresses, as with mailx.
-		list, err := mail.ParseAddressList(r)
+	add := func(addr string) error {
+		targets, err := r.resolve(addr)
 		if err != nil {
-			if strings.ContainsAny(r, " ,<>\"") {
-				return env, nil, &MessageError{Problem: fmt.Sprintf("recipient %q: %v", r, err)}
-			}
-			add(r) // a bare local name such as "root"
-			continue
+			return err
 		}
-		for _, a := range list {
-			add(a.Address)
+		for _, t := range targets {
+			if k := strings.ToLower(t); !seen[k] {
+				seen[k] = true
+				env.To = append(env.To, t)
+			}
+		}
+		return nil
+	}
+	for _, arg := range opts.Recipients {
+		addrs, err := parseRecipientArg(arg)
+		if err != nil {
+			return env, nil, &UsageError{Arg: fmt.Sprintf("recipient %q", arg), Problem: err.Error()}
+		}
+		for _, a := range addrs {
+			if err := add(a); err != nil {
+				return env, nil, err
+			}
 		}
 	}
 	var out bytes.Buffer
@@ -105,22 +143,34 @@ func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 		name := strings.ToLower(f.Name)
 		has[name] = true
 		if opts.ExtractRecipients && (name == "to" || name == "cc" || name == "bcc") {
-			list, err := mail.ParseAddressList(f.Value())
-			if err != nil && f.Value() != "" {
+			addrs, err := headerAddresses(f.Value())
+			if err != nil {
 				return env, nil, &MessageError{Problem: fmt.Sprintf("%s header: %v", f.Name, err)}
 			}
-			for _, a := range list {
-				add(a.Address)
+			for _, a := range addrs {
+				if err := add(a); err != nil {
+					return env, nil, err
+				}
 			}
 		}
 		switch {
 		case name == "bcc":
-		case name == "from" && !strings.Contains(f.Value(), "@"):
-			// An unqualified local sender ("root (Cron Daemon)"): sendmail
-			// would add the local domain; the only mailbox graphmail may
-			// send as is the configured one, so qualify to it and keep the
-			// name people see.
-			out.WriteString("From: " + qualifiedFrom(f.Value(), opts.FullName, d.From) + "\r\n")
+		case name == "to" || name == "cc":
+			v, changed, err := r.rewriteField(f.Name, f.Value(), "\r\n")
+			if err != nil {
+				return env, nil, err
+			}
+			if changed {
+				out.WriteString(v + "\r\n")
+			} else {
+				out.Write(norm[f.Start:f.End])
+			}
+		case name == "from" && (!strings.Contains(f.Value(), "@") || localFrom(f.Value(), r)):
+			// A local sender ("root (Cron Daemon)", root@localhost):
+			// sendmail would add the local domain; the only mailbox
+			// graphmail may send as is the configured one, so qualify to
+			// it and keep the name people see.
+			out.WriteString("From: " + qualifiedFrom(f.Value(), opts.FullName, fromMailbox(d, env)) + "\r\n")
 		default:
 			out.Write(norm[f.Start:f.End])
 		}
@@ -159,6 +209,43 @@ func Prepare(raw []byte, opts Options, d Defaults) (Envelope, []byte, error) {
 	return env, out.Bytes(), nil
 }
 
+// headerAddresses returns the addresses of an address-list field value:
+// addr-specs and local names.
+func headerAddresses(v string) ([]string, error) {
+	pieces, ok := splitList(v)
+	if !ok {
+		return nil, errors.New("not an address list")
+	}
+	var out []string
+	for _, p := range pieces {
+		if p.kind != pieceMailbox {
+			continue
+		}
+		m, err := parseMailbox(p.text)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", clip(p.text), err)
+		}
+		out = append(out, m.Addr)
+	}
+	return out, nil
+}
+
+// localFrom reports whether the From value v is one mailbox with a local
+// address (root@localhost, root@<host name>).
+func localFrom(v string, r resolver) bool {
+	m, err := parseMailbox(v)
+	return err == nil && r.isLocal(m.Addr)
+}
+
+// fromMailbox is the mailbox a local From header is replaced with:
+// d.From, else the envelope sender.
+func fromMailbox(d Defaults, env Envelope) string {
+	if d.From != "" {
+		return d.From
+	}
+	return env.From
+}
+
 // splitLines splits raw at LF or CRLF; a final line without a newline
 // counts as a line.
 func splitLines(raw []byte) []string {
@@ -174,13 +261,20 @@ func splitLines(raw []byte) []string {
 	return lines
 }
 
-// qualifiedFrom builds a From value for the mailbox addr from an
-// unqualified From value such as "root (Cron Daemon)" or "www-data": the
-// comment, else fullName, else the local name becomes the display name.
+// qualifiedFrom builds a From value for the mailbox addr from a local
+// From value such as "root (Cron Daemon)", "Root <root@localhost>" or
+// "www-data": its display name or comment, else fullName, else the local
+// name becomes the display name.
 func qualifiedFrom(value, fullName, addr string) string {
 	value = strings.TrimSpace(value)
 	display := fullName
-	if i, j := strings.Index(value, "("), strings.LastIndex(value, ")"); i >= 0 && j > i {
+	if m, err := parseMailbox(value); err == nil {
+		if m.Name != "" {
+			display = m.Name
+		} else if display == "" {
+			display, _, _ = strings.Cut(m.Addr, "@")
+		}
+	} else if i, j := strings.Index(value, "("), strings.LastIndex(value, ")"); i >= 0 && j > i {
 		display = strings.TrimSpace(value[i+1 : j])
 	} else if display == "" {
 		display = value

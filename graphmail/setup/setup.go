@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -45,6 +44,9 @@ type Stack struct {
 	// mailbox, or with auth.method delegated the signed-in user (who may
 	// send from another mailbox).
 	SMTPUser string
+	// Sinks are the log's file and syslog sinks when the stack was given
+	// them (Options.Sinks): the daemon reopens the file on SIGHUP.
+	Sinks *Log
 
 	closers []func() error
 }
@@ -62,6 +64,9 @@ type Options struct {
 	// Tokens reuses a token provider (and its cached tokens) instead of
 	// building a new one.
 	Tokens *auth.Provider
+	// Sinks, if set, are closed with the stack (see OpenLog); New logs
+	// through Sinks.Logger when its log argument is nil.
+	Sinks *Log
 }
 
 // New wires the token provider, the Graph client and the fallback from cfg,
@@ -69,10 +74,16 @@ type Options struct {
 // their client here, so every path has the same governor, retry policy,
 // size routing and fallback.
 func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
+	if log == nil && o.Sinks != nil {
+		log = o.Sinks.Logger
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Stack{Config: cfg, Log: log}
+	a := &Stack{Config: cfg, Log: log, Sinks: o.Sinks}
+	if o.Sinks != nil {
+		a.closers = append(a.closers, o.Sinks.Close)
+	}
 	via, dryRun, mutators := o.Policy, o.DryRun, o.Mutate
 	var err error
 	if a.TLS, err = TLSConfig(cfg.CAFile); err != nil {
@@ -88,20 +99,20 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 		sender = "sender@example.invalid"
 	}
 	gcfg := graphmail.Config{
-		Sender:          sender,
-		GraphEndpoint:   cfg.GraphEndpoint,
-		GraphScope:      cfg.GraphScope,
-		HTTPClient:      a.HTTP,
-		SaveToSentItems: &cfg.SaveToSentItems,
-		Policy:          a.Policy,
-		Retry:           graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
-		LogRecipients:   cfg.Log.Recipients,
-		Logger:          a.Log,
-		// One process, one governor: MailboxConcurrency requests in flight
-		// and limits.messages_per_minute per mailbox.
-		Governor:         graphmail.NewGovernor(graphmail.GovernorOptions{MessagesPerMinute: cfg.Limits.MessagesPerMinute}),
-		LargeMessages:    graphmail.LargeMessages(cfg.LargeMessages),
-		MaxFallbackBytes: cfg.SMTP.MaxMessageSize,
+		Sender:        sender,
+		GraphEndpoint: cfg.GraphEndpoint,
+		GraphScope:    cfg.GraphScope,
+		HTTPClient:    a.HTTP,
+		SkipSentItems: !cfg.SaveToSentItems,
+		Policy:        a.Policy,
+		Retry:         graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
+		LogRecipients: cfg.Log.Recipients,
+		Logger:        a.Log,
+		// The Clients of a process share the mailbox's limits: 4 requests
+		// in flight and limits.messages_per_minute.
+		MessagesPerMinute: cfg.Limits.MessagesPerMinute,
+		LargeMessages:     graphmail.LargeMessages(cfg.LargeMessages),
+		MaxFallbackBytes:  cfg.SMTP.MaxMessageSize,
 	}
 	if !dryRun {
 		if a.Tokens = o.Tokens; a.Tokens == nil {
@@ -221,25 +232,6 @@ func TLSConfig(caFile string) (*tls.Config, error) {
 	}
 	c.RootCAs = pool
 	return c, nil
-}
-
-// NewLogger builds the slog logger from the log section: text or JSON on
-// w (standard error for the CLI).
-func NewLogger(l config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	switch l.Level {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if l.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // MailDomain is the domain of addr (the sender), for Message-IDs;

@@ -176,7 +176,9 @@ func (s *Spool) item(sub string, id ID) (Item, []byte, error) {
 // the queue with its attempts reset (MaxAge counts from now). When this
 // process is delivering the message right now, the request is kept and
 // applied when the attempt ends: if it ends deferred, the message is due
-// at once instead of after RunOptions.Backoff.
+// at once instead of after RunOptions.Backoff; if it ends in the dead
+// letters, it is taken back from them; if it was delivered, nothing is
+// left to do.
 func (s *Spool) Retry(id ID) error {
 	if !validID(id) {
 		return &Error{Op: "retry", ID: id, Err: ErrNotFound}

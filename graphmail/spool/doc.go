@@ -68,7 +68,7 @@
 // flight end. The two never deliver one message twice. Purge refuses a message the calling
 // process is delivering right now (ErrBusy); Retry of such a message is
 // kept and applied when the attempt ends (due at once if it was
-// deferred). From another process they cannot see a delivery in flight,
+// deferred, back from the dead letters if it died). From another process they cannot see a delivery in flight,
 // and its outcome may overwrite the retry, so prefer asking the daemon.
 //
 // # Submission by any local user (maildrop)

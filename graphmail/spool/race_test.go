@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
@@ -15,15 +16,15 @@ import (
 
 // hookFS is the real file system with two hooks for driving an
 // interleaving: every read of queue/ (the start of a scan) is counted, and
-// the next fsync of queue/ after blockSync is armed waits until the test
-// lets it go.
+// the next fsync of a directory blockSync names waits until the test lets
+// it go.
 type hookFS struct {
 	osFS
 	scans   atomic.Int64
 	scanned chan struct{} // poked after each read of queue/
 
 	mu      sync.Mutex
-	armed   bool
+	armed   string        // the directory (queue, deadletter…) whose next fsync blocks
 	syncing chan struct{} // closed when the armed fsync has started
 	proceed chan struct{} // the armed fsync waits for it
 }
@@ -42,23 +43,23 @@ func (h *hookFS) readDir(dir string) ([]fs.DirEntry, error) {
 	return ents, err
 }
 
-// blockSync arms the hook: the next fsync of queue/ blocks. It returns a
+// blockSync arms the hook: the next fsync of sub/ blocks. It returns a
 // channel closed once that fsync has started and a function that lets it
 // go on.
-func (h *hookFS) blockSync() (started <-chan struct{}, release func()) {
+func (h *hookFS) blockSync(sub string) (started <-chan struct{}, release func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.armed = true
+	h.armed = sub
 	h.syncing, h.proceed = make(chan struct{}), make(chan struct{})
 	return h.syncing, sync.OnceFunc(func() { close(h.proceed) })
 }
 
 func (h *hookFS) syncDir(dir string) error {
 	h.mu.Lock()
-	block := h.armed && filepath.Base(dir) == dirQueue
+	block := h.armed != "" && filepath.Base(dir) == h.armed
 	var syncing, proceed chan struct{}
 	if block {
-		h.armed = false
+		h.armed = ""
 		syncing, proceed = h.syncing, h.proceed
 	}
 	h.mu.Unlock()
@@ -146,30 +147,79 @@ func (l *lockedBuffer) String() string {
 // TestRetryWhileDeliveringIsNotLost: a Retry that comes while a worker is
 // delivering the message is not refused and not overwritten by the
 // attempt's own record: when the attempt ends in a deferral, the message
-// is due at once instead of after Backoff.
+// is due at once instead of after Backoff; when it ends in the dead
+// letters, it is taken back from them.
 func TestRetryWhileDeliveringIsNotLost(t *testing.T) {
-	clk := newClock()
-	s := mustOpen(t, t.TempDir(), Options{Now: clk.Now})
+	tests := []struct {
+		name        string
+		err         error
+		outcome     Outcome
+		nextAttempt int // of the retried attempt
+	}{
+		{"deferred", tempErr{temp: true}, OutcomeDeferred, 2},
+		{"dead", Permanent(errors.New("550 5.7.1 refused")), OutcomeDead, 1}, // attempts start again
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			s := mustOpen(t, t.TempDir(), Options{Now: clk.Now})
+			g := newGateDeliverer()
+			events := make(chan Event, 8)
+			runSpool(t, s, g, RunOptions{
+				Backoff: func(int) time.Duration { return time.Hour }, // of the fake clock: never, unless retried
+				OnEvent: func(e Event) { events <- e },
+			})
+			id := mustEnqueue(t, s, "x")
+			recv(t, g.started, "the first attempt")
+			if err := s.Retry(id); err != nil {
+				t.Fatalf("Retry while delivering = %v, want nil", err)
+			}
+			g.answer <- tt.err
+			if e := recv(t, events, "the first attempt's event"); e.Outcome != tt.outcome {
+				t.Fatalf("first attempt: %+v, want %s", e, tt.outcome)
+			}
+			// The record on disk says due now, not in an hour.
+			if it, _, err := s.Show(id); err != nil || it.State != StateQueued || it.Meta.NextAttempt.After(clk.Now()) {
+				t.Fatalf("record after the first attempt = %+v, %v; want queued and due now", it, err)
+			}
+			if d := recv(t, g.started, "the retried attempt"); d.Attempt != tt.nextAttempt {
+				t.Fatalf("retried attempt = %d, want %d", d.Attempt, tt.nextAttempt)
+			}
+			g.answer <- nil
+			if e := recv(t, events, "the second attempt's event"); e.Outcome != OutcomeSubmitted {
+				t.Fatalf("second attempt: %+v, want submitted", e)
+			}
+		})
+	}
+}
+
+// TestRetryOfAFreshDeadLetterIsNotLost: Retry of a message that has just
+// reached deadletter/, while the worker that put it there has not yet let
+// go of it, takes it back all the same.
+func TestRetryOfAFreshDeadLetterIsNotLost(t *testing.T) {
+	hfs := newHookFS()
+	s := mustOpen(t, t.TempDir(), Options{fs: hfs})
 	g := newGateDeliverer()
 	events := make(chan Event, 8)
-	runSpool(t, s, g, RunOptions{
-		Backoff: func(int) time.Duration { return time.Hour }, // of the fake clock: never, unless retried
-		OnEvent: func(e Event) { events <- e },
-	})
+	runSpool(t, s, g, RunOptions{OnEvent: func(e Event) { events <- e }})
 	id := mustEnqueue(t, s, "x")
 	recv(t, g.started, "the first attempt")
+	syncing, release := hfs.blockSync(dirDeadletter)
+	defer release()
+	g.answer <- Permanent(errors.New("550 5.7.1 refused"))
+	recv(t, syncing, "the message to reach deadletter/")
+	if it, _, err := s.Show(id); err != nil || it.State != StateDeadletter {
+		t.Fatalf("Show = %+v, %v; want a dead letter", it, err)
+	}
 	if err := s.Retry(id); err != nil {
-		t.Fatalf("Retry while delivering = %v, want nil", err)
+		t.Fatalf("Retry = %v", err)
 	}
-	g.answer <- tempErr{temp: true}
-	if e := recv(t, events, "the first attempt's event"); e.Outcome != OutcomeDeferred {
-		t.Fatalf("first attempt: %+v, want deferred", e)
+	release()
+	if e := recv(t, events, "the first attempt's event"); e.Outcome != OutcomeDead {
+		t.Fatalf("first attempt: %+v, want dead", e)
 	}
-	if it, _, err := s.Show(id); err != nil || it.Meta.NextAttempt.After(clk.Now()) || it.Meta.Attempts != 1 {
-		t.Fatalf("record after the deferral = %+v, %v; want attempts 1, due now", it.Meta, err)
-	}
-	if d := recv(t, g.started, "the retried attempt"); d.Attempt != 2 {
-		t.Fatalf("retried attempt = %d, want 2", d.Attempt)
+	if d := recv(t, g.started, "the retried attempt"); d.Attempt != 1 {
+		t.Fatalf("retried attempt = %d, want 1", d.Attempt)
 	}
 	g.answer <- nil
 	if e := recv(t, events, "the second attempt's event"); e.Outcome != OutcomeSubmitted {
@@ -203,7 +253,7 @@ func TestRetryIsNotDeliveredTwice(t *testing.T) {
 	// A record of another size, so that a scan can tell it changed.
 	clk.Add(1500*time.Millisecond + 123456789)
 
-	syncing, release := hfs.blockSync()
+	syncing, release := hfs.blockSync(dirQueue)
 	defer release()
 	retried := make(chan error, 1)
 	go func() { retried <- s.Retry(id) }()
@@ -243,7 +293,7 @@ func TestEnqueueWhileScanningIsNotDeliveredTwice(t *testing.T) {
 	stop := runSpool(t, s, g, RunOptions{ScanInterval: time.Millisecond})
 	hfs.waitScans(t, 1) // Run is running
 
-	syncing, release := hfs.blockSync()
+	syncing, release := hfs.blockSync(dirQueue)
 	defer release()
 	enqueued := make(chan ID, 1)
 	go func() {

@@ -189,7 +189,9 @@ func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
 			})
 		}
 		wait := o.ScanInterval - time.Since(lastScan)
-		if next, ok := s.nextDue(); ok {
+		// With every worker busy, a due message waits for one to finish
+		// (done), not for a timer that would only spin.
+		if next, ok := s.nextDue(); ok && inflight < o.Workers {
 			wait = min(wait, next.Sub(s.now()))
 		}
 		t := time.NewTimer(max(wait, time.Millisecond))
@@ -426,7 +428,14 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 				s.log.Error("spool: moving to dead letters", "id", id, "error", err)
 			}
 			s.log.Warn("spool: gave up", "id", id, "message_id", m.MessageID, "attempts", m.Attempts, "reason", reason, "error", derr)
-			s.forget(id)
+			if s.forgetRetried(id) {
+				// A Retry came during the attempt, or after the message
+				// reached the dead letters: it takes the message back.
+				if err := s.retry(id); err != nil {
+					s.log.Error("spool: retrying a dead letter", "id", id, "error", err)
+				}
+				s.poke()
+			}
 			break
 		}
 		m.NextAttempt = now.Add(o.Backoff(m.Attempts))
@@ -441,6 +450,16 @@ func (s *Spool) forget(id ID) {
 	s.mu.Lock()
 	delete(s.index, id)
 	s.mu.Unlock()
+}
+
+// forgetRetried forgets id and reports whether a Retry came while it was
+// in flight.
+func (s *Spool) forgetRetried(id ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.index[id]
+	delete(s.index, id)
+	return ok && e.retry
 }
 
 // requeue ends an attempt that leaves the message in the queue: it

@@ -18,19 +18,19 @@ func TestRunDelivers(t *testing.T) {
 	s := mustOpen(t, dir, Options{})
 	id := mustEnqueue(t, s, "Message-ID: <keep@example.com>\r\n\r\nbody\r\n", "a@example.com", "bcc-only@example.com")
 	f := &fakeDeliverer{}
-	runSpool(t, s, f, RunOptions{Backoff: fast})
-	waitFor(t, "delivery", func() bool { return len(f.delivered()) == 1 })
+	events := make(chan Event, 1)
+	runSpool(t, s, f, RunOptions{Backoff: fast, OnEvent: func(e Event) { events <- e }})
+	// The event comes once the message has left the queue for done/.
+	if e := recv(t, events, "the delivery"); e.Outcome != OutcomeSubmitted {
+		t.Fatalf("event = %+v, want submitted", e)
+	}
 	d := f.delivered()[0]
 	if d.ID != id || d.MessageID != "keep@example.com" || d.Attempt != 1 || len(d.Envelope.To) != 2 {
 		t.Fatalf("delivery = %+v", d)
 	}
-	// Show says done as soon as the submitted record is written; the
-	// message then leaves queue/.
-	waitFor(t, "done/", func() bool {
-		it, _, err := s.Show(id)
-		depth, _, _ := s.Stats()
-		return err == nil && it.State == StateDone && depth == 0
-	})
+	if _, err := os.Stat(filepath.Join(dir, "done", string(id)+".msg")); err != nil {
+		t.Fatalf("not in done/: %v", err)
+	}
 	it, _, _ := s.Show(id)
 	if it.Meta.Submitted == nil || it.Meta.Submitted.Receipt.RequestID != "req-"+string(id) {
 		t.Fatalf("submitted record = %+v", it.Meta.Submitted)
@@ -237,15 +237,20 @@ func TestRetryAndPurge(t *testing.T) {
 		}
 		return nil
 	}}
-	runSpool(t, s, f, RunOptions{})
+	events := make(chan Event, 4)
+	runSpool(t, s, f, RunOptions{OnEvent: func(e Event) { events <- e }})
 	a := mustEnqueue(t, s, "a")
 	b := mustEnqueue(t, s, "b")
-	// The worker lets go of a message just after moving it to the dead
-	// letters; until then Purge refuses it (ErrBusy).
-	waitFor(t, "dead letters", func() bool {
-		items, _ := s.List()
-		return len(items) == 2 && items[0].State == StateDeadletter && items[1].State == StateDeadletter && !s.busy(a) && !s.busy(b)
-	})
+	// The events come once the attempts are over, the messages in
+	// deadletter/ and no longer being delivered.
+	for range 2 {
+		if e := recv(t, events, "a dead letter"); e.Outcome != OutcomeDead {
+			t.Fatalf("event = %+v, want dead", e)
+		}
+	}
+	if items, _ := s.List(); len(items) != 2 || items[0].State != StateDeadletter || items[1].State != StateDeadletter {
+		t.Fatalf("List = %+v, want two dead letters", items)
+	}
 	if err := s.Purge(b); err != nil {
 		t.Fatal(err)
 	}

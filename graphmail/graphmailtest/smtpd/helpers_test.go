@@ -147,7 +147,7 @@ func dialRaw(t testing.TB, s *Server) *rawClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.SetDeadline(time.Now().Add(2 * time.Minute)) // only bounds a hang
 	c := &rawClient{t: t, conn: conn, tp: textproto.NewConn(conn)}
 	t.Cleanup(func() { c.conn.Close() })
 	if got := c.read(); !strings.HasPrefix(got, "220 ") {
