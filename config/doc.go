@@ -118,7 +118,10 @@
 //	    users/{sender}/sendMail (a mailbox the user may send from); unset:
 //	    delegated: the signed-in user
 //	save_to_sent_items
-//	    keep a copy in the sender's Sent Items; default true
+//	    keep a copy in the sender's Sent Items; false works for graphmail
+//	    send through Graph JSON only: Graph always keeps MIME sends (serve,
+//	    sendmail, send --mime, two-body messages) and upload-session sends,
+//	    and the SMTP fallback never saves one; default true
 //	smtp.host
 //	    SMTP submission server of the fallback (STARTTLS), e.g.
 //	    smtp.office365.com; default per cloud

@@ -118,7 +118,7 @@ var keyTable = []keyDef{
 		defDoc: "— (delegated: the signed-in user)",
 		doc:    "mailbox that sends; with `auth.method: delegated` the signed-in user's own mailbox goes through `/me/sendMail`, another one through `users/{sender}/sendMail` (a mailbox the user may send from)"},
 	{name: "save_to_sent_items", kind: kindBool, field: func(c *Config) any { return &c.SaveToSentItems }, def: true,
-		doc: "keep a copy in the sender's Sent Items"},
+		doc: "keep a copy in the sender's Sent Items; `false` works for `graphmail send` through Graph JSON only: Graph always keeps MIME sends (`serve`, `sendmail`, `send --mime`, two-body messages) and upload-session sends, and the SMTP fallback never saves one"},
 	{name: "smtp.host", kind: kindString, field: func(c *Config) any { return &c.SMTP.Host },
 		defFunc: func(d defaultEnv) any { return d.cloud.smtpHost }, defDoc: "per cloud",
 		doc: "SMTP submission server of the fallback (STARTTLS), e.g. `smtp.office365.com`"},

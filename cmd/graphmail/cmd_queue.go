@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,7 +37,7 @@ taking dead letters back into the queue; purge deletes one.`,
 		if err != nil {
 			return nil, err
 		}
-		return daemon.OpenSpool(cfg, setup.NewLogger(cfg.Log, env.stderr))
+		return openExistingSpool(env, cfg)
 	}
 	oneID := func(args []string) (spool.ID, error) {
 		if len(args) != 1 {
@@ -93,8 +95,15 @@ does the same.`,
 			}
 			env.printf("id:          %s\nstate:       %s\nmessage-id:  <%s>\nreceived:    %s\nclient:      %s\nfrom:        %s\nrecipients:  %d\nattempts:    %d\nsize:        %d\n",
 				it.ID, it.State, it.MessageID(), it.Meta.Received.Format(time.RFC3339), it.Meta.Client, it.Envelope.From, len(it.Envelope.To), it.Meta.Attempts, it.Size)
+			env.printf("spool:       %s\n", sp.Dir())
+			if it.Header.From != "" {
+				env.printf("header from: %s\n", quoteControls([]byte(it.Header.From)))
+			}
+			if it.Header.Subject != "" {
+				env.printf("subject:     %s\n", quoteControls([]byte(it.Header.Subject)))
+			}
 			if it.Meta.LastError != "" {
-				env.printf("last error:  %s\n", it.Meta.LastError)
+				env.printf("last error:  %s\n", quoteControls([]byte(it.Meta.LastError)))
 			}
 			if s := it.Meta.Submitted; s != nil {
 				env.printf("submitted:   %s via %s %s%s\n", s.At.Format(time.RFC3339), s.Receipt.Path, s.Receipt.RequestID, s.Receipt.Reply)
@@ -206,15 +215,17 @@ func printQueue(env *environment, sp *spool.Spool) error {
 	if err != nil {
 		return err
 	}
+	env.printf("spool: %s\n", sp.Dir())
 	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSTATE\tAGE\tATTEMPTS\tNEXT\tFROM\tRCPTS\tSIZE\tLAST ERROR")
+	fmt.Fprintln(w, "ID\tSTATE\tAGE\tATTEMPTS\tNEXT\tFROM\tRCPTS\tSIZE\tSUBJECT\tLAST ERROR")
 	for _, it := range items {
 		next := "-"
 		if it.State == spool.StateQueued && !it.Meta.NextAttempt.IsZero() {
 			next = time.Until(it.Meta.NextAttempt).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.State, time.Since(it.Meta.Received).Round(time.Second),
-			it.Meta.Attempts, next, it.Envelope.From, len(it.Envelope.To), it.Size, truncate(it.Meta.LastError, 60))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n", it.ID, it.State, time.Since(it.Meta.Received).Round(time.Second),
+			it.Meta.Attempts, next, quoteControls([]byte(it.Envelope.From)), len(it.Envelope.To), it.Size,
+			quoteControls([]byte(truncate(it.Header.Subject, 40))), quoteControls([]byte(truncate(it.Meta.LastError, 60))))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -243,4 +254,15 @@ func runQueue(ctx context.Context, env *environment, cfg *config.Config) error {
 	a.Log.Info("queue run", "picked_up", st.PickedUp, "submitted", st.Submitted, "deferred", st.Deferred, "dead", st.Dead,
 		"quarantined", st.Quarantined, "queued", st.Queued)
 	return nil
+}
+
+// openExistingSpool opens spool.dir for a command that only reads or
+// edits it (list, show, retry, purge, sendmail -bp): it never creates a
+// spool where there is none, and says where it looked.
+func openExistingSpool(env *environment, cfg *config.Config) (*spool.Spool, error) {
+	if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, &config.Error{Key: "spool.dir", Problem: "there is no spool at " + cfg.Spool.Dir + " (nothing was ever queued there)",
+			Hint: "check spool.dir (and --config): graphmail serve and the sendmail drop-in create the spool when they first queue a message"}
+	}
+	return daemon.OpenSpool(cfg, setup.NewLogger(cfg.Log, env.stderr))
 }

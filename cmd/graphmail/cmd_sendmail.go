@@ -70,7 +70,7 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 	}
 	switch opts.Mode {
 	case sendmailcompat.ModeListQueue:
-		sp, err := daemon.OpenSpool(cfg, setup.NewLogger(cfg.Log, env.stderr))
+		sp, err := openExistingSpool(env, cfg)
 		if err != nil {
 			return err
 		}

@@ -59,6 +59,11 @@ func New(o Options) (*Daemon, error) {
 		o.Hostname = hostname()
 	}
 	d := &Daemon{o: o, cfg: o.Stack.Config, log: o.Stack.Log, m: NewMetrics()}
+	if !d.cfg.SaveToSentItems {
+		// Every relayed message goes to Graph as MIME, which Graph always
+		// keeps in Sent Items: say so once rather than ignore the key.
+		d.log.Warn("save_to_sent_items: false has no effect on relayed mail: Graph keeps every MIME send in Sent Items")
+	}
 	sp, err := OpenSpool(d.cfg, d.log)
 	if err != nil {
 		return nil, err
