@@ -152,7 +152,18 @@ func (s *Spool) item(sub string, id ID) (Item, []byte, error) {
 		if sub == dirDone {
 			it.State = StateDone
 		}
-		if m, _, ok, e := s.readMeta(sub, id); e != nil && !badFile(e) {
+		m, _, ok, e := s.readMeta(sub, id)
+		if e == nil && !ok {
+			// The record follows its message (moveOut): between the two
+			// renames it is still in queue/.
+			q, _, qok, qe := s.readMeta(dirQueue, id)
+			if qe == nil && qok && (sub == dirDone && q.Submitted != nil || sub == dirDeadletter && q.Dead != nil) {
+				m, ok = q, true
+			} else if qe == nil && !qok {
+				m, _, ok, e = s.readMeta(sub, id) // it moved meanwhile
+			}
+		}
+		if e != nil && !badFile(e) {
 			err = e
 		} else if ok {
 			it.Meta = m

@@ -67,7 +67,15 @@ func TestMaildropCrossUser(t *testing.T) {
 	s := mustOpen(t, dir, Options{})
 	checkOwner(t, filepath.Join(dir, "queue"), daemonUID, daemonUID)
 	checkOwner(t, filepath.Join(dir, "maildrop"), daemonUID, daemonUID)
-	checkMode(t, filepath.Join(dir, "maildrop"), modeMaildrop)
+	// A new spool is private: a stranger cannot submit.
+	if out := runChild(t, bin, base, nobodyUID, "drop", dir, "private"); out[0] != "DENIED" {
+		t.Errorf("an unprivileged user dropped into a private spool: %q", out)
+	}
+	// The administrator opens it up, as graphmail.tmpfiles does.
+	if err := os.Chmod(filepath.Join(dir, "maildrop"), publicMaildrop); err != nil {
+		t.Fatal(err)
+	}
+	checkMode(t, filepath.Join(dir, "maildrop"), publicMaildrop)
 
 	// Root submits.
 	fromRoot, err := Drop(dir, Envelope{From: "root", To: []string{"ops@example.com"}}, []byte("Subject: from root\r\n\r\nbody\r\n"), DropOptions{})
@@ -174,6 +182,10 @@ func TestCrossUserChild(t *testing.T) {
 	switch mode {
 	case "drop":
 		id, err := Drop(dir, Envelope{From: "app", To: []string{"ops@example.com"}}, []byte("Subject: "+arg+"\r\n\r\nbody\r\n"), DropOptions{})
+		if errors.Is(err, fs.ErrPermission) {
+			fmt.Println("DENIED")
+			return
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

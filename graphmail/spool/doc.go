@@ -75,7 +75,10 @@
 //
 // Like Postfix's postdrop and pickup, a user who may not write the queue
 // submits through maildrop/, and the queue owner takes the message from
-// there. The permission model:
+// there. Open makes every directory 0700, so a new spool is its owner's
+// alone (the owner and root may Drop); the administrator of a shared spool
+// opens it to every local user (graphmail.tmpfiles does this for
+// /var/spool/graphmail):
 //
 //	dir/             0711  owner   everyone may pass through, nobody else lists it
 //	dir/maildrop/    3733  owner:group (the owner's group)
@@ -85,6 +88,10 @@
 //	                       to group, so the queue owner may read it
 //	dir/queue/ tmp/ done/ deadletter/ corrupt/   0700 owner
 //	dir/lock, dir/daemon.lock                     0600 owner
+//
+// Instead of everyone, maildrop/ may admit one group of submitters (1730
+// owner:submitters, like Postfix's setgid postdrop): Drop only needs the
+// file it makes to end up in maildrop/'s group.
 //
 // Drop writes ID.tmp (O_EXCL, never through a symbolic link, mode 0640),
 // fsyncs it, renames it to ID.drop and makes the rename durable (fsync of
@@ -106,10 +113,7 @@
 // submission whose ID is already in the queue (a crash in between) is only
 // removed, so it is queued once. Anything else in maildrop/ is
 // quarantined; *.tmp files older than an hour (a Drop that died) are
-// removed. Open makes maildrop/ with these modes when it does not exist; an
-// administrator may instead restrict it to a group of submitters
-// (1730 owner:submitters, with sendmail setgid submitters, like Postfix):
-// Drop only needs the file to end up in maildrop/'s group.
+// removed.
 //
 // When a process running as root opens a spool whose directory belongs to
 // another user, the files and directories it makes (lock files, records

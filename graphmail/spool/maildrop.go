@@ -305,6 +305,11 @@ func (s *Spool) pickup(ctx context.Context) int {
 					s.log.Info("spool: removed an abandoned submission", "file", dirMaildrop+"/"+name)
 				}
 			}
+		case ext == "drop" && validID(ID(base)) && e.Type()&fs.ModeSymlink != 0:
+			s.quarantine(dirMaildrop, &fs.PathError{Op: "read", Path: filepath.Join(md, name), Err: errSymlink}, name)
+		case ext == "drop" && validID(ID(base)) && !e.Type().IsRegular():
+			// Not even opened: a FIFO or a device may do something on open.
+			s.quarantine(dirMaildrop, &fs.PathError{Op: "read", Path: filepath.Join(md, name), Err: errNotRegular}, name)
 		case ext == "drop" && validID(ID(base)):
 			if s.take(ID(base), name) {
 				n++

@@ -23,10 +23,10 @@ import (
 func TestDropAndPickup(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "spool")
 	s := mustOpen(t, dir, Options{Hostname: "relay.example"})
-	checkMode(t, dir, fs.ModeDir|0o711)
-	checkMode(t, filepath.Join(dir, "maildrop"), modeMaildrop)
-	checkMode(t, filepath.Join(dir, "queue"), fs.ModeDir|0o700)
-	checkMode(t, filepath.Join(dir, "corrupt"), fs.ModeDir|0o700)
+	// A new spool is its owner's alone; the owner may still drop.
+	for _, d := range []string{"", "maildrop", "queue", "corrupt"} {
+		checkMode(t, filepath.Join(dir, d), fs.ModeDir|0o700)
+	}
 
 	env := Envelope{From: "cron@example.com", To: []string{"root", "ops@example.com"}}
 	a, err := Drop(dir, env, []byte("Subject: a\r\nMessage-ID: <a@example.com>\r\n\r\nbody\r\n"), DropOptions{})
@@ -263,6 +263,9 @@ func TestPickupQuarantines(t *testing.T) {
 		t.Errorf("%d WARN and ERROR lines after a second run, want still %d", n, len(want))
 	}
 }
+
+// publicMaildrop is the mode of a maildrop/ every user may submit to.
+const publicMaildrop = fs.ModeDir | fs.ModeSetgid | fs.ModeSticky | 0o733
 
 func checkMode(t *testing.T, name string, want fs.FileMode) {
 	t.Helper()

@@ -17,16 +17,3 @@ func createExcl(name string, perm fs.FileMode) (*os.File, error) {
 }
 
 func processOwner(dir string) (*owner, error) { return nil, nil }
-
-const (
-	modeSpoolDir = 0o700
-	modeMaildrop = fs.ModeDir | 0o700
-)
-
-func mkdirMode(dir string, mode fs.FileMode, own *owner) error {
-	err := os.Mkdir(dir, 0o700)
-	if os.IsExist(err) {
-		return nil
-	}
-	return err
-}

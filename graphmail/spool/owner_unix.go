@@ -48,31 +48,3 @@ func processOwner(dir string) (*owner, error) {
 	}
 	return &owner{uid: uid, gid: gid, chown: os.Geteuid() == 0 && uid != 0}, nil
 }
-
-// Modes of the spool directory and of maildrop/ when Open makes them (an
-// existing directory keeps the mode its administrator gave it). The spool
-// directory lets everyone through (but not list it), so that any user can
-// reach maildrop/: write and search for everyone, no listing, sticky (a
-// user cannot remove or rename another user's files), setgid (a file made
-// in it belongs to the spool's group, which lets the owner read it).
-const (
-	modeSpoolDir = 0o711
-	modeMaildrop = fs.ModeDir | fs.ModeSetgid | fs.ModeSticky | 0o733
-)
-
-// mkdirMode makes dir with the given mode (whatever the umask) when it does
-// not exist, given to the spool's owner when this process is root.
-func mkdirMode(dir string, mode fs.FileMode, own *owner) error {
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil
-		}
-		return err
-	}
-	if own != nil && own.chown {
-		if err := os.Chown(dir, int(own.uid), int(own.gid)); err != nil {
-			return err
-		}
-	}
-	return os.Chmod(dir, mode)
-}

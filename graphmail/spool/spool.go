@@ -6,9 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -156,9 +154,10 @@ type entry struct {
 	retry    bool   // Retry came while inflight; the attempt's end applies it
 }
 
-// Open opens the spool in dir, creating its directories when needed. A
-// spool directory Open makes gets mode 0711 and its maildrop/ mode 3733
-// (see the package documentation); existing directories keep their modes.
+// Open opens the spool in dir, creating its directories (mode 0700) when
+// needed: a new spool is its owner's alone. To let other users submit
+// through maildrop/, its administrator opens it up (see the package
+// documentation); Open leaves the modes of existing directories alone.
 // When the calling process runs as root and the spool directory belongs to
 // another user, the directories and files it makes are given to that
 // user.
@@ -184,13 +183,8 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if s.opts.MaxDropRecipients <= 0 {
 		s.opts.MaxDropRecipients = DefaultMaxDropRecipients
 	}
-	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			return nil, &Error{Op: "open", Err: err}
-		}
-		if err := mkdirMode(dir, modeSpoolDir, nil); err != nil {
-			return nil, &Error{Op: "open", Err: err}
-		}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, &Error{Op: "open", Err: err}
 	}
 	own, err := processOwner(dir)
 	if err != nil {
@@ -200,13 +194,10 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if s.fs == nil {
 		s.fs = osFS{own: own}
 	}
-	for _, d := range []string{dirTmp, dirQueue, dirDone, dirDeadletter, dirCorrupt} {
+	for _, d := range []string{dirTmp, dirQueue, dirDone, dirDeadletter, dirCorrupt, dirMaildrop} {
 		if err := s.fs.mkdirAll(filepath.Join(dir, d)); err != nil {
 			return nil, &Error{Op: "open", Err: err}
 		}
-	}
-	if err := mkdirMode(filepath.Join(dir, dirMaildrop), modeMaildrop, own); err != nil {
-		return nil, &Error{Op: "open", Err: err}
 	}
 	return s, nil
 }
