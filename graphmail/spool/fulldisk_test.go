@@ -234,8 +234,8 @@ func TestRunOnceUnrecorded(t *testing.T) {
 	if re := asRecordError(t, err, syscall.ENOSPC); re.Unrecorded != 1 {
 		t.Fatalf("RunOnce: %+v", re)
 	}
-	if st.Submitted != 1 || st.NotAttempted != 2 || st.Queued != 3 {
-		t.Fatalf("stats %+v, want 1 submitted, 2 not attempted, 3 queued", st)
+	if want := (RunStats{Submitted: 1, NotAttempted: 2, Queued: 3}); st != want {
+		t.Fatalf("stats %+v, want %+v", st, want)
 	}
 	st, err = s.RunOnce(ctx, d, RunOptions{Workers: 1})
 	asRecordError(t, err, syscall.ENOSPC)

@@ -121,10 +121,14 @@ func (s *Spool) RunOnce(ctx context.Context, d Deliverer, o RunOptions) (RunStat
 			case <-ctx.Done():
 			}
 		}
-		if ctx.Err() != nil || waiting() || s.isBlocked() {
+		ended, yielded := ctx.Err() != nil, false
+		if !ended {
+			yielded = waiting()
+		}
+		if ended || yielded || s.isBlocked() {
 			smu.Lock()
 			st.NotAttempted += len(ids) - i
-			st.Yielded = ctx.Err() == nil
+			st.Yielded = yielded
 			smu.Unlock()
 			break
 		}
