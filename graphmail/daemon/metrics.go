@@ -129,8 +129,9 @@ func (s *serveMetrics) routes() http.Handler {
 }
 
 // readyz: the listener is up, the last token check succeeded (the daemon
-// checks every TokenWatchInterval; a request never asks for a token) and
-// the spool is writable.
+// checks every TokenWatchInterval; a request never asks for a token), the
+// spool is writable and it can record deliveries (spool.Spool.Health: on
+// a full or failing disk it stops delivering).
 func (s *serveMetrics) readyz(w http.ResponseWriter, r *http.Request) {
 	var problems []string
 	if !s.m.listening.Load() {
@@ -157,6 +158,9 @@ func (s *serveMetrics) readyz(w http.ResponseWriter, r *http.Request) {
 		f.Close()
 		os.Remove(f.Name())
 	}
+	if err := s.sp.Health(); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		for _, p := range problems {
@@ -170,6 +174,10 @@ func (s *serveMetrics) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	depth, oldest, _ := s.sp.Stats()
+	blocked, writeErrors := 0, s.sp.WriteErrors()
+	if s.sp.Health() != nil {
+		blocked = 1
+	}
 	var expiry float64
 	if checked, exp, err := s.tokens.state(); checked && err == nil {
 		expiry = time.Until(exp).Seconds()
@@ -187,6 +195,8 @@ func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(w, "# HELP graphmail_retries_total Delivery attempts that will be retried.\n# TYPE graphmail_retries_total counter\ngraphmail_retries_total %d\n", s.m.failed["deferred"])
 	fmt.Fprintf(w, "# HELP graphmail_spool_quarantined_total Spool files that could not be used and were moved to corrupt/.\n# TYPE graphmail_spool_quarantined_total counter\ngraphmail_spool_quarantined_total %d\n", s.m.quarantined)
+	fmt.Fprintf(w, "# HELP graphmail_spool_blocked 1 while deliveries are stopped because the spool cannot record them (a full or failing disk).\n# TYPE graphmail_spool_blocked gauge\ngraphmail_spool_blocked %d\n", blocked)
+	fmt.Fprintf(w, "# HELP graphmail_spool_write_errors_total Failed writes of delivery records (each retry counts).\n# TYPE graphmail_spool_write_errors_total counter\ngraphmail_spool_write_errors_total %d\n", writeErrors)
 	deadNow, _ := s.sp.DeadLetters()
 	fmt.Fprintf(w, "# HELP graphmail_dead_letters Messages in the dead letters now (read from the spool, so it survives restarts).\n# TYPE graphmail_dead_letters gauge\ngraphmail_dead_letters %d\n", deadNow)
 	fmt.Fprintf(w, "# HELP graphmail_dead_letters_total Messages given up since start, by failure class.\n# TYPE graphmail_dead_letters_total counter\n")

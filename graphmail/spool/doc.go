@@ -35,14 +35,33 @@
 // finished, not delivered again. Every attempt uses the same Message-ID
 // (Meta.MessageID).
 //
+// A disk that cannot take the record (full, failing or read-only: ENOSPC,
+// EIO, EROFS) never makes a message go out again. The fact that it was
+// submitted is kept in memory, and the process never hands the message to
+// the Deliverer again. It starts no other delivery either (its record
+// could not be written any more than this one) and takes nothing from
+// maildrop/ until the record is on disk; the same holds when a deferral or
+// a dead letter cannot be recorded. Meanwhile Health returns a
+// *RecordError naming the cause (graphmail serve fails its readiness
+// probe and sets graphmail_spool_blocked) and WriteErrors counts the
+// failed writes. Run writes the waiting records again every
+// RunOptions.ScanInterval, without any other retry loop, and resumes by
+// itself once they are on disk. RunOnce stops starting deliveries, tries
+// once more before it returns, and returns the *RecordError; a later Run
+// or RunOnce of the same Spool writes the records first.
+//
 // Delivery is at least once. One window remains in which a message can go
 // out twice: Graph (or the SMTP server) accepted it, and the process died
 // or the machine lost power before the submitted record reached the disk —
 // or Graph accepted it but its answer was lost (a timeout). The next Run
 // delivers it again with the same Message-ID, which lets recipients' mail
 // systems and people recognise the copy. The window is the time between
-// Graph's 202 and one fsync; the crash test in this package measures how
-// often it is hit when the process is killed at random.
+// Graph's 202 and one fsync, or, while the disk refuses the record, until
+// it takes it: a process that ends in that time (a restart, or RunOnce
+// returning its *RecordError) loses the in-memory fact, and the next run
+// sends those messages, at most RunOptions.Workers of them, once more. The
+// crash test in this package measures how often the window is hit when
+// the process is killed at random.
 //
 // Failures: an error whose chain has a Temporary() bool method decides for
 // itself; Permanent marks one that must not be retried; anything else is
@@ -66,7 +85,8 @@
 // starts while a RunOnce delivers waits for it; the RunOnce notices, starts
 // nothing more, and returns with RunStats.Yielded once its deliveries in
 // flight end. The two never deliver one message twice. Purge refuses a message the calling
-// process is delivering right now (ErrBusy); Retry of such a message is
+// process is delivering right now, or whose record waits for the disk
+// (ErrBusy); Retry of such a message is
 // kept and applied when the attempt ends (due at once if it was
 // deferred, back from the dead letters if it died). From another process they cannot see a delivery in flight,
 // and its outcome may overwrite the retry, so prefer asking the daemon.

@@ -3,6 +3,8 @@ package spool
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 )
 
 // Error is a spool operation that failed: Op is "open", "enqueue", "show",
@@ -78,3 +80,33 @@ func temporary(err error) bool {
 func canceled(err error) bool {
 	return errors.Is(err, context.Canceled)
 }
+
+// RecordError reports that the spool cannot write the records of finished
+// delivery attempts, for example because its file system is full
+// (ENOSPC), failing (EIO) or read-only (EROFS). Health returns it, and
+// RunOnce when it returns with such an outcome still unwritten. Meanwhile
+// no delivery starts: a message whose submission could not be recorded is
+// never handed to the Deliverer again by this process, and the next one
+// could not be recorded either. Check for it with errors.As; errors.Is
+// finds the file system's error (syscall.ENOSPC …) through Unwrap.
+type RecordError struct {
+	// Unrecorded counts the messages whose outcome (submitted, deferred or
+	// dead) is known only in memory.
+	Unrecorded int
+	// Since is when the first of those records could not be written.
+	Since time.Time
+	// Err is the last write's error.
+	Err error
+}
+
+// Error implements error.
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("spool: cannot record deliveries (%d unrecorded, deliveries stopped): %v", e.Unrecorded, e.Err)
+}
+
+// Unwrap returns the file system's error.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Temporary reports true: the spool resumes by itself once a record can
+// be written.
+func (e *RecordError) Temporary() bool { return true }

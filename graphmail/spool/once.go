@@ -16,8 +16,9 @@ type RunStats struct {
 	// RunOptions.Grace ran out; those messages stay queued as they were.
 	Interrupted int
 	// NotAttempted counts messages that were due but not started: ctx
-	// ended first, or a Run asked for the spool (Yielded). They stay
-	// queued.
+	// ended first, a Run asked for the spool (Yielded), or an attempt's
+	// record could not be written (RunOnce then returns a *RecordError).
+	// They stay queued.
 	NotAttempted int
 	// Quarantined counts files moved to corrupt/ (OutcomeQuarantined).
 	Quarantined int
@@ -37,6 +38,15 @@ type RunStats struct {
 // attempt follows Run's rules (RunOptions.Backoff, MaxAge and Timeout, the
 // dead letters, OnEvent, at most Workers at once), and a message deferred
 // during the call is not tried again in it.
+//
+// When the record of an attempt cannot be written (a full or failing
+// disk), RunOnce starts nothing more, tries the write once more before it
+// returns, and returns the stats with an *Error wrapping a *RecordError
+// (Temporary: try again later) if it still fails. The outcome stays in
+// this Spool's memory: a later Run or RunOnce of the same process writes
+// it before it delivers anything, and never delivers such a submitted
+// message again. Once the process exits, the next run delivers it again
+// (the at-least-once window of the package documentation).
 //
 // RunOnce takes the same lock as Run but never waits for it: while Run (or
 // another RunOnce) delivers from the directory, it returns ErrLocked at
@@ -91,7 +101,10 @@ func (s *Spool) RunOnce(ctx context.Context, d Deliverer, o RunOptions) (RunStat
 	if err := s.recover(); err != nil {
 		return st, &Error{Op: "run", Err: err}
 	}
-	st.PickedUp = s.pickup(ctx)
+	s.flush() // what an earlier run of this process could not record
+	if !s.isBlocked() {
+		st.PickedUp = s.pickup(ctx)
+	}
 	if err := s.scan(); err != nil {
 		return st, &Error{Op: "run", Err: err}
 	}
@@ -108,10 +121,14 @@ func (s *Spool) RunOnce(ctx context.Context, d Deliverer, o RunOptions) (RunStat
 			case <-ctx.Done():
 			}
 		}
-		if ctx.Err() != nil || waiting() {
+		ended, yielded := ctx.Err() != nil, false
+		if !ended {
+			yielded = waiting()
+		}
+		if ended || yielded || s.isBlocked() {
 			smu.Lock()
 			st.NotAttempted += len(ids) - i
-			st.Yielded = ctx.Err() == nil
+			st.Yielded = yielded
 			smu.Unlock()
 			break
 		}
@@ -136,6 +153,7 @@ func (s *Spool) RunOnce(ctx context.Context, d Deliverer, o RunOptions) (RunStat
 			<-stopped
 		}
 	}
+	s.flush()
 	msgs, _, err := s.listIDs(dirQueue)
 	if err != nil {
 		return st, &Error{Op: "run", Err: err}
@@ -143,6 +161,9 @@ func (s *Spool) RunOnce(ctx context.Context, d Deliverer, o RunOptions) (RunStat
 	smu.Lock()
 	defer smu.Unlock()
 	st.Queued = len(msgs)
+	if err := s.Health(); err != nil {
+		return st, &Error{Op: "run", Err: err}
+	}
 	return st, nil
 }
 

@@ -152,6 +152,9 @@ func (o *RunOptions) defaults() {
 // reschedules it after Backoff. Every RunOptions.ScanInterval Run takes
 // what is in maildrop/ into the queue and reads queue/ again; a file it
 // cannot use is quarantined (OutcomeQuarantined), never retried in a loop.
+// When an outcome cannot be recorded (a full or failing disk), Run keeps
+// it in memory, starts no delivery and retries the record every
+// ScanInterval until it is written (see Health).
 func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
 	o.defaults()
 	unlock, err := s.lockRun(ctx)
@@ -169,7 +172,10 @@ func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
 	if err := s.recover(); err != nil {
 		return &Error{Op: "run", Err: err}
 	}
-	s.pickup(ctx)
+	s.flush()
+	if !s.isBlocked() {
+		s.pickup(ctx)
+	}
 	if err := s.scan(); err != nil {
 		return &Error{Op: "run", Err: err}
 	}
@@ -204,7 +210,13 @@ func (s *Spool) Run(ctx context.Context, d Deliverer, o RunOptions) error {
 		}
 		t.Stop()
 		if time.Since(lastScan) >= o.ScanInterval {
-			s.pickup(ctx)
+			// While a record cannot be written, nothing is delivered nor
+			// taken from maildrop/ (it could not be recorded either); the
+			// scan retries the records.
+			s.flush()
+			if !s.isBlocked() {
+				s.pickup(ctx)
+			}
 			if err := s.scan(); err != nil {
 				s.log.Error("spool: scanning the queue", "error", err)
 			}
@@ -242,11 +254,17 @@ func (s *Spool) start(onEvent func(Event)) error {
 	return nil
 }
 
-// stop undoes start.
+// stop undoes start. The outcomes whose records could not be written
+// stay, held in flight, for Health and for the next Run or RunOnce of
+// this process to write before it delivers anything.
 func (s *Spool) stop() {
 	s.mu.Lock()
 	s.running, s.onEvent = false, nil
-	clear(s.index)
+	for id, e := range s.index {
+		if e.pending == nil {
+			delete(s.index, id)
+		}
+	}
 	s.mu.Unlock()
 }
 
@@ -258,6 +276,9 @@ func (s *Spool) due(n int) []ID {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.blocked {
+		return nil // an attempt's record waits to be written (flush)
+	}
 	var ids []ID
 	for id, e := range s.index {
 		if !e.busy() && !e.meta.NextAttempt.After(now) {
@@ -282,9 +303,14 @@ func sortDue(index map[ID]*entry, ids []ID) {
 
 // nextDue returns the earliest next attempt of a message not in flight.
 // A message Retry holds is left out: Retry wakes Run when it lets go.
+// While deliveries are blocked there is none: the next scan retries the
+// records (flush).
 func (s *Spool) nextDue() (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.blocked {
+		return time.Time{}, false
+	}
 	var t time.Time
 	ok := false
 	for _, e := range s.index {
@@ -380,11 +406,10 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 		s.forget(id)
 		return
 	}
-	if m.Submitted != nil {
-		if err := s.finish(id, m); err != nil {
-			s.log.Error("spool: finishing submitted message", "id", id, "error", err)
-		}
-		s.forget(id)
+	if m.Submitted != nil || m.Dead != nil {
+		// Its record says it is leaving the queue (a move that failed
+		// before, or a crash): finish the move, never deliver it.
+		s.settle(id, m, false)
 		return
 	}
 	ctx, cancel := context.WithTimeout(dctx, o.Timeout)
@@ -400,15 +425,13 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 		m.Submitted = &Submitted{At: now, Receipt: rec}
 		ev.Outcome, ev.Receipt = OutcomeSubmitted, rec
 		// The submitted record is durable before the message leaves the
-		// queue: after a crash here it is finished, not sent again.
-		if err := s.finish(id, m); err != nil {
-			s.log.Error("spool: recording a submitted message", "id", id, "error", err)
-		}
+		// queue: after a crash here it is finished, not sent again. When
+		// it cannot be written, the fact stays in memory (settle).
+		s.settle(id, m, false)
 		s.log.Info("spool: submitted", "id", id, "message_id", m.MessageID, "attempt", m.Attempts, "path", rec.Path, "request_id", rec.RequestID)
-		s.forget(id)
 	case runCtx.Err() != nil && canceled(derr):
 		ev.Outcome, ev.Err = OutcomeInterrupted, derr
-		m = s.requeue(id, m, false)
+		m = s.settle(id, m, false)
 	default:
 		m.Attempts++
 		m.LastAttempt, m.LastError = now, derr.Error()
@@ -424,26 +447,48 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 			}
 			m.Dead = &Dead{At: now, Reason: reason}
 			ev.Outcome = OutcomeDead
-			if err := s.bury(id, m); err != nil {
-				s.log.Error("spool: moving to dead letters", "id", id, "error", err)
-			}
+			s.settle(id, m, false)
 			s.log.Warn("spool: gave up", "id", id, "message_id", m.MessageID, "attempts", m.Attempts, "reason", reason, "error", derr)
-			if s.forgetRetried(id) {
-				// A Retry came during the attempt, or after the message
-				// reached the dead letters: it takes the message back.
-				if err := s.retry(id); err != nil {
-					s.log.Error("spool: retrying a dead letter", "id", id, "error", err)
-				}
-				s.poke()
-			}
 			break
 		}
 		m.NextAttempt = now.Add(o.Backoff(m.Attempts))
 		ev.Outcome = OutcomeDeferred
-		m = s.requeue(id, m, true)
+		m = s.settle(id, m, true)
 		s.log.Info("spool: deferred", "id", id, "message_id", m.MessageID, "attempt", m.Attempts, "next", m.NextAttempt, "error", derr)
 	}
 	s.event(ev)
+}
+
+// record writes the outcome m of the attempt on id, which the caller holds
+// in flight, and lets go of the message: a submitted message leaves the
+// queue (its record durable first), a dead one goes to the dead letters
+// (taken back at once when a Retry came meanwhile), and any other goes
+// back to the scheduler with m recorded (durably when write is set; see
+// requeue). On an error the message is still held in flight and nothing
+// is lost: record can be called again with the returned metadata.
+func (s *Spool) record(id ID, m Meta, write bool) (Meta, error) {
+	switch {
+	case m.Submitted != nil:
+		if err := s.finish(id, m); err != nil {
+			return m, err
+		}
+		s.forget(id)
+	case m.Dead != nil:
+		if err := s.bury(id, m); err != nil {
+			return m, err
+		}
+		if s.forgetRetried(id) {
+			// A Retry came during the attempt, or after the message
+			// reached the dead letters: it takes the message back.
+			if err := s.retry(id); err != nil {
+				s.log.Error("spool: retrying a dead letter", "id", id, "error", err)
+			}
+			s.poke()
+		}
+	default:
+		return s.requeue(id, m, write)
+	}
+	return m, nil
 }
 
 func (s *Spool) forget(id ID) {
@@ -466,8 +511,10 @@ func (s *Spool) forgetRetried(id ID) bool {
 // records m (durably when write is set) and hands the message back to the
 // scheduler. A Retry that came during the attempt is applied here, before
 // the message is handed back, so neither overwrites the other: the message
-// is then due now. requeue returns the metadata it recorded.
-func (s *Spool) requeue(id ID, m Meta, write bool) Meta {
+// is then due now. requeue returns the metadata it recorded; when the
+// record cannot be written it returns the error and keeps the message in
+// flight.
+func (s *Spool) requeue(id ID, m Meta, write bool) (Meta, error) {
 	for {
 		s.mu.Lock()
 		e, ok := s.index[id]
@@ -480,8 +527,9 @@ func (s *Spool) requeue(id ID, m Meta, write bool) Meta {
 		stamp := ""
 		if write {
 			if err := s.writeMeta(id, m); err != nil {
-				s.log.Error("spool: recording a deferral", "id", id, "error", err)
-			} else if fi, err := s.fs.stat(s.path(dirQueue, id, ".meta")); err == nil {
+				return m, err
+			}
+			if fi, err := s.fs.stat(s.path(dirQueue, id, ".meta")); err == nil {
 				stamp = metaStamp(fi)
 			}
 		}
@@ -491,14 +539,14 @@ func (s *Spool) requeue(id ID, m Meta, write bool) Meta {
 			continue // another Retry came while the record was written
 		}
 		if ok && s.index[id] == e {
-			e.meta, e.inflight = m, false
+			e.meta, e.inflight, e.pending = m, false, nil
 			e.gen++
 			if stamp != "" {
 				e.stamp = stamp
 			}
 		}
 		s.mu.Unlock()
-		return m
+		return m, nil
 	}
 }
 

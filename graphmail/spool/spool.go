@@ -140,6 +140,13 @@ type Spool struct {
 	running bool
 	onEvent func(Event)     // the running Run's or RunOnce's RunOptions.OnEvent
 	stuck   map[string]bool // files that could not be moved to corrupt/, reported once
+
+	// While blocked, an attempt's record could not be written and some
+	// entry holds it (pending): no delivery starts. See health.go.
+	blocked      bool
+	blockedSince time.Time
+	writeErr     error  // the last failure to write a record
+	writeErrors  uint64 // failures to write a record since Open
 }
 
 // entry is a queued message as the scheduler sees it. Only the goroutine
@@ -152,6 +159,11 @@ type entry struct {
 	inflight bool   // a worker is delivering the message
 	held     bool   // Retry is rewriting the message's record
 	retry    bool   // Retry came while inflight; the attempt's end applies it
+	// pending is the outcome of a finished attempt whose record could not
+	// be written yet (a full or failing disk): the entry stays inflight,
+	// so the message is never delivered again nor read back from disk by
+	// scan, until flush writes the record.
+	pending *Meta
 }
 
 // Open opens the spool in dir, creating its directories (mode 0700) when
