@@ -20,6 +20,9 @@ var (
 	// ErrEncryptionRequired refuses AUTH before STARTTLS from a client
 	// that is not on loopback.
 	ErrEncryptionRequired = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism"}
+	// ErrAuthBusy is an AUTH that found every password check slot taken
+	// for too long: the client should try again later.
+	ErrAuthBusy = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
 	// ErrAuthFailed is a wrong user name or password.
 	ErrAuthFailed = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 	// ErrTooManyRecipients is the recipient after MaxRecipients.

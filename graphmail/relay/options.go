@@ -94,6 +94,13 @@ type Options struct {
 	// clientAddr maps a connection's remote address to the address the
 	// rules see; tests use it to play a non-loopback client.
 	clientAddr func(netip.Addr) netip.Addr
+	// maxChecks and checkWait override maxPasswordChecks and
+	// passwordCheckWait (tests).
+	maxChecks int
+	checkWait time.Duration
+	// verify, when set, checks a password instead of h.verify; tests use
+	// it to hold and count checks.
+	verify func(h hash, password string) bool
 }
 
 func (o *Options) defaults() {
@@ -123,6 +130,15 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.maxChecks <= 0 {
+		o.maxChecks = maxPasswordChecks
+	}
+	if o.checkWait <= 0 {
+		o.checkWait = passwordCheckWait
+	}
+	if o.verify == nil {
+		o.verify = func(h hash, password string) bool { return h.verify(password) }
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 type config struct {
 	Options
 	hashes map[string]hash
+	// dummy is checked for unknown user names (see dummyFor).
+	dummy hash
 }
 
 func newConfig(opts Options) (*config, error) {
@@ -33,17 +35,22 @@ func newConfig(opts Options) (*config, error) {
 		}
 		c.hashes[user] = h
 	}
+	c.dummy = dummyFor(c.hashes)
 	return c, nil
 }
 
 // Server is an SMTP submission server that hands each accepted message to
 // Options.Submit. It is safe for concurrent use.
 type Server struct {
-	cfg   atomic.Pointer[config]
-	lim   *limiter
-	plain *smtp.Server // Addr: plain, STARTTLS when configured
-	tls   *smtp.Server // TLSAddr: implicit TLS
-	log   *slog.Logger
+	cfg atomic.Pointer[config]
+	lim *limiter
+	// checks holds a token for each password check under way; it bounds
+	// the memory argon2id takes (64 MiB each with HashPassword's
+	// parameters).
+	checks chan struct{}
+	plain  *smtp.Server // Addr: plain, STARTTLS when configured
+	tls    *smtp.Server // TLSAddr: implicit TLS
+	log    *slog.Logger
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -56,7 +63,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{lim: newLimiter(), log: cfg.Logger}
+	s := &Server{lim: newLimiter(), log: cfg.Logger, checks: make(chan struct{}, cfg.maxChecks)}
 	s.cfg.Store(cfg)
 	mk := func() *smtp.Server {
 		srv := smtp.NewServer(backend{s})

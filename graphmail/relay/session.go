@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/mail"
 	"net/netip"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -68,28 +67,6 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return &loginServer{authenticate: s.authenticate}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
-}
-
-func (s *session) authenticate(username, password string) error {
-	cfg := s.srv.config()
-	h, ok := cfg.hashes[username]
-	if !ok {
-		h = dummyHash
-	}
-	if !h.verify(password) || !ok {
-		return s.authFailed(username, "wrong user name or password")
-	}
-	s.user = username
-	s.srv.log.Info("relay: authenticated", "client", s.ip, "user", username)
-	return nil
-}
-
-// authFailed delays the reply, longer with each failure from this IP.
-func (s *session) authFailed(username, why string) error {
-	d := s.srv.lim.authFailed(s.ip, s.srv.config().AuthFailureDelay)
-	s.srv.log.Warn("relay: AUTH failed", "client", s.ip, "user", username, "reason", why, "delay", d.String())
-	time.Sleep(d)
-	return ErrAuthFailed
 }
 
 // senders returns the sender patterns that apply, and whether any sender
