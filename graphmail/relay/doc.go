@@ -29,6 +29,15 @@
 // delay before each failed AUTH reply that doubles with every failure from
 // the same IP.
 //
+// Lines may be up to MaxLineBytes (64 KiB) long, CRLF included: RFC 5322
+// says 998 octets, but printers and ERPs send longer lines, Postfix and
+// Exchange take them, and Graph takes the message as base64. A message
+// with a longer line gets 552 5.3.4 (ErrLineTooLong) once the server has
+// read the rest of it (so the client reads the refusal rather than a
+// reset, and does not retry), one log line, and the connection closes.
+// Accepted long lines reach Submit unchanged; sending them on over SMTP
+// needs folding or re-encoding, which is the delivery side's job.
+//
 // Password checks are slow and, with argon2id, take 64 MiB each: at most
 // two run at once, server-wide, and an AUTH that finds no free slot within
 // 5 s gets 454 4.7.0 (and counts as a failure for the delays). A user

@@ -29,6 +29,9 @@ var (
 	ErrTooManyRecipients = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
 	// ErrTooLarge is a message over MaxMessageBytes.
 	ErrTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message size exceeds fixed maximum message size"}
+	// ErrLineTooLong is a message with a line longer than MaxLineBytes.
+	// The connection closes after it.
+	ErrLineTooLong = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message line too long: at most 65536 octets per line"}
 	// ErrRateLimited is a message beyond MessagesPerMinute.
 	ErrRateLimited = &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Message rate limit exceeded, try again later"}
 	// ErrNotQueued is a Submit failure: the client should retry.

@@ -98,6 +98,8 @@ type Options struct {
 	// passwordCheckWait (tests).
 	maxChecks int
 	checkWait time.Duration
+	// lingerTimeout overrides the package's lingerTimeout (tests).
+	lingerTimeout time.Duration
 	// verify, when set, checks a password instead of h.verify; tests use
 	// it to hold and count checks.
 	verify func(h hash, password string) bool
@@ -136,6 +138,9 @@ func (o *Options) defaults() {
 	}
 	if o.checkWait <= 0 {
 		o.checkWait = passwordCheckWait
+	}
+	if o.lingerTimeout <= 0 {
+		o.lingerTimeout = lingerTimeout
 	}
 	if o.verify == nil {
 		o.verify = func(h hash, password string) bool { return h.verify(password) }

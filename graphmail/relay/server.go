@@ -69,6 +69,7 @@ func New(opts Options) (*Server, error) {
 		srv := smtp.NewServer(backend{s})
 		srv.Domain = cfg.Domain
 		srv.MaxMessageBytes = cfg.MaxMessageBytes
+		srv.MaxLineLength = MaxLineBytes
 		srv.ReadTimeout = cfg.IdleTimeout
 		srv.WriteTimeout = cfg.IdleTimeout
 		srv.TLSConfig = cfg.TLSConfig

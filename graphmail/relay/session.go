@@ -124,6 +124,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	cfg := s.srv.config()
 	raw, err := io.ReadAll(io.LimitReader(r, cfg.MaxMessageBytes+1))
+	if errors.Is(err, smtp.ErrTooLongLine) {
+		s.refuse("line longer than 65536 octets in the message", s.from)
+		s.drain(cfg)
+		return ErrLineTooLong
+	}
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
