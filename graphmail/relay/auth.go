@@ -74,7 +74,9 @@ func (s *session) authFailed(username, why string) error {
 // and returns reply.
 func (s *session) authRefused(username, why string, reply error) error {
 	d := s.srv.lim.authFailed(s.ip, s.srv.config().AuthFailureDelay)
-	s.srv.log.Warn("relay: AUTH failed", "client", s.ip, "user", username, "reason", why, "delay", d.String())
+	if s.c.refuse() {
+		s.srv.log.Warn("relay: AUTH failed", "client", s.ip, "user", username, "reason", why, "delay", d.String())
+	}
 	time.Sleep(d)
 	return reply
 }

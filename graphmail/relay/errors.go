@@ -32,6 +32,10 @@ var (
 	// ErrLineTooLong is a message with a line longer than MaxLineBytes.
 	// The connection closes after it.
 	ErrLineTooLong = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message line too long: at most 65536 octets per line"}
+	// ErrDataTimeout ends a message that stopped coming for
+	// CommandTimeout, or came slower than the minimum data rate; the
+	// connection closes.
+	ErrDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout exceeded while reading the message, closing connection"}
 	// ErrRateLimited is a message beyond MessagesPerMinute.
 	ErrRateLimited = &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Message rate limit exceeded, try again later"}
 	// ErrNotQueued is a Submit failure: the client should retry.

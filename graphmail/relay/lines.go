@@ -26,11 +26,10 @@ const lingerTimeout = 5 * time.Second
 // may have held the end of the message) or after MaxMessageBytes.
 func (s *session) drain(cfg *config) {
 	nc := s.conn.Conn()
-	defer nc.SetReadDeadline(time.Time{})
+	s.c.lingering() // conn sets the deadline of each read
 	var tail []byte // the end of the previous read, for a marker split across reads
 	buf := make([]byte, 32<<10)
 	for read := int64(0); read <= cfg.MaxMessageBytes; {
-		nc.SetReadDeadline(time.Now().Add(cfg.lingerTimeout))
 		n, err := nc.Read(buf)
 		read += int64(n)
 		tail = append(tail, buf[:n]...)
