@@ -38,6 +38,13 @@ type Serve struct {
 	// MessagesPerMinute and ConnectionsPerMinute limit each client
 	// (0: no limit).
 	MessagesPerMinute, ConnectionsPerMinute int
+	// MaxConnections is the most simultaneous connections, all clients
+	// together (serve.max_connections, default 100).
+	MaxConnections int
+	// CommandTimeout bounds the wait for each command line and each read
+	// of a message, like Postfix's smtpd_timeout (serve.command_timeout,
+	// default 5m).
+	CommandTimeout time.Duration
 	// MetricsListen is the HTTP address of /healthz, /readyz and /metrics
 	// (serve.metrics_listen; empty: off).
 	MetricsListen string
@@ -111,6 +118,12 @@ func (l *loader) validateDaemon(c *Config) {
 	}
 	if !l.bad["serve.max_recipients"] && c.Serve.MaxRecipients < 1 {
 		l.fail("serve.max_recipients", "must be at least 1", "Exchange Online allows 500 recipients per message", nil)
+	}
+	if !l.bad["serve.max_connections"] && c.Serve.MaxConnections < 1 {
+		l.fail("serve.max_connections", "must be at least 1", "the default is 100 simultaneous connections", nil)
+	}
+	if !l.bad["serve.command_timeout"] && c.Serve.CommandTimeout < time.Second {
+		l.fail("serve.command_timeout", "must be at least 1s", "the default is 5m, like Postfix's smtpd_timeout", nil)
 	}
 	if !l.bad["spool.workers"] && (c.Spool.Workers < 1 || c.Spool.Workers > 64) {
 		l.fail("spool.workers", "must be between 1 and 64", "Graph allows 4 concurrent requests per mailbox; 4 is the default", nil)

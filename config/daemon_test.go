@@ -16,7 +16,7 @@ func TestDaemonDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Serve.Listen != "127.0.0.1:2525" || !reflect.DeepEqual(c.Serve.AllowNets, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}) ||
-		c.Serve.MaxMessageSize != 35<<20 || c.Serve.MaxRecipients != 500 || c.Spool.MaxAge != 120*time.Hour || c.Spool.Workers != 4 || c.Sendmail.Spool {
+		c.Serve.MaxMessageSize != 35<<20 || c.Serve.MaxRecipients != 500 || c.Serve.MaxConnections != 100 || c.Serve.CommandTimeout != 5*time.Minute || c.Spool.MaxAge != 120*time.Hour || c.Spool.Workers != 4 || c.Sendmail.Spool {
 		t.Errorf("defaults = %+v %+v %+v", c.Serve, c.Spool, c.Sendmail)
 	}
 }
@@ -28,6 +28,8 @@ serve:
   listen: 0.0.0.0:587
   allow_nets: [10.1.2.0/24, 192.0.2.7]
   allowed_from: ["@contoso.com"]
+  max_connections: 20
+  command_timeout: 90s
   tls_cert: relay.pem
   tls_key: relay.key
   accounts:
@@ -47,6 +49,9 @@ spool:
 	}
 	if !reflect.DeepEqual(c.Serve.AllowedFrom, []string{"a@contoso.com", "b@contoso.com"}) || c.Sources["serve.allowed_from"] != SourceEnv {
 		t.Errorf("env list = %v from %s", c.Serve.AllowedFrom, c.Sources["serve.allowed_from"])
+	}
+	if c.Serve.MaxConnections != 20 || c.Serve.CommandTimeout != 90*time.Second {
+		t.Errorf("max_connections %d command_timeout %v, want 20 and 90s", c.Serve.MaxConnections, c.Serve.CommandTimeout)
 	}
 	if c.Serve.TLSCert != filepath.Join(dir, "relay.pem") {
 		t.Errorf("tls_cert = %s, want it relative to the file", c.Serve.TLSCert)
@@ -75,6 +80,8 @@ func TestDaemonValidation(t *testing.T) {
 		{"bad network", "serve: {allow_nets: [10.0.0.0/33]}", "serve.allow_nets", `"10.0.0.0/33" is not a network`},
 		{"plain password", "serve: {accounts: {printer: {password_hash: hunter2}}}", "serve.accounts", "account printer: password_hash is not a bcrypt or argon2id hash"},
 		{"unknown account field", "serve: {accounts: {printer: {password: x}}}", "serve.accounts", "not a table of accounts"},
+		{"zero connections", "serve: {max_connections: 0}", "serve.max_connections", "must be at least 1"},
+		{"tiny command timeout", "serve: {command_timeout: 10ms}", "serve.command_timeout", "must be at least 1s"},
 		{"zero workers", "spool: {workers: 0}", "spool.workers", "must be between 1 and 64"},
 		{"short max age", "spool: {max_age: 10s}", "spool.max_age", "must be at least 1m"},
 	}

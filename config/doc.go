@@ -198,6 +198,14 @@
 //	    messages per minute and client IP; default unlimited
 //	serve.connections_per_minute
 //	    connections per minute and client IP; default unlimited
+//	serve.max_connections
+//	    most simultaneous SMTP connections, all clients together; beyond it
+//	    421 4.7.0 at connect; default 100
+//	serve.command_timeout
+//	    like Postfix's smtpd_timeout: the wait for each command line and
+//	    each read of a message (then 421 4.4.2); NOOP and other commands
+//	    that do nothing do not extend it; a message may take this plus 1 s
+//	    per KiB received; default 5m
 //	serve.metrics_listen
 //	    HTTP /healthz, /readyz, /metrics (Prometheus); unset: off
 //	spool.dir

@@ -253,6 +253,8 @@ func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
 		MaxRecipients:        cfg.Serve.MaxRecipients,
 		MessagesPerMinute:    cfg.Serve.MessagesPerMinute,
 		ConnsPerMinute:       cfg.Serve.ConnectionsPerMinute,
+		MaxConnections:       cfg.Serve.MaxConnections,
+		CommandTimeout:       cfg.Serve.CommandTimeout,
 		Logger:               d.log,
 		Submit: func(ctx context.Context, env relay.Envelope, raw []byte) error {
 			client := env.ClientAddr.String()

@@ -1,10 +1,12 @@
 package daemon_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/smtp"
 	"os"
@@ -247,4 +249,66 @@ func TestDeadLetterBounces(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// TestServeLimitsReachTheRelay: serve.max_connections and
+// serve.command_timeout are passed to the relay.
+func TestServeLimitsReachTheRelay(t *testing.T) {
+	serve := func(t *testing.T, extra map[string]any) string {
+		srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Close)
+		st, err := setup.New(loadConfig(t, srv, extra), slog.New(slog.DiscardHandler), setup.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		d, err := daemon.New(daemon.Options{Stack: st, Hostname: "relay.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx, nil) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+		return d.Addr().String()
+	}
+	greet := func(t *testing.T, addr string) (net.Conn, *bufio.Reader, string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		r := bufio.NewReader(c)
+		line, _ := r.ReadString('\n')
+		return c, r, line
+	}
+
+	t.Run("max_connections", func(t *testing.T) {
+		addr := serve(t, map[string]any{"serve.max_connections": 1})
+		if _, _, line := greet(t, addr); !strings.HasPrefix(line, "220 ") {
+			t.Fatalf("first connection: %q", line)
+		}
+		if _, _, line := greet(t, addr); !strings.HasPrefix(line, "421 4.7.0 relay.test Too many connections") {
+			t.Errorf("second connection got %q, want 421 4.7.0 Too many connections", line)
+		}
+	})
+	t.Run("command_timeout", func(t *testing.T) {
+		addr := serve(t, map[string]any{"serve.command_timeout": "1s"})
+		_, r, _ := greet(t, addr)
+		// Only that the silent connection is closed is checked.
+		if rest, _ := io.ReadAll(r); !strings.HasPrefix(string(rest), "421 4.4.2") {
+			t.Errorf("idle connection got %q, want 421 4.4.2 and close", rest)
+		}
+	})
 }

@@ -24,10 +24,38 @@
 // # Limits
 //
 // MaxMessageBytes (announced as SIZE in EHLO; 552 beyond), MaxRecipients
-// (452 beyond), MaxConnsPerClient and ConnsPerMinute (421 at connect),
-// MessagesPerMinute (450 at MAIL), IdleTimeout (421 and close), and a
-// delay before each failed AUTH reply that doubles with every failure from
-// the same IP.
+// (452 beyond), MaxConnections, MaxConnsPerClient and ConnsPerMinute (421
+// 4.7.0 at connect), MessagesPerMinute (450 at MAIL), and a delay before
+// each failed AUTH reply that doubles with every failure from the same IP.
+//
+// Time and commands per connection follow Postfix's smtpd. CommandTimeout
+// (smtpd_timeout, 5 minutes) bounds the wait for each command line and
+// for each read of a message (421 4.4.2 and close); commands that do
+// nothing do not extend it. A message may take CommandTimeout plus one
+// second per KiB received (smtpd_min_data_rate), so a steady slow client
+// finishes and one that trickles bytes is cut (421 4.4.2). After 20
+// refused commands (smtpd_hard_error_limit) or 100 that did nothing, such
+// as NOOP, RSET or VRFY (smtpd_junk_command_limit), without a message
+// accepted, the server answers 421 4.7.0 and closes. A connection logs
+// its first five refusals and one line with the rest when it closes;
+// refused connections and go-smtp's own errors log at most ten lines a
+// minute each, then say how many they left out.
+//
+// Lines may be up to MaxLineBytes (64 KiB) long, CRLF included: RFC 5322
+// says 998 octets, but printers and ERPs send longer lines, Postfix and
+// Exchange take them, and Graph takes the message as base64. A message
+// with a longer line gets 552 5.3.4 (ErrLineTooLong) once the server has
+// read the rest of it (so the client reads the refusal rather than a
+// reset, and does not retry), one log line, and the connection closes.
+// Accepted long lines reach Submit unchanged; sending them on over SMTP
+// needs folding or re-encoding, which is the delivery side's job.
+//
+// Password checks are slow and, with argon2id, take 64 MiB each: at most
+// two run at once, server-wide, and an AUTH that finds no free slot within
+// 5 s gets 454 4.7.0 (and counts as a failure for the delays). A user
+// name that does not exist is checked against a dummy hash with the
+// parameters of the accounts' hashes, so it takes as long as a wrong
+// password and user names cannot be guessed by timing the replies.
 //
 // # What passes through
 //

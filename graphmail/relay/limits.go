@@ -10,6 +10,7 @@ import (
 // connections and messages (token buckets), and AUTH failures.
 type limiter struct {
 	mu       sync.Mutex
+	total    int // open connections
 	conns    map[netip.Addr]int
 	connRate map[netip.Addr]*bucket
 	msgRate  map[netip.Addr]*bucket
@@ -17,8 +18,8 @@ type limiter struct {
 	now      func() time.Time
 }
 
-func newLimiter() *limiter {
-	return &limiter{conns: map[netip.Addr]int{}, connRate: map[netip.Addr]*bucket{}, msgRate: map[netip.Addr]*bucket{}, failures: map[netip.Addr]*failures{}, now: time.Now}
+func newLimiter(now func() time.Time) *limiter {
+	return &limiter{conns: map[netip.Addr]int{}, connRate: map[netip.Addr]*bucket{}, msgRate: map[netip.Addr]*bucket{}, failures: map[netip.Addr]*failures{}, now: now}
 }
 
 // bucket is a token bucket holding up to perMinute tokens, refilled
@@ -47,21 +48,36 @@ func (l *limiter) take(m map[netip.Addr]*bucket, ip netip.Addr, perMinute int) b
 	return true
 }
 
-// openConn counts a new connection from ip; false means refuse it.
-func (l *limiter) openConn(ip netip.Addr, maxConns, perMinute int) bool {
+// Why openConn refuses a connection.
+const (
+	connOK       = iota
+	connTooMany  // MaxConnections, all clients together
+	connFromIP   // MaxConnsPerClient
+	connRateOfIP // ConnsPerMinute
+)
+
+// openConn counts a new connection from ip, or says why it is refused.
+func (l *limiter) openConn(ip netip.Addr, maxTotal, maxConns, perMinute int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gc()
-	if l.conns[ip] >= maxConns || !l.take(l.connRate, ip, perMinute) {
-		return false
+	switch {
+	case l.total >= maxTotal:
+		return connTooMany
+	case l.conns[ip] >= maxConns:
+		return connFromIP
+	case !l.take(l.connRate, ip, perMinute):
+		return connRateOfIP
 	}
 	l.conns[ip]++
-	return true
+	l.total++
+	return connOK
 }
 
 func (l *limiter) closeConn(ip netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.total--
 	if l.conns[ip]--; l.conns[ip] <= 0 {
 		delete(l.conns, ip)
 	}
@@ -116,4 +132,36 @@ func (l *limiter) gc() {
 			delete(l.failures, ip)
 		}
 	}
+}
+
+// quietLog rate-limits a kind of log line to burst lines, refilled over a
+// minute, so that a flood of refused connections cannot flood the log;
+// the next line logged says how many were left out.
+type quietLog struct {
+	mu      sync.Mutex
+	b       bucket
+	started bool
+	dropped int
+}
+
+// quietBurst is how many lines of one kind a minute quietLog lets through.
+const quietBurst = 10
+
+// allow reports whether to log a line now, and how many were left out
+// since the last one.
+func (q *quietLog) allow(now time.Time) (ok bool, dropped int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.started {
+		q.b, q.started = bucket{tokens: quietBurst, last: now}, true
+	}
+	q.b.tokens = min(quietBurst, q.b.tokens+now.Sub(q.b.last).Minutes()*quietBurst)
+	q.b.last = now
+	if q.b.tokens < 1 {
+		q.dropped++
+		return false, 0
+	}
+	q.b.tokens--
+	dropped, q.dropped = q.dropped, 0
+	return true, dropped
 }

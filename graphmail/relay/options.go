@@ -72,9 +72,20 @@ type Options struct {
 	// MessagesPerMinute is the most messages per client IP per minute
 	// (beyond it MAIL gets 450 4.7.0); 0 means unlimited.
 	MessagesPerMinute int
-	// IdleTimeout closes a connection that sends nothing for this long;
-	// 0 means 5 minutes.
-	IdleTimeout time.Duration
+	// MaxConnections is the most simultaneous connections, all clients
+	// together; beyond it a new connection gets 421 4.7.0 and is closed.
+	// 0 means 100.
+	MaxConnections int
+	// CommandTimeout is Postfix's smtpd_timeout: each command line must
+	// arrive within it, and while a message is read, each read must bring
+	// data within it; otherwise 421 4.4.2 and the connection closes.
+	// Commands that do nothing (NOOP, RSET, VRFY, refused ones) do not
+	// extend it: CommandTimeout after the last command that did
+	// something, the connection closes. A message may take CommandTimeout
+	// plus one second per KiB received (Postfix's smtpd_min_data_rate), so
+	// a client that trickles bytes is cut while a slow but steady one is
+	// not. 0 means 5 minutes.
+	CommandTimeout time.Duration
 	// AuthFailureDelay is how long the reply to the first failed AUTH from
 	// an IP is delayed; it doubles with each further failure (up to 32
 	// times) and is forgotten after 15 minutes without one. 0 means 1 s.
@@ -94,6 +105,24 @@ type Options struct {
 	// clientAddr maps a connection's remote address to the address the
 	// rules see; tests use it to play a non-loopback client.
 	clientAddr func(netip.Addr) netip.Addr
+	// maxChecks and checkWait override maxPasswordChecks and
+	// passwordCheckWait (tests).
+	maxChecks int
+	checkWait time.Duration
+	// lingerTimeout and minDataRate override the package's constants
+	// (tests).
+	lingerTimeout time.Duration
+	minDataRate   int64
+	// now is the clock of the limits and timeouts; nil means time.Now.
+	now func() time.Time
+	// dataRead, when set, is told the bytes a connection has read in the
+	// message so far, after each read; closed is told when a connection
+	// has given its slot back. Tests wait on them.
+	dataRead func(total int64)
+	closed   func()
+	// verify, when set, checks a password instead of h.verify; tests use
+	// it to hold and count checks.
+	verify func(h hash, password string) bool
 }
 
 func (o *Options) defaults() {
@@ -112,8 +141,11 @@ func (o *Options) defaults() {
 	if o.MaxConnsPerClient <= 0 {
 		o.MaxConnsPerClient = 20
 	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 5 * time.Minute
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 100
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = 5 * time.Minute
 	}
 	if o.AuthFailureDelay <= 0 {
 		o.AuthFailureDelay = time.Second
@@ -123,6 +155,24 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.maxChecks <= 0 {
+		o.maxChecks = maxPasswordChecks
+	}
+	if o.checkWait <= 0 {
+		o.checkWait = passwordCheckWait
+	}
+	if o.lingerTimeout <= 0 {
+		o.lingerTimeout = lingerTimeout
+	}
+	if o.minDataRate <= 0 {
+		o.minDataRate = minDataRate
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.verify == nil {
+		o.verify = func(h hash, password string) bool { return h.verify(password) }
 	}
 }
 

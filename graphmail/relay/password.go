@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -99,9 +100,43 @@ func parseArgon2id(s string) (hash, error) {
 	return h, nil
 }
 
-// dummyHash is checked for unknown users so that a wrong user name takes
-// as long as a wrong password.
-var dummyHash = func() hash {
-	h, _ := bcrypt.GenerateFromPassword([]byte("graphmail-unknown-user"), bcrypt.DefaultCost)
-	return bcryptHash(h)
-}()
+// bcryptAlphabet is bcrypt's own base64 alphabet.
+const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// dummyFor returns the hash an unknown user name is checked against, so
+// that it costs what a known one costs and user names cannot be told
+// apart by time: the argon2id parameters of the first account (by name)
+// with an argon2id hash, else the bcrypt cost of the first account, else
+// HashPassword's parameters. Salt and key are random, so it matches no
+// password; nothing is hashed to make it.
+func dummyFor(hashes map[string]hash) hash {
+	users := make([]string, 0, len(hashes))
+	for u := range hashes {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	var cost int
+	for _, u := range users {
+		switch h := hashes[u].(type) {
+		case argonHash:
+			return argonHash{memory: h.memory, time: h.time, threads: h.threads, salt: random(len(h.salt)), key: random(len(h.key))}
+		case bcryptHash:
+			if cost == 0 {
+				cost, _ = bcrypt.Cost(h)
+			}
+		}
+	}
+	if cost > 0 {
+		enc := base64.NewEncoding(bcryptAlphabet).WithPadding(base64.NoPadding)
+		// 16 bytes of salt and 23 of hash, as bcrypt writes them.
+		return bcryptHash(fmt.Sprintf("$2a$%02d$%s%s", cost, enc.EncodeToString(random(16)), enc.EncodeToString(random(23))))
+	}
+	return argonHash{memory: argonMemory, time: argonTime, threads: argonThreads, salt: random(16), key: random(argonKeyLen)}
+}
+
+// random returns n random bytes.
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return b
+}

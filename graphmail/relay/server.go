@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -18,6 +19,8 @@ import (
 type config struct {
 	Options
 	hashes map[string]hash
+	// dummy is checked for unknown user names (see dummyFor).
+	dummy hash
 }
 
 func newConfig(opts Options) (*config, error) {
@@ -33,17 +36,30 @@ func newConfig(opts Options) (*config, error) {
 		}
 		c.hashes[user] = h
 	}
+	c.dummy = dummyFor(c.hashes)
 	return c, nil
 }
 
 // Server is an SMTP submission server that hands each accepted message to
 // Options.Submit. It is safe for concurrent use.
 type Server struct {
-	cfg   atomic.Pointer[config]
-	lim   *limiter
-	plain *smtp.Server // Addr: plain, STARTTLS when configured
-	tls   *smtp.Server // TLSAddr: implicit TLS
-	log   *slog.Logger
+	cfg atomic.Pointer[config]
+	lim *limiter
+	// checks holds a token for each password check under way; it bounds
+	// the memory argon2id takes (64 MiB each with HashPassword's
+	// parameters).
+	checks chan struct{}
+	plain  *smtp.Server // Addr: plain, STARTTLS when configured
+	tls    *smtp.Server // TLSAddr: implicit TLS
+	log    *slog.Logger
+	now    func() time.Time
+
+	// Fixed at New: the command timeout and the name in replies.
+	timeout time.Duration
+	domain  string
+	// refusedLog and errorLog keep refused connections and go-smtp's
+	// errors (failed TLS handshakes…) from flooding the log.
+	refusedLog, errorLog quietLog
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -56,19 +72,22 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{lim: newLimiter(), log: cfg.Logger}
+	s := &Server{lim: newLimiter(cfg.now), log: cfg.Logger, now: cfg.now, checks: make(chan struct{}, cfg.maxChecks), timeout: cfg.CommandTimeout, domain: cfg.Domain}
 	s.cfg.Store(cfg)
 	mk := func() *smtp.Server {
 		srv := smtp.NewServer(backend{s})
 		srv.Domain = cfg.Domain
 		srv.MaxMessageBytes = cfg.MaxMessageBytes
-		srv.ReadTimeout = cfg.IdleTimeout
-		srv.WriteTimeout = cfg.IdleTimeout
+		srv.MaxLineLength = MaxLineBytes
+		// go-smtp sets these deadlines before each command line and each
+		// reply; conn adjusts the read ones (see conn.SetReadDeadline).
+		srv.ReadTimeout = cfg.CommandTimeout
+		srv.WriteTimeout = cfg.CommandTimeout
 		srv.TLSConfig = cfg.TLSConfig
 		// Sessions decide themselves: AUTH is offered over TLS or to
 		// loopback clients only (see session.AuthMechanisms).
 		srv.AllowInsecureAuth = true
-		srv.ErrorLog = slogLogger{cfg.Logger}
+		srv.ErrorLog = slogLogger{s}
 		return srv
 	}
 	s.plain, s.tls = mk(), mk()
@@ -77,7 +96,7 @@ func New(opts Options) (*Server, error) {
 
 // Reload replaces the allow-lists, accounts, sender lists and limits. Open
 // connections stay open and see the new rules from their next command.
-// Addr, TLSAddr, TLSConfig, Domain and IdleTimeout keep the values given to
+// Addr, TLSAddr, TLSConfig, Domain and CommandTimeout keep the values given to
 // New, and so does the SIZE announced in EHLO: MaxMessageBytes can be
 // lowered by Reload but not raised above it without a restart.
 func (s *Server) Reload(opts Options) error {
@@ -116,7 +135,7 @@ func (s *Server) ListenAndServe() error {
 // Options.TLSConfig is set) until Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.track(ln)
-	return s.plain.Serve(&limitListener{Listener: ln, s: s, greet: true})
+	return s.plain.Serve(&limitListener{Listener: ln, s: s, plain: true})
 }
 
 // ServeTLS accepts implicit-TLS connections on ln until Close.
@@ -147,11 +166,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(s.plain.Shutdown(ctx), s.tls.Shutdown(ctx))
 }
 
-// limitListener refuses connections beyond the per-client limits.
+// limitListener refuses connections beyond MaxConnections and the
+// per-client limits, and wraps the others in a conn.
 type limitListener struct {
 	net.Listener
 	s     *Server
-	greet bool // answer refused connections with 421 (not on implicit TLS)
+	plain bool // not implicit TLS: refused connections get a 421
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -162,26 +182,26 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		cfg := l.s.config()
 		ip := clientIP(c.RemoteAddr(), cfg)
-		if !l.s.lim.openConn(ip, cfg.MaxConnsPerClient, cfg.ConnsPerMinute) {
-			l.s.log.Warn("relay: connection refused: too many from client", "client", ip)
-			if l.greet {
-				fmt.Fprintf(c, "421 4.7.0 %s Too many connections from your address, try again later\r\n", cfg.Domain)
-			}
-			c.Close()
-			continue
+		var reply, why string
+		switch l.s.lim.openConn(ip, cfg.MaxConnections, cfg.MaxConnsPerClient, cfg.ConnsPerMinute) {
+		case connOK:
+			return l.s.newConn(c, ip, l.plain), nil
+		case connTooMany:
+			reply, why = "Too many connections, try again later", "too many connections (max_connections)"
+		case connFromIP:
+			reply, why = "Too many connections from your address, try again later", "too many from client"
+		case connRateOfIP:
+			reply, why = "Too many connections from your address, try again later", "connection rate of client"
 		}
-		return &limitedConn{Conn: c, release: sync.OnceFunc(func() { l.s.lim.closeConn(ip) })}, nil
+		if ok, dropped := l.s.refusedLog.allow(l.s.now()); ok {
+			l.s.log.Warn("relay: connection refused: "+why, withDropped([]any{"client", ip}, "refusals_not_logged", dropped)...)
+		}
+		if l.plain {
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			fmt.Fprintf(c, "421 4.7.0 %s %s\r\n", cfg.Domain, reply)
+		}
+		c.Close()
 	}
-}
-
-type limitedConn struct {
-	net.Conn
-	release func()
-}
-
-func (c *limitedConn) Close() error {
-	c.release()
-	return c.Conn.Close()
 }
 
 // clientIP returns the address the rules apply to.
@@ -198,8 +218,23 @@ func clientIP(a net.Addr, cfg *config) netip.Addr {
 	return ip
 }
 
-// slogLogger adapts slog to go-smtp's Logger.
-type slogLogger struct{ l *slog.Logger }
+// slogLogger adapts slog to go-smtp's Logger, at most quietBurst lines a
+// minute.
+type slogLogger struct{ s *Server }
 
-func (l slogLogger) Printf(format string, v ...any) { l.l.Warn("relay: " + fmt.Sprintf(format, v...)) }
-func (l slogLogger) Println(v ...any)               { l.l.Warn("relay: " + fmt.Sprint(v...)) }
+func (l slogLogger) Printf(format string, v ...any) { l.log(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Println(v ...any)               { l.log(fmt.Sprint(v...)) }
+
+func (l slogLogger) log(msg string) {
+	if ok, dropped := l.s.errorLog.allow(l.s.now()); ok {
+		l.s.log.Warn("relay: "+msg, withDropped(nil, "errors_not_logged", dropped)...)
+	}
+}
+
+// withDropped adds key=dropped to attrs when lines were left out.
+func withDropped(attrs []any, key string, dropped int) []any {
+	if dropped > 0 {
+		attrs = append(attrs, key, dropped)
+	}
+	return attrs
+}

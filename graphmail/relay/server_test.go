@@ -366,7 +366,7 @@ func TestReloadKeepsConnections(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	ts := start(t, Options{IdleTimeout: 100 * time.Millisecond})
+	ts := start(t, Options{CommandTimeout: 100 * time.Millisecond})
 	conn, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)

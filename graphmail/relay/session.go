@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/mail"
 	"net/netip"
-	"time"
+	"os"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -17,10 +18,14 @@ import (
 type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	cfg := b.s.config()
+	lc := connOf(c.Conn())
+	if lc == nil {
+		return nil, errors.New("relay: connection not accepted by the relay's listener")
+	}
+	lc.setTop(c.Conn())
+	lc.did()
 	_, isTLS := c.TLSConnectionState()
-	ip := clientIP(c.Conn().RemoteAddr(), cfg)
-	return &session{srv: b.s, conn: c, ip: ip, tls: isTLS}, nil
+	return &session{srv: b.s, conn: c, c: lc, ip: lc.ip, tls: isTLS}, nil
 }
 
 // session is one connection's state until STARTTLS (go-smtp then starts a
@@ -28,6 +33,7 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 type session struct {
 	srv  *Server
 	conn *smtp.Conn
+	c    *conn // the connection's limits, which outlive the session
 	ip   netip.Addr
 	tls  bool
 
@@ -54,42 +60,34 @@ func (s *session) AuthMechanisms() []string {
 // Auth starts an AUTH exchange.
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	if !s.authAllowed() {
+		s.c.refuse()
 		return nil, ErrEncryptionRequired
 	}
 	switch mech {
 	case sasl.Plain:
-		return sasl.NewPlainServer(func(identity, username, password string) error {
+		return saslSteps{s.c, sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
 				return s.authFailed(username, "authorization identity differs")
 			}
 			return s.authenticate(username, password)
-		}), nil
+		})}, nil
 	case sasl.Login:
-		return &loginServer{authenticate: s.authenticate}, nil
+		return saslSteps{s.c, &loginServer{authenticate: s.authenticate}}, nil
 	}
+	s.c.refuse()
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
-func (s *session) authenticate(username, password string) error {
-	cfg := s.srv.config()
-	h, ok := cfg.hashes[username]
-	if !ok {
-		h = dummyHash
-	}
-	if !h.verify(password) || !ok {
-		return s.authFailed(username, "wrong user name or password")
-	}
-	s.user = username
-	s.srv.log.Info("relay: authenticated", "client", s.ip, "user", username)
-	return nil
+// saslSteps counts each line of an AUTH exchange as a command that did
+// something.
+type saslSteps struct {
+	c *conn
+	sasl.Server
 }
 
-// authFailed delays the reply, longer with each failure from this IP.
-func (s *session) authFailed(username, why string) error {
-	d := s.srv.lim.authFailed(s.ip, s.srv.config().AuthFailureDelay)
-	s.srv.log.Warn("relay: AUTH failed", "client", s.ip, "user", username, "reason", why, "delay", d.String())
-	time.Sleep(d)
-	return ErrAuthFailed
+func (x saslSteps) Next(response []byte) ([]byte, bool, error) {
+	x.c.did()
+	return x.Server.Next(response)
 }
 
 // senders returns the sender patterns that apply, and whether any sender
@@ -118,6 +116,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return ErrSenderRefused
 	}
 	if opts != nil && opts.Size > cfg.MaxMessageBytes {
+		s.c.refuse()
 		return ErrTooLarge
 	}
 	if !s.srv.lim.message(s.ip, cfg.MessagesPerMinute) {
@@ -125,36 +124,70 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return ErrRateLimited
 	}
 	s.from, s.to, s.mail = from, nil, true
+	s.c.did()
 	return nil
 }
 
+// refuse counts a refused command and logs it, unless the connection has
+// had its share of refusal lines (see conn).
 func (s *session) refuse(why, from string) {
-	s.srv.log.Warn("relay: refused", "client", s.ip, "user", s.user, "reason", why, "from", from)
+	if s.c.refuse() {
+		s.srv.log.Warn("relay: refused", "client", s.ip, "user", s.user, "reason", why, "from", from)
+	}
 }
 
 // Rcpt adds a recipient; a submission server relays to anyone once the
 // client was allowed at MAIL.
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if len(s.to) >= s.srv.config().MaxRecipients {
+		s.c.refuse()
 		return ErrTooManyRecipients
 	}
 	s.to = append(s.to, to)
+	s.c.did()
 	return nil
 }
 
 // Data reads the message, checks its From header and hands it to Submit;
 // the 250 goes out only when Submit has returned nil.
 func (s *session) Data(r io.Reader) error {
+	s.c.startData()
+	err := s.data(r)
+	if errors.Is(err, smtp.ErrDataReset) {
+		// BDAT ended by RSET or the client: go-smtp reads no more of it.
+		s.c.endData()
+	}
+	return err
+}
+
+func (s *session) data(r io.Reader) error {
 	cfg := s.srv.config()
 	raw, err := io.ReadAll(io.LimitReader(r, cfg.MaxMessageBytes+1))
-	if err != nil {
+	switch {
+	case errors.Is(err, smtp.ErrTooLongLine):
+		s.refuse("line longer than 65536 octets in the message", s.from)
+		s.drain(cfg)
+		// go-smtp cannot read on after a long line: close quietly after
+		// the reply.
+		s.c.closeAfter("", "", slog.LevelInfo)
+		return ErrLineTooLong
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// conn has logged why; the rest of the message must not be read
+		// as commands.
+		s.c.closeAfter("", "timeout while reading a message", slog.LevelWarn)
+		return ErrDataTimeout
+	case errors.Is(err, smtp.ErrDataReset):
+		return err
+	case err != nil:
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
+			s.c.refuse()
 			return se
 		}
 		return ErrNotQueued
 	}
 	if int64(len(raw)) > cfg.MaxMessageBytes {
+		s.c.refuse()
 		return ErrTooLarge
 	}
 	if patterns, any := s.senders(cfg); !any {
@@ -175,6 +208,7 @@ func (s *session) Data(r io.Reader) error {
 		return ErrNotQueued
 	}
 	s.srv.log.Info("relay: accepted", "client", s.ip, "user", s.user, "recipients", len(env.To), "bytes", len(raw))
+	s.c.delivered()
 	return nil
 }
 
@@ -223,8 +257,16 @@ func checkHeaderFrom(raw []byte, patterns []string) error {
 	return nil
 }
 
-// Reset forgets the current message.
-func (s *session) Reset() { s.from, s.to, s.mail = "", nil, false }
+// Reset forgets the current message. go-smtp calls it after it has read
+// all of a message, whatever the reply.
+func (s *session) Reset() {
+	s.from, s.to, s.mail = "", nil, false
+	s.c.endData()
+}
 
-// Logout ends the session.
-func (s *session) Logout() error { return nil }
+// Logout ends the session: at STARTTLS, when go-smtp already uses the
+// *tls.Conn, or when the connection closes.
+func (s *session) Logout() error {
+	s.c.setTop(s.conn.Conn())
+	return nil
+}
