@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 	"github.com/graphmail/graphmail/smtpfallback"
 )
 
@@ -158,5 +159,24 @@ func TestSendEnvelopeExtraRecipientsUseGraph(t *testing.T) {
 	got := f.srv.Messages()[0]
 	if !slices.Contains(got.Recipients, "audit@example.com") || !strings.Contains(string(got.MIME), "Bcc: audit@example.com\r\n") {
 		t.Errorf("recipients %v, mime:\n%s\nwant audit@ as Bcc", got.Recipients, got.MIME)
+	}
+}
+
+// TestLongLinesNeverGoOverSMTP: a relayed message with a 5,000-octet line
+// (printers send them) is never handed to SMTP, which may not carry it:
+// the narrowed Graph path takes it, and a Graph failure is not passed on.
+func TestLongLinesNeverGoOverSMTP(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	raw := "To: other@example.com\r\nSubject: scan\r\n\r\n" + long + "\r\n"
+	f := newFixture(t, nil)
+	res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
+	if err != nil || res.Path != "graph" || f.fb.count() != 0 {
+		t.Fatalf("path %q err %v smtp %d; want graph only", res.Path, err, f.fb.count())
+	}
+	f = newFixture(t, nil)
+	f.srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: 10})
+	_, err = f.client.SendEnvelope(context.Background(), []string{"other@example.com"}, []byte(raw))
+	if graphmail.ClassOf(err) != graphmail.Transient || f.fb.count() != 0 {
+		t.Errorf("err %v (class %v), smtp %d; want a transient Graph error and no SMTP attempt", err, graphmail.ClassOf(err), f.fb.count())
 	}
 }

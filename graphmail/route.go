@@ -190,7 +190,7 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		res Result
 		err error
 	)
-	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil {
+	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil && !o.longLines() {
 		const reason = "the header names recipients the envelope does not"
 		fres, ferr := c.sendFallback(ctx, o, reason)
 		if ferr == nil {
@@ -212,6 +212,12 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		return c.sendTooLarge(ctx, o, size)
 	}
 	if err == nil || c.policy == PolicyNever || c.fallback == nil {
+		return res, err
+	}
+	if o.longLines() {
+		// SMTP may not carry a line over 998 octets (RFC 5321); Graph
+		// takes the message as base64. Waiting for Graph loses nothing.
+		c.log.Info("not falling back: the message has lines over 998 octets, which SMTP may not carry", "message_id", o.id)
 		return res, err
 	}
 	reason, ok := fallbackReason(err)
@@ -399,4 +405,33 @@ func headerRecipients(h *rfc5322.Header, fn func(name string, list []*mail.Addre
 		}
 	}
 	return nil
+}
+
+// maxSMTPLine is the longest line SMTP may carry, without its CRLF
+// (RFC 5321 section 4.5.3.1.6).
+const maxSMTPLine = 998
+
+// longLines reports whether a raw message (from SendMIME or SendEnvelope:
+// a relayed printer's, say) has a line SMTP may not carry. A Message is
+// rendered by this package with short lines.
+func (o *outgoing) longLines() bool {
+	if o.msg != nil {
+		return false
+	}
+	raw := o.raw
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			i = len(raw)
+		}
+		line := bytes.TrimSuffix(raw[:i], []byte("\r"))
+		if len(line) > maxSMTPLine {
+			return true
+		}
+		if i == len(raw) {
+			break
+		}
+		raw = raw[i+1:]
+	}
+	return false
 }
