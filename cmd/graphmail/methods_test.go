@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,6 +56,32 @@ func sendWith(t *testing.T, cfgFile string, extra ...string) (int, string, strin
 	args := append([]string{"send", "--config", cfgFile, "--to", "a@example.com", "--subject", "s", "--body", "b"}, extra...)
 	var stdout, stderr syncBuffer
 	code := runEnv(context.Background(), args, testEnv(&stdout, &stderr))
+	return code, stdout.String(), stderr.String()
+}
+
+// sendAsProcess runs graphmail send with the config and extra arguments as
+// a process of its own (this test binary, which testscript put on PATH as
+// "graphmail"), with a home of its own and only the given variables.
+func sendAsProcess(t *testing.T, env map[string]string, cfgFile string, extra ...string) (int, string, string) {
+	t.Helper()
+	home := t.TempDir()
+	args := append([]string{"send", "--config", cfgFile, "--to", "a@example.com", "--subject", "s", "--body", "b"}, extra...)
+	cmd := exec.Command("graphmail", args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	code := 0
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("graphmail send: %v", err)
+		}
+		code = ee.ExitCode()
+	}
 	return code, stdout.String(), stderr.String()
 }
 
@@ -127,8 +156,11 @@ func TestWorkloadIdentitySend(t *testing.T) {
 
 // TestManagedIdentitySend delivers through Graph and SMTP as a managed
 // identity found through App Service's variables, and maps endpoint
-// errors to hints. MSAL caches managed identity tokens per process, so
-// each case uses its own identity.
+// errors to hints. MSAL caches managed identity tokens in a package-level
+// cache (keyed without the endpoint, the same for every system-assigned
+// identity), so each send runs as a process of its own, as it does for
+// real: in this test process, a later case or a later run of go test
+// -count would get a token an earlier fake tenant issued.
 func TestManagedIdentitySend(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -150,9 +182,6 @@ func TestManagedIdentitySend(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer srv.Close()
-			for k, v := range srv.ManagedIdentityEnv() {
-				t.Setenv(k, v)
-			}
 			if tt.assign != nil {
 				srv.AssignManagedIdentity(*tt.assign)
 			}
@@ -162,7 +191,7 @@ func TestManagedIdentitySend(t *testing.T) {
 			}
 			cfgFile := writeMethodConfig(t, srv, cred)
 			for _, via := range []string{"graph", "smtp"} {
-				code, stdout, stderr := sendWith(t, cfgFile, "--via", via)
+				code, stdout, stderr := sendAsProcess(t, srv.ManagedIdentityEnv(), cfgFile, "--via", via)
 				if code != tt.exit {
 					t.Fatalf("via %s: exit %d, want %d\nstdout: %s\nstderr: %s", via, code, tt.exit, stdout, stderr)
 				}
