@@ -147,13 +147,22 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		scope = d.cfg.SMTP.Scope
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
+	watchDone := make(chan struct{})
+	// Run returns only after the token check has ended: nothing of the
+	// daemon outlives it.
+	defer func() {
+		stopWatch()
+		<-watchDone
+	}()
 	var tokens TokenSource
 	if d.o.Stack.Tokens != nil {
 		tokens = d.o.Stack.Tokens
 	}
 	watch := newTokenWatch(tokens, scope, d.o.TokenWatchInterval)
-	go watch.run(watchCtx)
+	go func() {
+		defer close(watchDone)
+		watch.run(watchCtx)
+	}()
 	var metricsSrv *http.Server
 	if d.mln != nil {
 		metricsSrv = &http.Server{Handler: d.m.handler(d.sp, d.cfg.Spool.Dir, watch), ReadHeaderTimeout: 10 * time.Second}
