@@ -255,33 +255,7 @@ func TestDeadLetterBounces(t *testing.T) {
 // serve.command_timeout are passed to the relay.
 func TestServeLimitsReachTheRelay(t *testing.T) {
 	serve := func(t *testing.T, extra map[string]any) string {
-		srv, err := graphmailtest.NewServer(graphmailtest.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(srv.Close)
-		st, err := setup.New(loadConfig(t, srv, extra), slog.New(slog.DiscardHandler), setup.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		d, err := daemon.New(daemon.Options{Stack: st, Hostname: "relay.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Listen(); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx, nil) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-		})
-		return d.Addr().String()
+		return startDaemon(t, extra).d.Addr().String()
 	}
 	greet := func(t *testing.T, addr string) (net.Conn, *bufio.Reader, string) {
 		c, err := net.Dial("tcp", addr)
