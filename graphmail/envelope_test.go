@@ -30,7 +30,7 @@ func TestSendEnvelopeGraphNarrows(t *testing.T) {
 	f := newFixture(t, func(c *graphmail.Config) { c.Policy = graphmail.PolicyNever })
 	raw := "From: <" + f.srv.Mailboxes()[0] + ">\r\nTo: Other <other@example.com>, Only <only@example.com>\r\nCc: cc@example.com\r\n" +
 		"Bcc: hidden@example.com\r\nResent-Bcc: resent@example.com\r\nSubject: envelope\r\n\r\nbody\r\n"
-	res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com", "extra@example.com"}, []byte(raw))
+	res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com", "extra@example.com"}}, []byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestSendEnvelopeGraphNarrows(t *testing.T) {
 func TestSendEnvelopeAgreeingIsUnchanged(t *testing.T) {
 	f := newFixture(t, nil)
 	raw := "From: <" + f.srv.Mailboxes()[0] + ">\r\nTo: a@example.com\r\nBcc: b@example.com\r\nSubject: same\r\n\r\nbody\r\n"
-	if _, err := f.client.SendEnvelope(context.Background(), []string{"A@example.com", "b@example.com"}, []byte(raw)); err != nil {
+	if _, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"A@example.com", "b@example.com"}}, []byte(raw)); err != nil {
 		t.Fatal(err)
 	}
 	got := f.srv.Messages()
@@ -80,7 +80,7 @@ func TestSendEnvelopePrefersSMTP(t *testing.T) {
 	raw := "To: other@example.com\r\nBcc: hidden@example.com\r\nResent-Bcc: r@example.com\r\nSubject: s\r\n\r\nbody\r\n"
 	t.Run("smtp", func(t *testing.T) {
 		f := newFixture(t, nil)
-		res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
+		res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
 		if err != nil || res.Path != "smtp" {
 			t.Fatalf("path %q err %v, want smtp", res.Path, err)
 		}
@@ -92,7 +92,7 @@ func TestSendEnvelopePrefersSMTP(t *testing.T) {
 	t.Run("smtp down", func(t *testing.T) {
 		f := newFixture(t, nil)
 		f.fb.err = &smtpfallback.NetError{Stage: smtpfallback.StageConnect, Err: errors.New("connection refused")}
-		res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
+		res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
 		if err != nil || res.Path != "graph" {
 			t.Fatalf("path %q err %v, want graph after smtp failed", res.Path, err)
 		}
@@ -103,7 +103,7 @@ func TestSendEnvelopePrefersSMTP(t *testing.T) {
 	t.Run("recipient refused", func(t *testing.T) {
 		f := newFixture(t, nil)
 		f.fb.err = &smtpfallback.SMTPError{Code: 550, EnhancedCode: [3]int{5, 1, 1}, Stage: smtpfallback.StageRcpt, Recipient: "only@example.com"}
-		_, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
+		_, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
 		if graphmail.ClassOf(err) != graphmail.BadMessage || len(f.srv.Messages()) != 0 {
 			t.Errorf("err %v (class %v), graph %d; want a bad-message error and nothing through graph", err, graphmail.ClassOf(err), len(f.srv.Messages()))
 		}
@@ -124,7 +124,7 @@ func TestSendEnvelopeBoundsDeliveries(t *testing.T) {
 		fmt.Fprintf(&b, "r%d@example.com", i)
 	}
 	b.WriteString("\r\nSubject: many\r\n\r\nbody\r\n")
-	if _, err := f.client.SendEnvelope(context.Background(), []string{"r7@example.com"}, []byte(b.String())); err != nil {
+	if _, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"r7@example.com"}}, []byte(b.String())); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.srv.Messages(); len(got) != 1 || !slices.Equal(got[0].Recipients, []string{"r7@example.com"}) {
@@ -152,7 +152,7 @@ func TestSendMIMEStripsBccForSMTP(t *testing.T) {
 func TestSendEnvelopeExtraRecipientsUseGraph(t *testing.T) {
 	f := newFixture(t, nil)
 	raw := "To: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
-	res, err := f.client.SendEnvelope(context.Background(), []string{"a@example.com", "audit@example.com"}, []byte(raw))
+	res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"a@example.com", "audit@example.com"}}, []byte(raw))
 	if err != nil || res.Path != "graph" || f.fb.count() != 0 {
 		t.Fatalf("path %q err %v smtp %d; want graph only", res.Path, err, f.fb.count())
 	}
@@ -169,13 +169,13 @@ func TestLongLinesNeverGoOverSMTP(t *testing.T) {
 	long := strings.Repeat("x", 5000)
 	raw := "To: other@example.com\r\nSubject: scan\r\n\r\n" + long + "\r\n"
 	f := newFixture(t, nil)
-	res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
+	res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
 	if err != nil || res.Path != "graph" || f.fb.count() != 0 {
 		t.Fatalf("path %q err %v smtp %d; want graph only", res.Path, err, f.fb.count())
 	}
 	f = newFixture(t, nil)
 	f.srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: 10})
-	_, err = f.client.SendEnvelope(context.Background(), []string{"other@example.com"}, []byte(raw))
+	_, err = f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"other@example.com"}}, []byte(raw))
 	if graphmail.ClassOf(err) != graphmail.Transient || f.fb.count() != 0 {
 		t.Errorf("err %v (class %v), smtp %d; want a transient Graph error and no SMTP attempt", err, graphmail.ClassOf(err), f.fb.count())
 	}

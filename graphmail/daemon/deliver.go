@@ -20,7 +20,7 @@ type spoolDeliverer struct{ mail *graphmail.Client }
 func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.Receipt, error) {
 	raw := rfc5322.EnsureMessageID(del.Raw, del.MessageID)
 	// The envelope decides who receives the message, never the header.
-	res, err := d.mail.SendEnvelope(ctx, del.Envelope.To, raw)
+	res, err := d.mail.SendEnvelope(ctx, graphmail.Envelope{To: del.Envelope.To, QueueID: string(del.ID)}, raw)
 	if err != nil {
 		return spool.Receipt{}, Disposition(err)
 	}
