@@ -74,7 +74,7 @@ func Submit(ctx context.Context, st *setup.Stack, s Submission) (Outcome, error)
 		s.MessageID = rfc5322.Parse(s.Raw).MessageID()
 	}
 	if !s.Spool {
-		_, err := st.Mail.SendEnvelope(ctx, s.Envelope.To, s.Raw)
+		_, err := st.Mail.SendEnvelope(ctx, graphmail.Envelope{To: s.Envelope.To}, s.Raw)
 		if err == nil {
 			flush(ctx, st)
 			return Sent, nil
