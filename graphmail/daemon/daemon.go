@@ -182,8 +182,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 				d.o.OnEvent(e)
 			}
 		}
-		o = newBouncer(d.sp, cfg, d.log, d.m).wrap(o)
-		runDone <- d.sp.Run(runCtx, NewDeliverer(d.o.Stack.Mail), o)
+		o, del := newBouncer(d.sp, cfg, d.log, d.m).wrap(o, NewDeliverer(d.o.Stack.Mail))
+		runDone <- d.sp.Run(runCtx, del, o)
 	}()
 	d.log.Info("serving", "smtp", d.ln.Addr().String(), "spool", cfg.Spool.Dir, "sender", cfg.Sender)
 

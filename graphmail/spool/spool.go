@@ -79,6 +79,9 @@ type Meta struct {
 	Requeued time.Time `json:"requeued,omitzero"`
 	// LastError is the last attempt's error.
 	LastError string `json:"last_error,omitempty"`
+	// Pending, when set, lists the recipients still to deliver to after a
+	// partial delivery: later attempts go to them alone.
+	Pending []string `json:"pending,omitempty"`
 	// Submitted is set once the message was delivered.
 	Submitted *Submitted `json:"submitted,omitempty"`
 	// Dead is set once the message was given up.
