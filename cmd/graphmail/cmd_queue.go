@@ -105,6 +105,9 @@ does the same.`,
 			if it.Meta.LastError != "" {
 				env.printf("last error:  %s\n", quoteControls([]byte(it.Meta.LastError)))
 			}
+			if len(it.Meta.Pending) > 0 {
+				env.printf("pending:     %d of %d recipients (the others received it)\n", len(it.Meta.Pending), len(it.Envelope.To))
+			}
 			if s := it.Meta.Submitted; s != nil {
 				env.printf("submitted:   %s via %s %s%s\n", s.At.Format(time.RFC3339), s.Receipt.Path, s.Receipt.RequestID, s.Receipt.Reply)
 			}
