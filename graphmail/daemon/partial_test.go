@@ -1,0 +1,95 @@
+package daemon_test
+
+import (
+	"bytes"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/graphmail/graphmail/graphmail/spool"
+)
+
+// TestPartialDeliveryBounces: one recipient Graph cannot resolve does not
+// sink the message: the others receive it, and the envelope sender gets a
+// DSN naming only the refused recipient, with its own status.
+func TestPartialDeliveryBounces(t *testing.T) {
+	r := startDaemon(t, map[string]any{"smtp.fallback": "never"})
+	r.srv.SetUnresolvable("bad@example.com")
+	msg := "From: <" + r.cfg.Sender + ">\r\nTo: <good@example.com>, <bad@example.com>\r\nCc: <cc@example.com>\r\nSubject: scan 43\r\n\r\nbody\r\n"
+	if err := smtp.SendMail(r.d.Addr().String(), nil, "printer@example.com", []string{"good@example.com", "bad@example.com", "cc@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	first := <-r.events
+	if first.Outcome != spool.OutcomeSubmitted || len(first.Receipt.Failed) != 1 || first.Receipt.Failed[0].Address != "bad@example.com" {
+		t.Fatalf("first event %+v (%v), want submitted with bad@ failed", first, first.Err)
+	}
+	if e := <-r.events; e.Outcome != spool.OutcomeSubmitted {
+		t.Fatalf("bounce outcome %q (%v), want submitted", e.Outcome, e.Err)
+	}
+	var got, dsn []string
+	var dsnRaw []byte
+	for _, m := range r.srv.Messages() {
+		if bytes.Contains(m.MIME, []byte("report-type=delivery-status")) {
+			dsn, dsnRaw = m.Recipients, m.MIME
+			continue
+		}
+		got = append(got, m.Recipients...)
+	}
+	slices.Sort(got)
+	if want := []string{"cc@example.com", "good@example.com"}; !slices.Equal(got, want) {
+		t.Errorf("delivered to %v, want %v", got, want)
+	}
+	if !slices.Equal(dsn, []string{"printer@example.com"}) {
+		t.Fatalf("DSN went to %v, want the envelope sender", dsn)
+	}
+	b := string(dsnRaw)
+	if !strings.Contains(b, "Final-Recipient: rfc822; bad@example.com") || strings.Contains(b, "Final-Recipient: rfc822; good@") {
+		t.Errorf("DSN should name bad@ alone:\n%s", b)
+	}
+	checkDSNWithPython(t, dsnRaw, []string{"bad@example.com"})
+	if m := r.get(t, "/metrics"); !strings.Contains(m, `graphmail_recipients_failed_total{class="bad-message"} 1`) || !strings.Contains(m, "graphmail_bounces_total 1") {
+		t.Errorf("/metrics lacks the refused recipient or the bounce:\n%s", m)
+	}
+}
+
+// checkDSNWithPython parses dsn with Python's email package, a parser we
+// did not write, and checks it is a valid multipart/report naming the
+// failed recipients. python3 is installed by .ci/clients/install.sh; with
+// GRAPHMAIL_REQUIRE_REAL_CLIENTS set a missing python3 fails the test.
+func checkDSNWithPython(t *testing.T, dsn []byte, failed []string) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("GRAPHMAIL_REQUIRE_REAL_CLIENTS") != "" {
+			t.Fatalf("python3 is not installed, but GRAPHMAIL_REQUIRE_REAL_CLIENTS is set")
+		}
+		t.Skip("python3 is not installed")
+	}
+	const script = `
+import sys, email
+from email import policy
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=policy.default)
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status", m.get_param("report-type")
+parts = list(m.iter_parts())
+assert [p.get_content_type() for p in parts] == ["text/plain", "message/delivery-status", "text/rfc822-headers"], [p.get_content_type() for p in parts]
+groups = parts[1].get_payload()
+assert "Reporting-MTA" in groups[0], groups[0].keys()
+for g in groups[1:]:
+    assert g["Action"] == "failed", g["Action"]
+    assert g["Status"][0] in "45", g["Status"]
+    print(g["Final-Recipient"].split(";", 1)[1].strip())
+`
+	cmd := exec.Command(py, "-c", script)
+	cmd.Stdin = bytes.NewReader(dsn)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python's email package rejects the DSN: %v\n%s\n%s", err, out, dsn)
+	}
+	if got := strings.Fields(string(out)); !slices.Equal(got, failed) {
+		t.Errorf("python reads failed recipients %v, want %v", got, failed)
+	}
+}
