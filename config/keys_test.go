@@ -26,6 +26,7 @@ var kindTypes = map[kind]reflect.Type{
 	kindList:     reflect.TypeFor[[]string](),
 	kindNets:     reflect.TypeFor[[]netip.Prefix](),
 	kindAccounts: reflect.TypeFor[map[string]Account](),
+	kindRewrite:  reflect.TypeFor[[]Rewrite](),
 }
 
 // leafFields returns the addresses of the fields of v, descending into

@@ -107,6 +107,7 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 		Policy:        a.Policy,
 		Retry:         graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
 		LogRecipients: cfg.Log.Recipients,
+		LogSubject:    cfg.Log.Subject,
 		Logger:        a.Log,
 		// The Clients of a process share the mailbox's limits: 4 requests
 		// in flight and limits.messages_per_minute.
