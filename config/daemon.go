@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -229,4 +230,23 @@ func accountsText(a map[string]Account) string {
 	}
 	sort.Strings(names)
 	return fmt.Sprintf("%d account(s): %s (hashes not shown)", len(a), strings.Join(names, ", "))
+}
+
+// Matches reports whether the rule applies to a client that authenticated
+// as user ("" for none) from addr: a rule without Accounts and Nets
+// applies to every client; otherwise either must match.
+func (r Rewrite) Matches(user string, addr netip.Addr) bool {
+	if len(r.Accounts) == 0 && len(r.Nets) == 0 {
+		return true
+	}
+	if user != "" && slices.Contains(r.Accounts, user) {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, n := range r.Nets {
+		if addr.IsValid() && n.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

@@ -252,6 +252,10 @@ func (d *Daemon) reload() {
 // relayOptions turns the serve section into relay options whose Submit
 // spools the message durably before the client gets 250.
 func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
+	pol, err := newPolicy(cfg)
+	if err != nil {
+		return relay.Options{}, err
+	}
 	opts := relay.Options{
 		Addr:                 cfg.Serve.Listen,
 		TLSAddr:              cfg.Serve.TLSListen,
@@ -270,14 +274,27 @@ func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
 			if env.User != "" {
 				client += " user=" + env.User
 			}
-			id, err := d.sp.Enqueue(ctx, spool.Envelope{From: env.From, To: env.To}, raw, spool.Meta{Client: client})
+			dec, err := pol.apply(env, raw)
+			if err != nil {
+				reply := SubmitReply(err)
+				d.log.Warn("refused by serve.rewrite", "client", client, "error", err.Error(), "reply", reply.Code)
+				return reply
+			}
+			id, err := d.sp.Enqueue(ctx, spool.Envelope{From: env.From, To: dec.to}, dec.raw, spool.Meta{Client: client, Mailbox: dec.mailbox})
 			if err != nil {
 				reply := SubmitReply(err)
 				d.log.Error("spooling failed", "error", err.Error(), "reply", reply.Code)
 				return reply
 			}
 			d.m.ReceivedOne()
-			d.log.Info("spooled", "id", string(id), "client", client, "recipients", len(env.To), "bytes", len(raw))
+			attrs := []any{"id", string(id), "client", client, "recipients", len(dec.to), "bytes", len(dec.raw)}
+			if dec.mailbox != "" {
+				attrs = append(attrs, "mailbox", dec.mailbox)
+			}
+			if dec.rules > 0 {
+				attrs = append(attrs, "rewrite_rules", dec.rules)
+			}
+			d.log.Info("spooled", attrs...)
 			return nil
 		},
 	}

@@ -70,7 +70,13 @@ type running struct {
 // of loadConfig plus extra, until the test ends (then Run must return nil).
 func startDaemon(t *testing.T, extra map[string]any) *running {
 	t.Helper()
-	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+	return startDaemonWith(t, graphmailtest.Options{}, extra)
+}
+
+// startDaemonWith is startDaemon on a fake tenant made with opts.
+func startDaemonWith(t *testing.T, opts graphmailtest.Options, extra map[string]any) *running {
+	t.Helper()
+	srv, err := graphmailtest.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.
 	// The envelope decides who receives the message, never the header.
 	// A refused recipient does not sink the message for the others: they
 	// receive it, and the refused one is retried alone or bounced.
-	res, err := d.mail.SendEnvelope(ctx, graphmail.Envelope{To: del.Envelope.To, QueueID: string(del.ID), Partial: true}, raw)
+	res, err := d.mail.SendEnvelope(ctx, graphmail.Envelope{To: del.Envelope.To, Mailbox: del.Mailbox, QueueID: string(del.ID), Partial: true}, raw)
 	if err != nil {
 		return spool.Receipt{}, Disposition(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
 
@@ -91,5 +92,42 @@ for g in groups[1:]:
 	}
 	if got := strings.Fields(string(out)); !slices.Equal(got, failed) {
 		t.Errorf("python reads failed recipients %v, want %v", got, failed)
+	}
+}
+
+// TestRelayMailboxFromAndRewrite: with serve.mailbox from, a device's
+// message leaves through the mailbox of its From address (no Send As
+// denial), the legacy header is fixed by serve.rewrite, and each mailbox
+// is paced and audited as itself.
+func TestRelayMailboxFromAndRewrite(t *testing.T) {
+	r := startDaemonWith(t, graphmailtest.Options{Mailboxes: []string{"relay@contoso.com", "scanner@contoso.com"}}, map[string]any{
+		"smtp.fallback": "never", "serve.mailbox": "from",
+		"serve.rewrite": []any{map[string]any{"nets": []any{"127.0.0.1/32"}, "drop_address_names": true, "subject_prefix": "[scan] "}},
+	})
+	msg := "From: scanner@contoso.com <scanner@contoso.com>\r\nTo: <ops@example.com>\r\nSubject: page 1\r\n\r\nbody\r\n"
+	if err := smtp.SendMail(r.d.Addr().String(), nil, "scanner@contoso.com", []string{"ops@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-r.events; e.Outcome != spool.OutcomeSubmitted {
+		t.Fatalf("outcome %q (%v), want submitted", e.Outcome, e.Err)
+	}
+	got := r.srv.Messages()
+	if len(got) != 1 || !strings.EqualFold(got[0].Mailbox, "scanner@contoso.com") {
+		t.Fatalf("delivered %+v, want one message through scanner@", got)
+	}
+	b := string(got[0].MIME)
+	for _, want := range []string{"From: <scanner@contoso.com>\r\n", "Subject: [scan] page 1\r\n"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("delivered message lacks %q:\n%s", want, b)
+		}
+	}
+	// A From outside the sender's domain goes through the sender mailbox,
+	// which may not send as it: Graph denies it and it is dead-lettered.
+	msg = "From: <x@fabrikam.com>\r\nTo: <ops@example.com>\r\nSubject: s\r\n\r\nbody\r\n"
+	if err := smtp.SendMail(r.d.Addr().String(), nil, "x@fabrikam.com", []string{"ops@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-r.events; e.Outcome != spool.OutcomeDead {
+		t.Fatalf("outcome %q (%v), want dead (Send As denied for the sender mailbox)", e.Outcome, e.Err)
 	}
 }

@@ -48,6 +48,9 @@ type Delivery struct {
 	Envelope Envelope
 	// Raw is the message exactly as it was enqueued.
 	Raw []byte
+	// Mailbox is the mailbox to send through (Meta.Mailbox); "" means the
+	// deliverer's default.
+	Mailbox string
 	// MessageID is the Message-ID to use on every attempt (Meta.MessageID);
 	// a Deliverer adds it as a header when Raw has none.
 	MessageID string
@@ -437,7 +440,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 	if len(m.Pending) > 0 {
 		env.To = m.Pending
 	}
-	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: env, Raw: raw, MessageID: m.MessageID, Attempt: m.Attempts + 1})
+	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: env, Raw: raw, Mailbox: m.Mailbox, MessageID: m.MessageID, Attempt: m.Attempts + 1})
 	cancel()
 	ev.Duration = time.Since(start)
 	now := s.now()

@@ -68,6 +68,9 @@ type Meta struct {
 	Received time.Time `json:"received"`
 	// Client says who submitted it, for example "192.0.2.1 user=app".
 	Client string `json:"client,omitempty"`
+	// Mailbox is the mailbox the message is to be sent through; "" means
+	// the deliverer's default (the sender mailbox).
+	Mailbox string `json:"mailbox,omitempty"`
 	// Attempts counts delivery attempts that have finished.
 	Attempts int `json:"attempts,omitempty"`
 	// NextAttempt is when the message is next due; zero means now.
