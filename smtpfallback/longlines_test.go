@@ -2,6 +2,7 @@ package smtpfallback
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+
+	"github.com/graphmail/graphmail/graphmail/graphmailtest/smtpd"
 )
 
 // longestLine returns the length of msg's longest line, line ending not
@@ -394,4 +397,61 @@ func FuzzReencode(f *testing.F) {
 		norm := bytes.ReplaceAll(bytes.ReplaceAll(in, []byte("\r"), nil), []byte("\n"), []byte("\r\n"))
 		checkReencode(t, norm)
 	})
+}
+
+// TestE2ELongLines sends through the fake Exchange server: a message with a
+// 5,000-octet line arrives re-encoded, with no line over 998 octets and the
+// same decoded content; a message without one arrives byte for byte.
+func TestE2ELongLines(t *testing.T) {
+	srv, c := newE2E(t, smtpd.Options{TLSConfig: testCert().server}, &fakeTokens{tokens: []string{"good"}}, nil)
+	env := Envelope{From: mailbox, To: []string{"a@fabrikam.example"}}
+	long := []byte("From: scanner@contoso.com\r\nSubject: scan\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\n" + long5000 + "\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte(long5000)) + "\r\n--b--\r\n")
+	short := []byte("Subject: short\r\n\r\n" + strings.Repeat("x", maxLine) + "\r\n")
+
+	r, err := c.Send(context.Background(), env, long)
+	if err != nil || !r.Reencoded {
+		t.Fatalf("Send long: %+v, %s; want success, Reencoded", r, errString(err))
+	}
+	r, err = c.Send(context.Background(), env, short)
+	if err != nil || r.Reencoded {
+		t.Fatalf("Send short: %+v, %s; want success, not Reencoded", r, errString(err))
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("server has %d messages, want 2", len(msgs))
+	}
+	if n, at := longestLine(msgs[0].Data); n > maxLine {
+		t.Errorf("received line %d is %d octets", at, n)
+	}
+	want, _ := walkLeaves(long)
+	got, err := walkLeaves(msgs[0].Data)
+	if err != nil || len(got) != 2 || !bytes.Equal(got[0].data, want[0].data) || !bytes.Equal(got[1].data, []byte(long5000)) {
+		t.Errorf("received leaves %q (%v), want %q", got, err, want)
+	}
+	if !bytes.Equal(msgs[1].Data, short) {
+		t.Errorf("short message changed on the way:\n%q", msgs[1].Data)
+	}
+}
+
+// TestSendLineLengthError: a message that cannot be re-encoded is refused
+// before anything is dialled.
+func TestSendLineLengthError(t *testing.T) {
+	tokens := &fakeTokens{tokens: []string{"tok-1"}}
+	c, srv := scriptedClient(t, tokens, nil) // no script: a dial fails the test
+	_, err := c.Send(context.Background(), testEnv, []byte("X-Blob: "+long5000+"\r\n\r\nbody\r\n"))
+	c.Close()
+	srv.wait()
+	var le *LineLengthError
+	if !errors.As(err, &le) || le.Line != 1 || le.Length != len("X-Blob: ")+len(long5000) || Temporary(err) {
+		t.Fatalf("err = %s, want a permanent *LineLengthError for line 1", errString(err))
+	}
+	var bad interface{ BadMessage() bool }
+	if !errors.As(err, &bad) || !bad.BadMessage() {
+		t.Errorf("err does not report BadMessage")
+	}
+	if len(tokens.calls()) != 0 || srv.dials != 0 {
+		t.Errorf("token calls %v, dials %d; want none", tokens.calls(), srv.dials)
+	}
 }
