@@ -171,9 +171,14 @@ func (r *reencoder) readHeader() *header {
 		switch strings.ToLower(string(bytes.TrimRight(name, " \t"))) {
 		case "content-type":
 			if h.mediaType == "" {
-				mt, params, err := mime.ParseMediaType(unfold(value))
+				v := unfold(value)
+				mt, params, err := mime.ParseMediaType(v)
 				if err == nil || err == mime.ErrInvalidMediaParameter {
 					h.mediaType, h.boundary = mt, params["boundary"]
+				} else if t, _, _ := strings.Cut(v, ";"); strings.Contains(t, "/") {
+					// Unparsable: keep the type, so that a multipart whose
+					// boundary cannot be read is not taken for text.
+					h.mediaType = strings.ToLower(strings.TrimSpace(t))
 				}
 			}
 		case "content-transfer-encoding":
@@ -263,7 +268,10 @@ func (r *reencoder) leaf(h *header, mediaType string, identity, top bool) error 
 	// The line ending before a delimiter line belongs to the delimiter
 	// (RFC 2046 §5.1.1); keep it, and at the end keep it too.
 	content, eol := body, []byte(nil)
-	if n := len(content); n > 0 && content[n-1] == '\n' {
+	if n := len(content); n > 0 && content[n-1] == '\r' {
+		// A CR that ends the message: the wire adds its LF.
+		content, eol = content[:n-1], content[n-1:]
+	} else if n > 0 && content[n-1] == '\n' {
 		content, eol = content[:n-1], content[n-1:]
 		if n := len(content); n > 0 && content[n-1] == '\r' {
 			content, eol = content[:n-1], body[n-1:]

@@ -330,6 +330,16 @@ func TestReencode(t *testing.T) {
 			notWant: []string{"\r\n-"},
 		},
 		{
+			name:    "multipart with an unreadable boundary is refused",
+			in:      "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\r\n\r\n--b1\r\n\r\n" + long5000 + "\r\n--b1--\r\n",
+			wantErr: "without a boundary",
+		},
+		{
+			name: "message ending in a bare CR",
+			in:   "Subject: cr\r\n\r\n" + long5000 + "\r",
+			want: []string{"\r\n\r\n0123", "6789\r"},
+		},
+		{
 			name: "LF line endings",
 			in:   "Subject: lf\n\n" + long5000 + "\nend\n",
 			want: []string{"Content-Transfer-Encoding: quoted-printable\r\n\n0123", "=\r\n", "\r\nend\n"},
