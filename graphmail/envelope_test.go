@@ -162,21 +162,41 @@ func TestSendEnvelopeExtraRecipientsUseGraph(t *testing.T) {
 	}
 }
 
-// TestLongLinesNeverGoOverSMTP: a relayed message with a 5,000-octet line
-// (printers send them) is never handed to SMTP, which may not carry it:
-// the narrowed Graph path takes it, and a Graph failure is not passed on.
-func TestLongLinesNeverGoOverSMTP(t *testing.T) {
+// pathLimitErr is a fallback's refusal of a message it cannot carry at
+// all (smtpfallback's LineLengthError), while another path may.
+type pathLimitErr struct{}
+
+func (pathLimitErr) Error() string    { return "line too long for SMTP and cannot be re-encoded" }
+func (pathLimitErr) BadMessage() bool { return true }
+func (pathLimitErr) PathLimit() bool  { return true }
+
+// TestLongLinesAndTheFallback: a relayed message with a 5,000-octet line
+// (printers send them) goes to the fallback like any other (smtpfallback
+// re-encodes it); when the fallback cannot carry it at all (a signed
+// message), the narrowed Graph path takes it, and after a Graph failure
+// Graph's temporary error is kept so the message is retried, never
+// dead-lettered for SMTP's limit.
+func TestLongLinesAndTheFallback(t *testing.T) {
 	long := strings.Repeat("x", 5000)
 	raw := "To: other@example.com\r\nSubject: scan\r\n\r\n" + long + "\r\n"
 	f := newFixture(t, nil)
 	res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
-	if err != nil || res.Path != "graph" || f.fb.count() != 0 {
-		t.Fatalf("path %q err %v smtp %d; want graph only", res.Path, err, f.fb.count())
+	if err != nil || res.Path != "smtp" || f.fb.count() != 1 {
+		t.Fatalf("path %q err %v smtp %d; want smtp first (the header names another recipient)", res.Path, err, f.fb.count())
 	}
+
 	f = newFixture(t, nil)
+	f.fb.err = pathLimitErr{}
+	res, err = f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
+	if err != nil || res.Path != "graph" {
+		t.Fatalf("path %q err %v; want graph after SMTP could not carry it", res.Path, err)
+	}
+
+	f = newFixture(t, nil)
+	f.fb.err = pathLimitErr{}
 	f.srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: 10})
 	_, err = f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"other@example.com"}}, []byte(raw))
-	if graphmail.ClassOf(err) != graphmail.Transient || f.fb.count() != 0 {
-		t.Errorf("err %v (class %v), smtp %d; want a transient Graph error and no SMTP attempt", err, graphmail.ClassOf(err), f.fb.count())
+	if graphmail.ClassOf(err) != graphmail.Transient || f.fb.count() != 1 {
+		t.Errorf("err %v (class %v), smtp %d; want Graph's transient error after one SMTP try", err, graphmail.ClassOf(err), f.fb.count())
 	}
 }

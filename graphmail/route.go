@@ -218,13 +218,13 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		res Result
 		err error
 	)
-	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil && !o.longLines() {
+	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil {
 		const reason = "the header names recipients the envelope does not"
 		fres, ferr := c.sendFallback(ctx, o, reason)
 		if ferr == nil {
 			return fres, nil
 		}
-		if cl := ClassOf(ferr); cl == BadMessage || cl == UnknownRecipient {
+		if cl := ClassOf(ferr); (cl == BadMessage || cl == UnknownRecipient) && !pathLimit(ferr) {
 			return fres, ferr
 		}
 		c.log.Info("smtp could not take it; sending through graph to the envelope recipients only", "message_id", o.id, "error", ferr)
@@ -242,12 +242,6 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 	if err == nil || c.policy == PolicyNever || c.fallback == nil {
 		return res, err
 	}
-	if o.longLines() {
-		// SMTP may not carry a line over 998 octets (RFC 5321); Graph
-		// takes the message as base64. Waiting for Graph loses nothing.
-		c.log.Info("not falling back: the message has lines over 998 octets, which SMTP may not carry", "message_id", o.id)
-		return res, err
-	}
 	reason, ok := fallbackReason(err)
 	if !ok {
 		c.log.Info("not falling back", "message_id", o.id, "error", err)
@@ -262,8 +256,9 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 			fe.GraphErr = err
 		}
 		var tl *TooLargeError
-		if errors.As(ferr, &tl) {
-			// Too large for the fallback: Graph's error says more.
+		if errors.As(ferr, &tl) || pathLimit(ferr) {
+			// Too large for the fallback, or a line it cannot carry:
+			// Graph's error says more, and Graph is retried.
 			return res, err
 		}
 	}
@@ -449,31 +444,11 @@ func headerRecipients(h *rfc5322.Header, fn func(name string, list []*mail.Addre
 	return nil
 }
 
-// maxSMTPLine is the longest line SMTP may carry, without its CRLF
-// (RFC 5321 section 4.5.3.1.6).
-const maxSMTPLine = 998
-
-// longLines reports whether a raw message (from SendMIME or SendEnvelope:
-// a relayed printer's, say) has a line SMTP may not carry. A Message is
-// rendered by this package with short lines.
-func (o *outgoing) longLines() bool {
-	if o.msg != nil {
-		return false
-	}
-	raw := o.raw
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
-		if i < 0 {
-			i = len(raw)
-		}
-		line := bytes.TrimSuffix(raw[:i], []byte("\r"))
-		if len(line) > maxSMTPLine {
-			return true
-		}
-		if i == len(raw) {
-			break
-		}
-		raw = raw[i+1:]
-	}
-	return false
+// pathLimit reports whether err says that the transport cannot carry
+// this message at all (a line SMTP may not carry and that cannot be
+// re-encoded), while another path may: the error has a PathLimit method
+// reporting true.
+func pathLimit(err error) bool {
+	var pl interface{ PathLimit() bool }
+	return errors.As(err, &pl) && pl.PathLimit()
 }

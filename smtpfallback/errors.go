@@ -325,3 +325,7 @@ func (e *LineLengthError) Error() string {
 // BadMessage always reports true: this message cannot be sent over SMTP,
 // other messages may.
 func (e *LineLengthError) BadMessage() bool { return true }
+
+// PathLimit always reports true: SMTP cannot carry this message, but a
+// path without SMTP's line limit (Graph, which takes it as base64) can.
+func (e *LineLengthError) PathLimit() bool { return true }

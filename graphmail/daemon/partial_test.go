@@ -131,3 +131,37 @@ func TestRelayMailboxFromAndRewrite(t *testing.T) {
 		t.Fatalf("outcome %q (%v), want dead (Send As denied for the sender mailbox)", e.Outcome, e.Err)
 	}
 }
+
+// TestPartialDeliveryOverSMTP: over the SMTP fallback the server refuses
+// one recipient at RCPT; the others receive the message and the refused
+// one is bounced with the server's own status.
+func TestPartialDeliveryOverSMTP(t *testing.T) {
+	r := startDaemon(t, map[string]any{"smtp.fallback": "only"})
+	r.srv.SetUnresolvable("bad@example.com")
+	msg := "From: <" + r.cfg.Sender + ">\r\nTo: <good@example.com>, <bad@example.com>\r\nSubject: scan 44\r\n\r\nbody\r\n"
+	if err := smtp.SendMail(r.d.Addr().String(), nil, "printer@example.com", []string{"good@example.com", "bad@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-r.events; e.Outcome != spool.OutcomeSubmitted || len(e.Receipt.Failed) != 1 {
+		t.Fatalf("first event %+v (%v), want submitted with one failed recipient", e, e.Err)
+	}
+	if e := <-r.events; e.Outcome != spool.OutcomeSubmitted {
+		t.Fatalf("bounce outcome %q (%v), want submitted", e.Outcome, e.Err)
+	}
+	var got []string
+	var dsn []byte
+	for _, m := range r.srv.Messages() {
+		if bytes.Contains(m.MIME, []byte("report-type=delivery-status")) {
+			dsn = m.MIME
+			continue
+		}
+		got = append(got, m.Recipients...)
+	}
+	if !slices.Equal(got, []string{"good@example.com"}) {
+		t.Errorf("delivered to %v, want good@ alone", got)
+	}
+	if !bytes.Contains(dsn, []byte("Status: 5.1.10")) || !bytes.Contains(dsn, []byte("Final-Recipient: rfc822; bad@example.com")) {
+		t.Errorf("DSN should carry the server's 5.1.10 for bad@:\n%s", dsn)
+	}
+	checkDSNWithPython(t, dsn, []string{"bad@example.com"})
+}

@@ -364,10 +364,11 @@ func (s *Server) SetMailboxRESTDisabled(upn string) {
 	s.restDisabled[strings.ToLower(upn)] = true
 }
 
-// SetUnresolvable makes Graph refuse any MIME message with addr among its
+// SetUnresolvable makes Exchange refuse addr as it does an address it
+// cannot resolve: Graph refuses any MIME message with addr among its
 // recipients with 400 ErrorInvalidRecipients ("Recipient '…' is not
-// resolved"), as Exchange does for an address it cannot resolve; the
-// whole message is refused.
+// resolved"), the whole message; SMTP refuses its RCPT TO alone with 550
+// 5.1.10.
 func (s *Server) SetUnresolvable(addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
