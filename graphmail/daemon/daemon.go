@@ -73,10 +73,25 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.MaxMessageBytes < d.cfg.Serve.MaxMessageSize {
+		d.log.Warn("serve.max_message_size is more than the configured paths can carry; the relay announces and accepts the smaller size (552 beyond it)",
+			"serve.max_message_size", d.cfg.Serve.MaxMessageSize, "accepted", opts.MaxMessageBytes,
+			"smtp.fallback", string(d.cfg.SMTP.Fallback), "large_messages", string(d.cfg.LargeMessages), "smtp.max_message_size", d.cfg.SMTP.MaxMessageSize)
+	}
 	if d.srv, err = relay.New(opts); err != nil {
 		return nil, &config.Error{Key: "serve", Problem: err.Error(), Hint: "check the serve section"}
 	}
 	return d, nil
+}
+
+// acceptedSize is the largest message the relay takes: serve.max_message_size,
+// but never more than a configured path can carry, so that no message gets
+// a 250 that can only end in the dead letters.
+func acceptedSize(cfg *config.Config, policy graphmail.Policy) int64 {
+	if policy == "" {
+		policy = graphmail.Policy(cfg.SMTP.Fallback)
+	}
+	return min(cfg.Serve.MaxMessageSize, graphmail.MaxMessageBytes(policy, graphmail.LargeMessages(cfg.LargeMessages), cfg.SMTP.MaxMessageSize))
 }
 
 // Spool returns the daemon's spool.
@@ -262,7 +277,7 @@ func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
 		Domain:               d.o.Hostname,
 		AllowNets:            cfg.Serve.AllowNets,
 		AllowedFromAnonymous: cfg.Serve.AllowedFrom,
-		MaxMessageBytes:      cfg.Serve.MaxMessageSize,
+		MaxMessageBytes:      acceptedSize(cfg, d.o.Stack.Policy),
 		MaxRecipients:        cfg.Serve.MaxRecipients,
 		MessagesPerMinute:    cfg.Serve.MessagesPerMinute,
 		ConnsPerMinute:       cfg.Serve.ConnectionsPerMinute,

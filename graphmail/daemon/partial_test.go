@@ -2,13 +2,19 @@ package daemon_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"net/smtp"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
@@ -164,4 +170,57 @@ func TestPartialDeliveryOverSMTP(t *testing.T) {
 		t.Errorf("DSN should carry the server's 5.1.10 for bad@:\n%s", dsn)
 	}
 	checkDSNWithPython(t, dsn, []string{"bad@example.com"})
+}
+
+// TestSizeFollowsThePaths: the SIZE the relay announces, and what it
+// accepts, is what a configured path can carry: with Graph alone and no
+// upload sessions a message over one sendMail request gets 552 at DATA
+// instead of a 250 that could only end in the dead letters.
+func TestSizeFollowsThePaths(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra map[string]any
+		want  int64
+	}{
+		{"graph only", map[string]any{"smtp.fallback": "never"}, graphmail.MaxMessageBytes(graphmail.PolicyNever, "", 0)},
+		{"graph with upload sessions", map[string]any{"smtp.fallback": "never", "large_messages": "upload_session"}, 35 << 20},
+		{"with the fallback", map[string]any{"smtp.fallback": "auto", "smtp.max_message_size": "20MB"}, 20 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := startDaemon(t, tt.extra)
+			c, err := smtp.Dial(r.d.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ok, param := c.Extension("SIZE")
+			if !ok || param != strconv.FormatInt(tt.want, 10) {
+				t.Fatalf("SIZE %v %q, want %d", ok, param, tt.want)
+			}
+			if tt.want > 4<<20 {
+				return
+			}
+			if err := c.Mail(r.cfg.Sender); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Rcpt("ops@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			w, err := c.Data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := strings.Repeat("x", 76) + "\r\n"
+			fmt.Fprintf(w, "From: <%s>\r\nTo: <ops@example.com>\r\nSubject: big\r\n\r\n", r.cfg.Sender)
+			for range int(tt.want)/len(line) + 2 {
+				io.WriteString(w, line)
+			}
+			err = w.Close()
+			var te *textproto.Error
+			if !errors.As(err, &te) || te.Code != 552 {
+				t.Fatalf("DATA of a message over SIZE: %v, want 552", err)
+			}
+		})
+	}
 }

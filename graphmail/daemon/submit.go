@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -96,6 +97,11 @@ func Submit(ctx context.Context, st *setup.Stack, s Submission) (Outcome, error)
 			"spool_id", string(id), "class", graphmail.ClassOf(err).String(), "error", err.Error(), "outcome", "queued")
 		return Queued, nil
 	}
+	if limit := acceptedSize(cfg, st.Policy); int64(len(s.Raw)) > limit {
+		// Queued, it could only end in the dead letters: refuse it now,
+		// as the relay does with 552.
+		return "", &graphmail.MessageError{Field: "message", Problem: fmt.Sprintf("%d bytes, more than the configured paths can carry (%d bytes; see serve.max_message_size, smtp.fallback, smtp.max_message_size and large_messages)", len(s.Raw), limit)}
+	}
 	id, err := queue(ctx, cfg, log, s)
 	if err != nil {
 		return "", err
@@ -164,7 +170,7 @@ func queue(ctx context.Context, cfg *config.Config, log *slog.Logger, s Submissi
 			return "", &queueError{err}
 		}
 	}
-	id, derr := spool.Drop(cfg.Spool.Dir, s.Envelope, s.Raw, spool.DropOptions{MaxSize: int(cfg.Serve.MaxMessageSize)})
+	id, derr := spool.Drop(cfg.Spool.Dir, s.Envelope, s.Raw, spool.DropOptions{MaxSize: int(acceptedSize(cfg, ""))})
 	if derr != nil {
 		if err != nil {
 			return "", &queueError{errors.Join(err, derr)}
