@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -249,6 +250,18 @@ func (d *Daemon) reload() {
 	d.log.Info("configuration reloaded", "allow_nets", len(opts.AllowNets), "accounts", len(opts.Accounts))
 }
 
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // relayOptions turns the serve section into relay options whose Submit
 // spools the message durably before the client gets 250.
 func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
@@ -265,19 +278,22 @@ func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
 		MaxConnections:       cfg.Serve.MaxConnections,
 		CommandTimeout:       cfg.Serve.CommandTimeout,
 		Logger:               d.log,
-		Submit: func(ctx context.Context, env relay.Envelope, raw []byte) error {
+		Submit: func(ctx context.Context, env relay.Envelope, r io.Reader) error {
 			client := env.ClientAddr.String()
 			if env.User != "" {
 				client += " user=" + env.User
 			}
-			id, err := d.sp.Enqueue(ctx, spool.Envelope{From: env.From, To: env.To}, raw, spool.Meta{Client: client})
+			// Written to the spool file as it arrives: a large scan is
+			// never held in memory.
+			raw := &countingReader{r: r}
+			id, err := d.sp.EnqueueFrom(ctx, spool.Envelope{From: env.From, To: env.To}, raw, spool.Meta{Client: client})
 			if err != nil {
 				reply := SubmitReply(err)
 				d.log.Error("spooling failed", "error", err.Error(), "reply", reply.Code)
 				return reply
 			}
 			d.m.ReceivedOne()
-			d.log.Info("spooled", "id", string(id), "client", client, "recipients", len(env.To), "bytes", len(raw))
+			d.log.Info("spooled", "id", string(id), "client", client, "recipients", len(env.To), "bytes", raw.n)
 			return nil
 		},
 	}

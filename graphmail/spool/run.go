@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -27,8 +28,12 @@ type Delivery struct {
 	// Envelope holds the sender and every recipient; recipients that are
 	// in no header (Bcc) must be delivered too.
 	Envelope Envelope
-	// Raw is the message exactly as it was enqueued.
+	// Raw is the message exactly as it was enqueued, when it is within
+	// InlineBytes; nil for a larger one, which is read through Body.
 	Raw []byte
+	// Body reads the message in place from its file; it is valid until
+	// Deliver returns.
+	Body *io.SectionReader
 	// MessageID is the Message-ID to use on every attempt (Meta.MessageID);
 	// a Deliverer adds it as a header when Raw has none.
 	MessageID string
@@ -352,7 +357,7 @@ func (s *Spool) scan() error {
 				continue
 			}
 		}
-		h, _, err := s.loadMessage(dirQueue, id)
+		h, err := s.loadHeader(dirQueue, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -394,7 +399,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 	m := s.index[id].meta
 	s.mu.Unlock()
 	ev := Event{ID: id, MessageID: m.MessageID, Attempt: m.Attempts + 1}
-	h, raw, err := s.loadMessage(dirQueue, id)
+	h, msg, err := s.openMessage(dirQueue, id)
 	if err != nil {
 		// Purged meanwhile, or unusable: nothing to deliver.
 		switch {
@@ -406,6 +411,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 		s.forget(id)
 		return
 	}
+	defer msg.Close()
 	if m.Submitted != nil || m.Dead != nil {
 		// Its record says it is leaving the queue (a move that failed
 		// before, or a crash): finish the move, never deliver it.
@@ -414,7 +420,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 	}
 	ctx, cancel := context.WithTimeout(dctx, o.Timeout)
 	start := time.Now()
-	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: h.Envelope, Raw: raw, MessageID: m.MessageID, Attempt: m.Attempts + 1})
+	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: h.Envelope, Raw: msg.raw, Body: msg.body, MessageID: m.MessageID, Attempt: m.Attempts + 1})
 	cancel()
 	ev.Duration = time.Since(start)
 	now := s.now()
