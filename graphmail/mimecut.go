@@ -204,7 +204,7 @@ func emptiedHeader(hdr []byte) []byte {
 	return append(res, out[h2.End:]...)
 }
 
-// attachment describes the cut part p of r as an Attachment that decodes
+// partAttachment describes the cut part p of r as an Attachment that decodes
 // p's body whenever it is opened. Size is its decoded size, counted by
 // reading it once.
 func partAttachment(r io.ReaderAt, p *rawPart) (Attachment, error) {
