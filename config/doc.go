@@ -143,7 +143,12 @@
 //	    upload_session: sent through Graph as a draft whose attachments over
 //	    3 MB are uploaded in 3.75 MiB chunks, streamed from the file (needs
 //	    the Mail.ReadWrite application permission, up to 150 MB per
-//	    attachment; the draft is deleted if the send fails)
+//	    attachment; the draft is deleted if the send fails); a raw message
+//	    (send --mime, sendmail, serve) becomes a draft created from its MIME
+//	    without its largest attachment parts, which are added the same way,
+//	    decoded from the message as they go: serve streams them from its
+//	    spool file (a 100 MB scan in under 64 MiB of memory), while send
+//	    --mime and sendmail hold their input in memory
 //	limits.messages_per_minute
 //	    messages one process starts per minute and mailbox, spaced evenly
 //	    (Exchange Online delays more than 30); 0: unlimited. Independently,

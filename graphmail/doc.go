@@ -16,6 +16,20 @@
 // (Config.LargeMessages) or to the fallback, within
 // Config.MaxFallbackBytes.
 //
+// # Large raw messages
+//
+// SendEnvelope delivers an RFC 5322 message to its envelope recipients, as
+// an MTA does; SendEnvelopeFile does the same for a message read in place
+// from an io.ReaderAt (a spool file). With LargeUploadSession, a raw
+// message over the limit is cut: the draft is the message without its
+// largest attachment parts (its structure and every other byte kept, the
+// header rewritten for the envelope), created from MIME; each part taken
+// out is added to the draft through an upload session, decoded from
+// base64 or quoted-printable a 3.75 MiB chunk at a time, then the draft is
+// sent. Streaming from the file, nothing of the message but its header
+// and the draft (at most 3 MB) is held in memory, so graphmail serve
+// relays a 100 MB scan in well under 64 MiB.
+//
 // # Rendering
 //
 // RenderMIME and WriteMIME render a Message as MIME, as the fallback gets

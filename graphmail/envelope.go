@@ -67,6 +67,13 @@ type Rejection struct {
 // (ErrorInvalidRecipients, which does not say which one) the message is
 // sent once per recipient, so only the refused ones are left out.
 func (c *Client) SendEnvelope(ctx context.Context, env Envelope, raw []byte) (Result, error) {
+	return c.sendEnvelope(ctx, env, func(to []string) (*outgoing, error) { return prepareEnvelope(raw, to) })
+}
+
+// sendEnvelope is SendEnvelope for the message that prepare makes ready
+// for the envelope recipients to (prepareEnvelope, or SendEnvelopeFile's
+// streaming sibling).
+func (c *Client) sendEnvelope(ctx context.Context, env Envelope, prepare func(to []string) (*outgoing, error)) (Result, error) {
 	c, err := c.ForMailbox(env.Mailbox)
 	if err != nil {
 		return Result{}, err
@@ -86,14 +93,14 @@ func (c *Client) SendEnvelope(ctx context.Context, env Envelope, raw []byte) (Re
 			return Result{Rejected: rejected}, rejected[0].Err
 		}
 	}
-	o, err := prepareEnvelope(raw, to)
+	o, err := prepare(to)
 	if err != nil {
 		return Result{}, err
 	}
 	o.queueID, o.partial = env.QueueID, env.Partial
 	res, err := c.deliver(ctx, o)
 	if err != nil && env.Partial && len(o.rcpts) > 1 && invalidRecipients(err) {
-		res, err = c.sendEach(ctx, env, raw, o.rcpts, err)
+		res, err = c.sendEach(ctx, env, prepare, o.rcpts, err)
 	}
 	res.Rejected = append(rejected, res.Rejected...)
 	return res, err
@@ -106,11 +113,11 @@ func invalidRecipients(err error) bool {
 	return errors.As(err, &ge) && ge.StatusCode == http.StatusBadRequest && ge.Code == "ErrorInvalidRecipients"
 }
 
-// sendEach sends raw once per recipient after Graph refused them together
+// sendEach sends the message once per recipient after Graph refused them together
 // (first), so the recipients Graph accepts receive it. The first delivered
 // copy's Result is returned, with the refused recipients in Rejected; when
 // every copy fails, the first error.
-func (c *Client) sendEach(ctx context.Context, env Envelope, raw []byte, rcpts []string, first error) (Result, error) {
+func (c *Client) sendEach(ctx context.Context, env Envelope, prepare func(to []string) (*outgoing, error), rcpts []string, first error) (Result, error) {
 	c.log.Info("graph refused the recipients together; sending one copy per recipient", "queue_id", env.QueueID, "recipients", len(rcpts))
 	var (
 		out       Result
@@ -118,7 +125,7 @@ func (c *Client) sendEach(ctx context.Context, env Envelope, raw []byte, rcpts [
 		firstErr  error
 	)
 	for _, a := range rcpts {
-		o, err := prepareEnvelope(raw, []string{a})
+		o, err := prepare([]string{a})
 		if err == nil {
 			o.queueID = env.QueueID
 			var res Result

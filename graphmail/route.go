@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/mail"
@@ -78,6 +79,9 @@ type outgoing struct {
 	narrowed bool
 	queueID  string // Envelope.QueueID
 	partial  bool   // Envelope.Partial
+	// body, when set, is the body of a raw message read in place
+	// (SendEnvelopeFile): raw and graph then hold only its header.
+	body *io.SectionReader
 }
 
 // subject returns o's Subject for the audit line, decoded from RFC 2047.
@@ -121,12 +125,20 @@ func (c *Client) Send(ctx context.Context, m *Message) (Result, error) {
 // header — the only change made — and Graph removes Bcc from the copies it
 // delivers. Graph always keeps MIME sends in Sent Items.
 //
-// Over MaxRequestBytes (about 2.9 MB of MIME) the message goes to the
-// fallback if the policy allows one and it is within MaxFallbackBytes, else
-// SendMIME fails with a *TooLargeError: an upload session cannot carry raw
-// MIME. The fallback gets the message as given without its Bcc and
-// Resent-Bcc fields (no added Bcc either), with every recipient, extra ones
-// included, in the envelope.
+// Over MaxRequestBytes (about 2.9 MB of MIME), with Config.LargeMessages
+// set to LargeUploadSession, the message goes as a draft created from its
+// MIME with its largest attachment parts taken out (boundaries intact, so
+// the rest is byte for byte the message), then those parts are added to
+// the draft — through upload sessions in 3.75 MiB chunks decoded from the
+// message as they go, or posted whole when under 2 MiB — with their file
+// names (RFC 2231 and RFC 2047 decoded), and inline parts with their
+// Content-ID; then the draft is sent, or deleted when that fails. A
+// message that no such cut brings within the limit (a large text body),
+// or any large message without LargeUploadSession, goes to the fallback
+// if the policy allows one and it is within MaxFallbackBytes, else
+// SendMIME fails with a *TooLargeError. The fallback gets the message as
+// given without its Bcc and Resent-Bcc fields (no added Bcc either), with
+// every recipient, extra ones included, in the envelope.
 func (c *Client) SendMIME(ctx context.Context, raw []byte, extra []Address) (Result, error) {
 	o, err := prepareMIME(raw, extra)
 	if err != nil {
@@ -218,7 +230,7 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		res Result
 		err error
 	)
-	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil {
+	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil && !c.overFallback(o) {
 		const reason = "the header names recipients the envelope does not"
 		fres, ferr := c.sendFallback(ctx, o, reason)
 		if ferr == nil {
@@ -236,6 +248,15 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		res, err = c.sendGraph(ctx, o)
 	case c.large == LargeUploadSession && o.msg != nil:
 		res, err = c.sendLarge(ctx, o.msg)
+	case c.large == LargeUploadSession:
+		plan, perr := c.planLargeMIME(o)
+		if errors.Is(perr, errNotCuttable) {
+			return c.sendTooLarge(ctx, o, size)
+		}
+		if perr != nil {
+			return Result{MessageID: o.id}, perr
+		}
+		res, err = c.sendLargeMIME(ctx, o, plan)
 	default:
 		return c.sendTooLarge(ctx, o, size)
 	}
@@ -292,7 +313,11 @@ func fallbackReason(err error) (string, bool) {
 // added Bcc).
 func (c *Client) sendGraph(ctx context.Context, o *outgoing) (Result, error) {
 	if o.msg == nil {
-		return c.sendMail(ctx, o.id, nil, o.graph)
+		graph, err := o.whole(o.graph)
+		if err != nil {
+			return Result{}, err
+		}
+		return c.sendMail(ctx, o.id, nil, graph)
 	}
 	if needsMIME(o.msg) {
 		raw, err := c.render(o.msg, true)
@@ -340,7 +365,7 @@ func (c *Client) sendFallback(ctx context.Context, o *outgoing, reason string) (
 	if size > c.maxFallback {
 		var reqSize int64 // not computed for a Message here
 		if o.msg == nil {
-			reqSize = base64Len(int64(len(o.graph)))
+			reqSize = base64Len(int64(len(o.graph)) + o.bodySize())
 		}
 		return res, newTooLargeError(reqSize, size, c.maxFallback, false)
 	}
@@ -349,6 +374,8 @@ func (c *Client) sendFallback(ctx context.Context, o *outgoing, reason string) (
 		if raw, err = c.render(o.msg, false); err != nil {
 			return res, err
 		}
+	} else if raw, err = o.whole(o.raw); err != nil {
+		return res, err
 	}
 	res.Bytes = len(raw)
 	var reply string
@@ -451,4 +478,14 @@ func headerRecipients(h *rfc5322.Header, fn func(name string, list []*mail.Addre
 func pathLimit(err error) bool {
 	var pl interface{ PathLimit() bool }
 	return errors.As(err, &pl) && pl.PathLimit()
+}
+
+// overFallback reports whether a raw message is too large for the
+// fallback, which then cannot be tried first.
+func (c *Client) overFallback(o *outgoing) bool {
+	if o.msg != nil {
+		return false
+	}
+	n, _ := c.mimeSize(o)
+	return n > c.maxFallback
 }

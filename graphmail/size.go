@@ -28,8 +28,11 @@ const (
 	LargeViaFallback LargeMessages = ""
 	// LargeUploadSession creates a draft, uploads each attachment over
 	// LargeAttachmentBytes in chunks through an upload session (streaming
-	// from Attachment.Open), then sends the draft. It needs the
-	// Mail.ReadWrite application permission, so it is opt-in.
+	// from Attachment.Open), then sends the draft. A raw message (SendMIME,
+	// SendEnvelope, SendEnvelopeFile) becomes a draft created from its MIME
+	// without its largest attachment parts, which are uploaded the same
+	// way, decoded from the message. It needs the Mail.ReadWrite
+	// application permission, so it is opt-in.
 	LargeUploadSession LargeMessages = "upload_session"
 )
 
@@ -110,7 +113,7 @@ func shell(m *Message) *Message {
 // given, or a Message rendered without holding any attachment in memory.
 func (c *Client) mimeSize(o *outgoing) (int64, error) {
 	if o.msg == nil {
-		return int64(len(o.raw)), nil
+		return int64(len(o.raw)) + o.bodySize(), nil
 	}
 	return c.renderedSize(o.msg, false)
 }
@@ -158,7 +161,7 @@ func sizeBound(m *Message) int64 {
 // whose sizeBound is within MaxRequestBytes it returns that bound.
 func (c *Client) requestSize(o *outgoing) (int64, error) {
 	if o.msg == nil {
-		return base64Len(int64(len(o.graph))), nil
+		return base64Len(int64(len(o.graph)) + o.bodySize()), nil
 	}
 	m := o.msg
 	if b := sizeBound(m); b <= MaxRequestBytes {

@@ -34,8 +34,8 @@ func (e *UploadError) Unwrap() error { return e.Err }
 // the small attachments whole and upload the large ones in chunks, then
 // send it. Every request carries the same client-request-id. A draft that
 // could not be sent is deleted.
-func (c *Client) sendLarge(ctx context.Context, m *Message) (res Result, err error) {
-	res = Result{Path: "graph", MessageID: m.MessageID, UploadSession: true}
+func (c *Client) sendLarge(ctx context.Context, m *Message) (Result, error) {
+	res := Result{Path: "graph", MessageID: m.MessageID, UploadSession: true}
 	for _, a := range m.Attachments {
 		if a.Len() > MaxAttachmentBytes {
 			return res, newTooLargeError(0, 0, 0, true)
@@ -44,13 +44,21 @@ func (c *Client) sendLarge(ctx context.Context, m *Message) (res Result, err err
 	if c.api.adapter == nil {
 		return res, errNoCredential
 	}
-	x := newExchange()
-	res.ClientRequestID = x.clientRequestID
 	draft, err := draftJSON(m)
 	if err != nil {
 		return res, err
 	}
-	out, err := c.callGraph(ctx, x, c.api.request(http.MethodPost, "/messages", draft, "application/json"), true, &res)
+	return c.sendViaDraft(ctx, res, draft, "application/json", m.Attachments, func(a Attachment) bool { return a.Len() > LargeAttachmentBytes })
+}
+
+// sendViaDraft creates a draft from body (Graph JSON, or base64 MIME as
+// text/plain), adds atts to it — through an upload session when upload
+// says so, else posted whole — and sends it. Every request carries the
+// same client-request-id. A draft that could not be sent is deleted.
+func (c *Client) sendViaDraft(ctx context.Context, res Result, body []byte, ctype string, atts []Attachment, upload func(Attachment) bool) (_ Result, err error) {
+	x := newExchange()
+	res.ClientRequestID = x.clientRequestID
+	out, err := c.callGraph(ctx, x, c.api.request(http.MethodPost, "/messages", body, ctype), true, &res)
 	if err != nil {
 		return res, &UploadError{Step: "creating the draft", Err: err}
 	}
@@ -61,15 +69,15 @@ func (c *Client) sendLarge(ctx context.Context, m *Message) (res Result, err err
 		return res, &UploadError{Step: "creating the draft", Err: fmt.Errorf("graphmail: graph answered without a message id")}
 	}
 	item := "/messages/" + url.PathEscape(created.ID)
-	res.Bytes = len(draft)
+	res.Bytes = len(body)
 	defer func() {
 		if err != nil {
-			c.deleteDraft(ctx, x, item, m.MessageID)
+			c.deleteDraft(ctx, x, item, res.MessageID)
 		}
 	}()
 
-	for _, a := range m.Attachments {
-		if a.Len() > LargeAttachmentBytes {
+	for _, a := range atts {
+		if upload(a) {
 			err = c.uploadAttachment(ctx, x, item, a, &res)
 		} else {
 			err = c.postAttachment(ctx, x, item, a, &res)

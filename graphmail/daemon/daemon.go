@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -264,6 +266,18 @@ func (d *Daemon) reload() {
 	d.log.Info("configuration reloaded", "allow_nets", len(opts.AllowNets), "accounts", len(opts.Accounts))
 }
 
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // relayOptions turns the serve section into relay options whose Submit
 // spools the message durably before the client gets 250.
 func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
@@ -284,25 +298,33 @@ func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
 		MaxConnections:       cfg.Serve.MaxConnections,
 		CommandTimeout:       cfg.Serve.CommandTimeout,
 		Logger:               d.log,
-		Submit: func(ctx context.Context, env relay.Envelope, raw []byte) error {
+		Submit: func(ctx context.Context, env relay.Envelope, r io.Reader) error {
 			client := env.ClientAddr.String()
 			if env.User != "" {
 				client += " user=" + env.User
 			}
-			dec, err := pol.apply(env, raw)
+			// Only the header is held, for serve.mailbox and
+			// serve.rewrite; the body is written to the spool file as it
+			// arrives: a large scan is never held in memory.
+			hdr, rest, err := readHeader(r, maxPolicyHeader)
+			if err != nil {
+				return SubmitReply(err)
+			}
+			dec, err := pol.apply(env, hdr)
 			if err != nil {
 				reply := SubmitReply(err)
 				d.log.Warn("refused by serve.rewrite", "client", client, "error", err.Error(), "reply", reply.Code)
 				return reply
 			}
-			id, err := d.sp.Enqueue(ctx, spool.Envelope{From: env.From, To: dec.to}, dec.raw, spool.Meta{Client: client, Mailbox: dec.mailbox})
+			raw := &countingReader{r: io.MultiReader(bytes.NewReader(dec.raw), rest)}
+			id, err := d.sp.EnqueueFrom(ctx, spool.Envelope{From: env.From, To: dec.to}, raw, spool.Meta{Client: client, Mailbox: dec.mailbox})
 			if err != nil {
 				reply := SubmitReply(err)
 				d.log.Error("spooling failed", "error", err.Error(), "reply", reply.Code)
 				return reply
 			}
 			d.m.ReceivedOne()
-			attrs := []any{"id", string(id), "client", client, "recipients", len(dec.to), "bytes", len(dec.raw)}
+			attrs := []any{"id", string(id), "client", client, "recipients", len(dec.to), "bytes", raw.n}
 			if dec.mailbox != "" {
 				attrs = append(attrs, "mailbox", dec.mailbox)
 			}

@@ -20,11 +20,24 @@ type spoolDeliverer struct{ mail *graphmail.Client }
 
 // Deliver implements spool.Deliverer.
 func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.Receipt, error) {
-	raw := rfc5322.EnsureMessageID(del.Raw, del.MessageID)
 	// The envelope decides who receives the message, never the header.
 	// A refused recipient does not sink the message for the others: they
 	// receive it, and the refused one is retried alone or bounced.
-	res, err := d.mail.SendEnvelope(ctx, graphmail.Envelope{To: del.Envelope.To, Mailbox: del.Mailbox, QueueID: string(del.ID), Partial: true}, raw)
+	env := graphmail.Envelope{To: del.Envelope.To, Mailbox: del.Mailbox, QueueID: string(del.ID), Partial: true}
+	var (
+		res graphmail.Result
+		err error
+	)
+	if del.Raw != nil || del.Body == nil {
+		res, err = d.mail.SendEnvelope(ctx, env, rfc5322.EnsureMessageID(del.Raw, del.MessageID))
+	} else {
+		// A large message is read from its spool file as it is sent.
+		src, size, rerr := rfc5322.EnsureMessageIDAt(del.Body, del.Body.Size(), del.MessageID)
+		if rerr != nil {
+			return spool.Receipt{}, retryable{rerr}
+		}
+		res, err = d.mail.SendEnvelopeFile(ctx, env, src, size)
+	}
 	if err != nil {
 		return spool.Receipt{}, Disposition(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"strings"
@@ -123,7 +124,16 @@ func (b *bouncer) bouncePartial(del spool.Delivery, rec spool.Receipt) {
 	if it, _, err := b.sp.Show(del.ID); err == nil {
 		client = it.Meta.Client
 	}
-	b.notify(del.ID, del.Envelope.From, client, time.Time{}, del.Raw, failed, partialReason)
+	raw := del.Raw
+	if raw == nil && del.Body != nil {
+		// A large message: its header is all a DSN carries.
+		hdr, _, err := readHeader(io.NewSectionReader(del.Body, 0, del.Body.Size()), maxPolicyHeader)
+		if err != nil {
+			b.log.Warn("bounce: cannot read the message's header", "id", string(del.ID), "error", err.Error())
+		}
+		raw = hdr
+	}
+	b.notify(del.ID, del.Envelope.From, client, time.Time{}, raw, failed, partialReason)
 }
 
 // partialReason is the DSN's reason for recipients refused while others

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"bufio"
+	"io"
 	"maps"
 	"mime"
 	"net/mail"
@@ -315,4 +317,34 @@ func RelayMailboxes(cfg *config.Config) (mailboxes, domains []string) {
 		}
 	}
 	return mailboxes, domains
+}
+
+// maxPolicyHeader is the most of a relayed message's header read for
+// serve.mailbox and serve.rewrite; the relay refuses a longer header when
+// it checks senders, and past it the policy sees what it read.
+const maxPolicyHeader = 1 << 20
+
+// readHeader reads r's header section, up to and including the empty
+// line that ends it, holding at most limit bytes: a header longer than
+// that, or one without an end, comes back cut there, the rest of r
+// following in rest unchanged.
+func readHeader(r io.Reader, limit int) (hdr []byte, rest io.Reader, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for len(hdr) < limit {
+		line, err := br.ReadSlice('\n')
+		hdr = append(hdr, line...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			return hdr, br, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+			break // the empty line: the body follows
+		}
+	}
+	return hdr, br, nil
 }

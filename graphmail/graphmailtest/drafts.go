@@ -16,7 +16,8 @@ const TransportGraphDraft = "graph-draft"
 // draft is a message created with POST users/{id}/messages.
 type draft struct {
 	id, mailbox string
-	msg         *GraphMessage
+	msg         *GraphMessage // for a MIME draft: its subject and id, and the attachments added later
+	mime        []byte        // a draft created from MIME: the message as posted
 }
 
 func itemNotFound() *graphError {
@@ -34,25 +35,48 @@ func (st *mailState) lookupDraft(mailbox, id string) (*draft, *graphError) {
 	return d, nil
 }
 
-// createDraft stores a JSON message as a draft and answers 201 with it.
-// The message is validated like a sendMail message.
+// createDraft stores a message as a draft and answers 201 with it: a
+// JSON message, validated like a sendMail message, or the base64 of a
+// MIME message (Content-Type text/plain), whose recipients are checked
+// when it is sent.
 func (s *Server) createDraft(w http.ResponseWriter, r *http.Request, claims *Claims, mailbox string) *graphError {
 	body, ge := readGraphBody(r)
 	if ge != nil {
 		return ge
 	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+	d := &draft{id: "AAMkAG" + randomHex(24) + "AAA=", mailbox: mailbox}
+	switch mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt {
+	case "application/json":
+		m, ge := decodeMessage(body)
+		if ge != nil {
+			return ge
+		}
+		if ge := s.checkSendAs(mailbox, m.From); ge != nil {
+			return ge
+		}
+		d.msg = m
+	case "text/plain":
+		// A draft from MIME: the base64 of an RFC 5322 message, as for
+		// sendMail (and under the same 4 MB limit).
+		mimeBytes, ge := decodeMIMEBody(body)
+		if ge != nil {
+			return ge
+		}
+		from, msgID, subject, ge := checkDraftMIME(mimeBytes)
+		if ge != nil {
+			return ge
+		}
+		if from != nil {
+			if ge := s.checkSendAs(mailbox, &Recipient{EmailAddress: EmailAddress{Address: from.Address}}); ge != nil {
+				return ge
+			}
+		}
+		d.mime, d.msg = mimeBytes, &GraphMessage{Subject: subject, InternetMessageID: msgID}
+	default:
 		return &graphError{status: http.StatusUnsupportedMediaType, code: "UnsupportedMediaType",
-			message: fmt.Sprintf("graphmailtest: drafts are created from application/json only, not '%s'.", r.Header.Get("Content-Type"))}
+			message: fmt.Sprintf("graphmailtest: drafts are created from application/json or text/plain (base64 MIME), not '%s'.", r.Header.Get("Content-Type"))}
 	}
-	m, ge := decodeMessage(body)
-	if ge != nil {
-		return ge
-	}
-	if ge := s.checkSendAs(mailbox, m.From); ge != nil {
-		return ge
-	}
-	d := &draft{id: "AAMkAG" + randomHex(24) + "AAA=", mailbox: mailbox, msg: m}
+	m := d.msg
 	s.mail.mu.Lock()
 	s.mail.drafts[d.id] = d
 	s.mail.mu.Unlock()
@@ -120,12 +144,23 @@ func (s *Server) sendDraft(w http.ResponseWriter, gr graphRequest, claims *Claim
 	s.mail.dropSessionsLocked(id)
 	s.mail.mu.Unlock()
 	del := Delivered{Mailbox: mailbox, Transport: TransportGraphDraft, Message: d.msg, SaveToSentItems: true,
-		RequestID: gr.requestID, ClientRequestID: gr.clientRequestID, AppID: claims.AppID}
-	rendered, msgID, err := renderMessage(mailbox, d.msg, s.now())
-	if err != nil {
-		return &graphError{status: 400, code: "ErrorInvalidRequest", message: "graphmailtest: cannot render message: " + err.Error()}
+		RequestID: gr.requestID, ClientRequestID: gr.clientRequestID, AppID: claims.AppID, Attachments: d.msg.Attachments}
+	if d.mime != nil {
+		if _, _, ge := s.checkMIME(d.mime); ge != nil {
+			return ge // no recipients
+		}
+		spliced, err := spliceAttachments(d.mime, d.msg.Attachments)
+		if err != nil {
+			return &graphError{status: 400, code: "ErrorMimeContentInvalid", message: "graphmailtest: " + err.Error()}
+		}
+		del.Message, del.MIME, del.MessageID = nil, spliced, d.msg.InternetMessageID
+	} else {
+		rendered, msgID, err := renderMessage(mailbox, d.msg, s.now())
+		if err != nil {
+			return &graphError{status: 400, code: "ErrorInvalidRequest", message: "graphmailtest: cannot render message: " + err.Error()}
+		}
+		del.MIME, del.MessageID = rendered, msgID
 	}
-	del.MIME, del.MessageID = rendered, msgID
 	if _, err := s.record(del); err != nil {
 		return &graphError{status: 500, code: "InternalServerError", message: "graphmailtest: " + err.Error()}
 	}

@@ -60,6 +60,12 @@ type Delivered struct {
 	MessageID string
 	// Path is the .eml file written, if Options.Dir was set.
 	Path string
+	// Attachments are, for TransportGraphDraft, the attachments added to
+	// the draft after it was created (posted whole or uploaded through
+	// upload sessions), decoded, in order. A draft created from JSON has
+	// them in Message.Attachments too; for one created from MIME, MIME is
+	// the posted message with them added as parts of its multipart/mixed.
+	Attachments []FileAttachment
 
 	raw []byte // the base64 request body of a MIME send
 }

@@ -1,8 +1,10 @@
 // Package relay is graphmail's SMTP submission listener for applications
 // that only speak SMTP: printers, ERPs, monitoring, scripts. It accepts a
 // message from an allowed client and hands it, byte for byte with its full
-// envelope, to Options.Submit — normally spool.Enqueue — and answers 250
-// only when Submit has returned, that is once the message is on disk.
+// envelope, to Options.Submit — normally spool.EnqueueFrom — and answers
+// 250 only when Submit has returned, that is once the message is on disk.
+// Only the header section (up to 1 MiB, where the sender fields are
+// checked) is held in memory; the rest streams to Submit as it arrives.
 //
 // # Who may submit
 //

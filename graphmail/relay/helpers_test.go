@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"net/netip"
@@ -72,7 +73,11 @@ type inbox struct {
 	fail error
 }
 
-func (b *inbox) submit(ctx context.Context, env Envelope, raw []byte) error {
+func (b *inbox) submit(ctx context.Context, env Envelope, r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.fail != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -92,10 +93,15 @@ type Options struct {
 	AuthFailureDelay time.Duration
 
 	// Submit stores an accepted message, durably: the client gets 250
-	// only after it returns nil. raw is the message exactly as received
-	// (dots unstuffed). An *smtp.SMTPError is passed to the client as is;
-	// any other error becomes 451 4.3.0 so the client retries. Required.
-	Submit func(ctx context.Context, env Envelope, raw []byte) error
+	// only after it returns nil. r yields the message exactly as received
+	// (dots unstuffed) as it arrives, so that a large message is never
+	// held in memory; Submit must read it to io.EOF and store nothing when
+	// reading fails (the message is over MaxMessageBytes, the connection
+	// failed or timed out): the relay then answers for the read error
+	// (552 for the size) whatever Submit returns. An *smtp.SMTPError is
+	// passed to the client as is; any other error becomes 451 4.3.0 so the
+	// client retries. Required.
+	Submit func(ctx context.Context, env Envelope, r io.Reader) error
 	// SubmitTimeout bounds Submit; 0 means 1 minute.
 	SubmitTimeout time.Duration
 	// Logger receives one line per refused or accepted message; nil

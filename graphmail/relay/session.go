@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -161,8 +163,118 @@ func (s *session) Data(r io.Reader) error {
 
 func (s *session) data(r io.Reader) error {
 	cfg := s.srv.config()
-	raw, err := io.ReadAll(io.LimitReader(r, cfg.MaxMessageBytes+1))
+	mr := &messageReader{r: r, limit: cfg.MaxMessageBytes}
+	br := bufio.NewReaderSize(mr, 32<<10)
+	hdr, complete, err := readHeader(br, maxHeaderBytes)
+	if err != nil {
+		return s.readFailed(err, mr, cfg)
+	}
+	if patterns, any := s.senders(cfg); !any {
+		if !complete {
+			// Past maxHeaderBytes: the sender fields cannot all be seen.
+			s.refuse("header too long to check its sender fields", s.from)
+			return ErrBadMessage
+		}
+		if err := checkHeaderFrom(hdr, patterns); err != nil {
+			s.refuse("sender header not allowed or ambiguous", s.from)
+			return err
+		}
+	}
+	env := Envelope{From: s.from, To: append([]string(nil), s.to...), ClientAddr: s.ip, User: s.user, TLS: s.tls}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.SubmitTimeout)
+	defer cancel()
+	err = cfg.Submit(ctx, env, io.MultiReader(bytes.NewReader(hdr), br))
+	if mr.err != nil {
+		// Reading the message failed; whatever Submit made of it, the
+		// client gets the reply for the read error.
+		return s.readFailed(mr.err, mr, cfg)
+	}
+	if err != nil {
+		s.srv.log.Error("relay: could not queue message", "client", s.ip, "user", s.user, "error", err)
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se
+		}
+		return ErrNotQueued
+	}
+	s.srv.log.Info("relay: accepted", "client", s.ip, "user", s.user, "recipients", len(env.To), "bytes", mr.n)
+	s.c.delivered()
+	return nil
+}
+
+// maxHeaderBytes bounds the header section read before Submit, where the
+// sender fields are checked.
+const maxHeaderBytes = 1 << 20
+
+// errMessageTooLarge is messageReader's error past the size limit.
+var errMessageTooLarge = errors.New("relay: message over the maximum message size")
+
+// messageReader reads the message for Submit, counting its bytes, failing
+// with errMessageTooLarge past limit, and keeping the first read error.
+type messageReader struct {
+	r     io.Reader
+	limit int64
+	n     int64
+	err   error
+}
+
+func (m *messageReader) Read(p []byte) (int, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	if rest := m.limit + 1 - m.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := m.r.Read(p)
+	m.n += int64(n)
+	if m.n > m.limit {
+		m.err = errMessageTooLarge
+		return n, m.err
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		m.err = err
+	}
+	return n, err
+}
+
+// readHeader reads the header section and the empty line that ends it (or
+// the whole message when it has none), up to max bytes; complete is false
+// when it is longer.
+func readHeader(br *bufio.Reader, max int) (hdr []byte, complete bool, err error) {
+	atStart := true
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(hdr)+len(frag) > max {
+			return hdr, false, nil
+		}
+		hdr = append(hdr, frag...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			atStart = false
+			continue
+		case errors.Is(err, io.EOF):
+			return hdr, true, nil
+		case err != nil:
+			return nil, false, err
+		}
+		line := bytes.TrimSuffix(bytes.TrimSuffix(frag, []byte("\n")), []byte("\r"))
+		if atStart && len(line) == 0 {
+			return hdr, true, nil
+		}
+		atStart = true
+		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' && !bytes.Contains(line, []byte(":")) {
+			// Not a field: the header section ends before it (rfc5322.Parse).
+			return hdr, true, nil
+		}
+	}
+}
+
+// readFailed answers a message that could not be read to its end.
+func (s *session) readFailed(err error, mr *messageReader, cfg *config) error {
 	switch {
+	case errors.Is(err, errMessageTooLarge):
+		s.c.refuse()
+		return ErrTooLarge
 	case errors.Is(err, smtp.ErrTooLongLine):
 		s.refuse("line longer than 65536 octets in the message", s.from)
 		s.drain(cfg)
@@ -177,38 +289,13 @@ func (s *session) data(r io.Reader) error {
 		return ErrDataTimeout
 	case errors.Is(err, smtp.ErrDataReset):
 		return err
-	case err != nil:
-		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			s.c.refuse()
-			return se
-		}
-		return ErrNotQueued
 	}
-	if int64(len(raw)) > cfg.MaxMessageBytes {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
 		s.c.refuse()
-		return ErrTooLarge
+		return se
 	}
-	if patterns, any := s.senders(cfg); !any {
-		if err := checkHeaderFrom(raw, patterns); err != nil {
-			s.refuse("sender header not allowed or ambiguous", s.from)
-			return err
-		}
-	}
-	env := Envelope{From: s.from, To: append([]string(nil), s.to...), ClientAddr: s.ip, User: s.user, TLS: s.tls}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.SubmitTimeout)
-	defer cancel()
-	if err := cfg.Submit(ctx, env, raw); err != nil {
-		s.srv.log.Error("relay: could not queue message", "client", s.ip, "user", s.user, "error", err)
-		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			return se
-		}
-		return ErrNotQueued
-	}
-	s.srv.log.Info("relay: accepted", "client", s.ip, "user", s.user, "recipients", len(env.To), "bytes", len(raw))
-	s.c.delivered()
-	return nil
+	return ErrNotQueued
 }
 
 // senderFields are the header fields that say who sent a message. Every

@@ -191,7 +191,7 @@ func (s *Spool) Retry(id ID) error {
 }
 
 func (s *Spool) retry(id ID) error {
-	if h, _, err := s.loadMessage(dirQueue, id); err == nil {
+	if h, err := s.loadHeader(dirQueue, id); err == nil {
 		return s.retryQueued(id, h.Meta)
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
@@ -226,7 +226,7 @@ func (s *Spool) retryQueued(id ID, h Meta) (err error) {
 
 // retryDead takes a dead message back into the queue.
 func (s *Spool) retryDead(id ID) (err error) {
-	h, _, err := s.loadMessage(dirDeadletter, id)
+	h, err := s.loadHeader(dirDeadletter, id)
 	if err != nil {
 		return err
 	}
@@ -409,7 +409,7 @@ func (s *Spool) Stats() (depth int, oldest time.Duration, err error) {
 		}
 		s.mu.Unlock()
 		if !ok {
-			h, _, err := s.loadMessage(dirQueue, id)
+			h, err := s.loadHeader(dirQueue, id)
 			if err != nil {
 				continue
 			}

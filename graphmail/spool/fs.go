@@ -16,6 +16,11 @@ import (
 type fileSystem interface {
 	// writeFileSync creates name, writes data, fsyncs and closes it.
 	writeFileSync(name string, data []byte) error
+	// createSync creates name, lets fill write it, fsyncs and closes it;
+	// when fill fails, name is removed.
+	createSync(name string, fill func(f *os.File) error) error
+	// openFile opens a regular file for reading, with readFile's checks.
+	openFile(name string) (*os.File, error)
 	// rename renames oldpath to newpath (atomic within one file system).
 	rename(oldpath, newpath string) error
 	// remove removes name; a missing file is not an error.
@@ -62,6 +67,13 @@ func (e *foreignError) Error() string {
 }
 
 func (o osFS) writeFileSync(name string, data []byte) error {
+	return o.createSync(name, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+func (o osFS) createSync(name string, fill func(f *os.File) error) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -76,7 +88,7 @@ func (o osFS) writeFileSync(name string, data []byte) error {
 			return fail(err)
 		}
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := fill(f); err != nil {
 		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
@@ -110,24 +122,36 @@ func (osFS) syncDir(dir string) error {
 // a FIFO), checks that it is a regular file, owned by the spool's owner or
 // root when that is known, and reads it.
 func (o osFS) readFile(name string) ([]byte, error) {
-	f, err := openNoFollow(name)
+	f, err := o.openFile(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	return io.ReadAll(f)
+}
+
+// openFile opens name for reading with readFile's checks.
+func (o osFS) openFile(name string) (*os.File, error) {
+	f, err := openNoFollow(name)
 	if err != nil {
 		return nil, err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	if !fi.Mode().IsRegular() {
+		f.Close()
 		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
 	}
 	if o.own != nil {
 		if uid, _, _, ok := fileOwner(fi); ok && uid != o.own.uid && uid != 0 {
+			f.Close()
 			return nil, &fs.PathError{Op: "read", Path: name, Err: &foreignError{uid: uid}}
 		}
 	}
-	return io.ReadAll(f)
+	return f, nil
 }
 
 func (osFS) readDir(dir string) ([]fs.DirEntry, error) { return os.ReadDir(dir) }

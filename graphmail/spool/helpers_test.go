@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -32,6 +33,11 @@ func (r *recordingFS) rec(op, name string) {
 func (r *recordingFS) writeFileSync(name string, data []byte) error {
 	r.rec("write+fsync", name)
 	return r.osFS.writeFileSync(name, data)
+}
+
+func (r *recordingFS) createSync(name string, fill func(*os.File) error) error {
+	r.rec("write+fsync", name)
+	return r.osFS.createSync(name, fill)
 }
 
 func (r *recordingFS) rename(o, n string) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -46,11 +47,15 @@ type Delivery struct {
 	// (Meta.Pending). Recipients that are in no header (Bcc) must be
 	// delivered too.
 	Envelope Envelope
-	// Raw is the message exactly as it was enqueued.
+	// Raw is the message exactly as it was enqueued, when it is within
+	// InlineBytes; nil for a larger one, which is read through Body.
 	Raw []byte
 	// Mailbox is the mailbox to send through (Meta.Mailbox); "" means the
 	// deliverer's default.
 	Mailbox string
+	// Body reads the message in place from its file; it is valid until
+	// Deliver returns.
+	Body *io.SectionReader
 	// MessageID is the Message-ID to use on every attempt (Meta.MessageID);
 	// a Deliverer adds it as a header when Raw has none.
 	MessageID string
@@ -374,7 +379,7 @@ func (s *Spool) scan() error {
 				continue
 			}
 		}
-		h, _, err := s.loadMessage(dirQueue, id)
+		h, err := s.loadHeader(dirQueue, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -416,7 +421,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 	m := s.index[id].meta
 	s.mu.Unlock()
 	ev := Event{ID: id, MessageID: m.MessageID, Attempt: m.Attempts + 1}
-	h, raw, err := s.loadMessage(dirQueue, id)
+	h, msg, err := s.openMessage(dirQueue, id)
 	if err != nil {
 		// Purged meanwhile, or unusable: nothing to deliver.
 		switch {
@@ -428,6 +433,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 		s.forget(id)
 		return
 	}
+	defer msg.Close()
 	if m.Submitted != nil || m.Dead != nil {
 		// Its record says it is leaving the queue (a move that failed
 		// before, or a crash): finish the move, never deliver it.
@@ -440,7 +446,7 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 	if len(m.Pending) > 0 {
 		env.To = m.Pending
 	}
-	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: env, Raw: raw, Mailbox: m.Mailbox, MessageID: m.MessageID, Attempt: m.Attempts + 1})
+	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: env, Raw: msg.raw, Body: msg.body, Mailbox: m.Mailbox, MessageID: m.MessageID, Attempt: m.Attempts + 1})
 	cancel()
 	ev.Duration = time.Since(start)
 	now := s.now()

@@ -195,7 +195,7 @@ func (s *Spool) recover() error {
 		}
 	}
 	for _, id := range msgs {
-		h, _, err := s.loadMessage(dirQueue, id)
+		h, err := s.loadHeader(dirQueue, id)
 		if badFile(err) {
 			s.quarantine(dirQueue, err, string(id)+".msg", string(id)+".meta")
 			continue

@@ -2,6 +2,7 @@ package rfc5322
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -174,5 +175,26 @@ func TestNewMessageID(t *testing.T) {
 	}
 	if id := NewMessageID(""); !strings.HasSuffix(id, "@localhost") {
 		t.Errorf("NewMessageID(\"\") = %q, want @localhost", id)
+	}
+}
+
+func TestEnsureMessageIDAt(t *testing.T) {
+	for _, tt := range []struct{ name, raw, id, want string }{
+		{"added", "Subject: x\r\n\r\nbody\r\n", "a@b", "Message-ID: <a@b>\r\nSubject: x\r\n\r\nbody\r\n"},
+		{"kept", "Message-ID: <old@b>\r\n\r\nbody", "a@b", "Message-ID: <old@b>\r\n\r\nbody"},
+		{"empty field replaced", "Message-ID:\r\nSubject: x\r\n\r\nb", "a@b", "Message-ID: <a@b>\r\nSubject: x\r\n\r\nb"},
+		{"no id given", "Subject: x\r\n\r\nb", "", "Subject: x\r\n\r\nb"},
+		{"empty message", "", "a@b", "Message-ID: <a@b>\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, size, err := EnsureMessageIDAt(strings.NewReader(tt.raw), int64(len(tt.raw)), tt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(io.NewSectionReader(r, 0, size))
+			if err != nil || string(got) != tt.want || string(got) != string(EnsureMessageID([]byte(tt.raw), tt.id)) {
+				t.Errorf("got %q (%v), want %q", got, err, tt.want)
+			}
+		})
 	}
 }
