@@ -143,6 +143,9 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 
 	add(checkAuthority(ctx, a))
 	add(checkCredential(cfg))
+	for _, e := range cfg.ExposedSecrets() {
+		add(checkResult{Name: "secret file", Status: statusWarn, Detail: e.String()})
+	}
 	graphOK := true
 	smtpRole, smtpHint := "SMTP.SendAsApp", "grant the SMTP.SendAsApp application permission (Office 365 Exchange Online) and admin consent, or set smtp.fallback: never"
 	if cfg.Auth.Method == config.MethodDelegated {

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -75,6 +77,11 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if wide := nonLoopback(d.cfg.Serve.AllowNets); len(wide) > 0 {
+		d.log.Warn("serve.allow_nets lets clients beyond loopback submit without AUTH: every host there can send mail as the allowed senders",
+			"networks", strings.Join(wide, ","), "serve.allowed_from", strings.Join(d.cfg.Serve.AllowedFrom, ","),
+			"hint", "keep serve.allow_nets to the devices that need it, limit serve.allowed_from, or give those clients serve.accounts")
+	}
 	if opts.MaxMessageBytes < d.cfg.Serve.MaxMessageSize {
 		d.log.Warn("serve.max_message_size is more than the configured paths can carry; the relay announces and accepts the smaller size (552 beyond it)",
 			"serve.max_message_size", d.cfg.Serve.MaxMessageSize, "accepted", opts.MaxMessageBytes,
@@ -84,6 +91,17 @@ func New(o Options) (*Daemon, error) {
 		return nil, &config.Error{Key: "serve", Problem: err.Error(), Hint: "check the serve section"}
 	}
 	return d, nil
+}
+
+// nonLoopback returns the networks of nets that reach beyond loopback.
+func nonLoopback(nets []netip.Prefix) []string {
+	var out []string
+	for _, n := range nets {
+		if a := n.Addr().Unmap(); !a.IsLoopback() || !(a.Is4() && n.Bits() >= 8 || a.Is6() && n.Bits() == 128) {
+			out = append(out, n.String())
+		}
+	}
+	return out
 }
 
 // acceptedSize is the largest message the relay takes: serve.max_message_size,

@@ -213,3 +213,14 @@ func FuzzPolicyRewrite(f *testing.F) {
 		}
 	})
 }
+
+func TestNonLoopback(t *testing.T) {
+	nets := []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("127.0.0.1/32"),
+		netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"),
+	}
+	got := nonLoopback(nets)
+	if want := []string{"10.1.2.0/24", "0.0.0.0/0", "::/0"}; !slices.Equal(got, want) {
+		t.Errorf("nonLoopback = %v, want %v", got, want)
+	}
+}

@@ -81,6 +81,11 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Stack{Config: cfg, Log: log, Sinks: o.Sinks}
+	for _, e := range cfg.ExposedSecrets() {
+		// As ssh does for a private key, but a warning: refusing would
+		// stop mail on hosts that worked yesterday.
+		log.Warn(e.String(), "key", e.Key)
+	}
 	if o.Sinks != nil {
 		a.closers = append(a.closers, o.Sinks.Close)
 	}
