@@ -9,13 +9,18 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 var (
-	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	guidRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	})
 	// domainRE matches a DNS name with at least two labels and an
 	// alphabetic top-level label.
-	domainRE = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	domainRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	})
 )
 
 // Hints shared by several checks.
@@ -47,7 +52,7 @@ func (l *loader) validate(c *Config) {
 	}
 	switch {
 	case ok("client_id", c.ClientID):
-		if !guidRE.MatchString(c.ClientID) {
+		if !guidRE().MatchString(c.ClientID) {
 			l.fail("client_id", "not a GUID", hintClient, nil)
 		}
 	case !managed:
@@ -56,7 +61,7 @@ func (l *loader) validate(c *Config) {
 	if req && !l.bad["auth.method"] {
 		l.checkCredentials(c)
 	}
-	if ok("managed_identity_client_id", c.ManagedIdentityClientID) && !guidRE.MatchString(c.ManagedIdentityClientID) {
+	if ok("managed_identity_client_id", c.ManagedIdentityClientID) && !guidRE().MatchString(c.ManagedIdentityClientID) {
 		l.fail("managed_identity_client_id", "not a GUID",
 			"copy the Client ID (not the Object ID) from the user-assigned managed identity's Overview page, or leave it unset for the system-assigned identity", nil)
 	}
@@ -124,7 +129,7 @@ func (l *loader) checkTenant(t string) {
 	switch lt := strings.ToLower(t); {
 	case lt == "common" || lt == "organizations" || lt == "consumers":
 		l.fail("tenant_id", lt+" is not a specific tenant (client credentials need one)", hintTenant, nil)
-	case guidRE.MatchString(t) || domainRE.MatchString(t):
+	case guidRE().MatchString(t) || domainRE().MatchString(t):
 	default:
 		l.fail("tenant_id", "not a GUID or a domain name", hintTenant+" (a verified domain such as contoso.onmicrosoft.com works too)", nil)
 	}

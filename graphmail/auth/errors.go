@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
@@ -159,7 +160,7 @@ var describe = map[string]string{
 	"invalid_grant": "the sign-in is no longer valid",
 }
 
-var aadstsRE = regexp.MustCompile(`AADSTS\d{5,8}`)
+var aadstsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`AADSTS\d{5,8}`) })
 
 // wrapMethod turns an MSAL error for a credential method into *Error.
 func wrapMethod(m Method, scope string, err error) error {
@@ -177,23 +178,25 @@ func wrapMethod(m Method, scope string, err error) error {
 		}
 		e.OAuthError, e.Description = oauthError(ce.Resp)
 	}
-	if m := aadstsRE.FindString(err.Error()); m != "" {
+	if m := aadstsRE().FindString(err.Error()); m != "" {
 		e.Code = m
-	} else if e.Method == MethodDelegated && (e.OAuthError == "invalid_grant" || e.OAuthError == "interaction_required" || grantErrRE.MatchString(err.Error())) {
+	} else if e.Method == MethodDelegated && (e.OAuthError == "invalid_grant" || e.OAuthError == "interaction_required" || grantErrRE().MatchString(err.Error())) {
 		// A refresh token refused without an AADSTS code.
 		e.Code = "invalid_grant"
 	} else if e.StatusCode == 0 {
 		// MSAL reports some HTTP failures only as text; keep the status when present.
-		if m := statusRE.FindStringSubmatch(err.Error()); m != nil {
+		if m := statusRE().FindStringSubmatch(err.Error()); m != nil {
 			e.StatusCode, _ = strconv.Atoi(m[1])
 		}
 	}
 	return e
 }
 
-var grantErrRE = regexp.MustCompile(`"error"\s*:\s*"(invalid_grant|interaction_required)"`)
+var grantErrRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`"error"\s*:\s*"(invalid_grant|interaction_required)"`)
+})
 
-var statusRE = regexp.MustCompile(`status code was (\d{3})`)
+var statusRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`status code was (\d{3})`) })
 
 // oauthError reads the RFC 6749 error and the first line of its
 // description from a token response (MSAL leaves the body readable).
@@ -260,7 +263,7 @@ func CheckAuthority(ctx context.Context, hc *http.Client, authorityHost, tenant 
 		return nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	e := &Error{StatusCode: resp.StatusCode, URL: u, Code: aadstsRE.FindString(string(body))}
+	e := &Error{StatusCode: resp.StatusCode, URL: u, Code: aadstsRE().FindString(string(body))}
 	var v struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`

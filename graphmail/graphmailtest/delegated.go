@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -508,8 +509,10 @@ func (s *Server) sign(claims jwt.Claims) (string, error) {
 // formActionRE and formInputRE pick the action and the hidden fields of
 // the form_post page.
 var (
-	formActionRE = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
-	formInputRE  = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+	formActionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`<form method="post" action="([^"]*)">`) })
+	formInputRE  = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+	})
 )
 
 // BrowserSignIn plays the browser of an authorization code sign-in: it
@@ -528,12 +531,12 @@ func (s *Server) BrowserSignIn(authorizeURL string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("graphmailtest: browser: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
-	m := formActionRE.FindSubmatch(body)
+	m := formActionRE().FindSubmatch(body)
 	if m == nil {
 		return nil // a redirect was followed to the loopback listener
 	}
 	form := url.Values{}
-	for _, in := range formInputRE.FindAllSubmatch(body, -1) {
+	for _, in := range formInputRE().FindAllSubmatch(body, -1) {
 		form.Set(html.UnescapeString(string(in[1])), html.UnescapeString(string(in[2])))
 	}
 	post, err := c.PostForm(html.UnescapeString(string(m[1])), form)
