@@ -24,7 +24,7 @@ func TestCredentialFileLists(t *testing.T) {
 		{name: "a YAML list", file: "client_secret_file: [old.txt, new.txt]\n", want: []string{"etc/old.txt", "etc/new.txt"}},
 		{name: "a block list", file: "client_secret_file:\n  - new.txt\n  - old.txt\n", want: []string{"etc/new.txt", "etc/old.txt"}},
 		{name: "comma-separated in the environment", file: "sender: x@contoso.com\n",
-			env: fakeEnv{"GRAPHMAIL_CLIENT_SECRET_FILE": filepath.Join(dir, "etc/old.txt") + "," + filepath.Join(dir, "etc/new.txt")},
+			env:  fakeEnv{"GRAPHMAIL_CLIENT_SECRET_FILE": filepath.Join(dir, "etc/old.txt") + "," + filepath.Join(dir, "etc/new.txt")},
 			want: []string{"etc/old.txt", "etc/new.txt"}},
 	}
 	for _, tt := range tests {
