@@ -72,7 +72,9 @@ type CredentialFileError struct {
 }
 
 // Error implements error.
-func (e *CredentialFileError) Error() string { return "auth: credential file " + e.Path + ": " + e.Problem }
+func (e *CredentialFileError) Error() string {
+	return "auth: credential file " + e.Path + ": " + e.Problem
+}
 
 // Unwrap returns the underlying error.
 func (e *CredentialFileError) Unwrap() error { return e.Err }
