@@ -36,6 +36,10 @@ type Options struct {
 	// ClientSecret, Certificate, FederatedTokenFile and ManagedIdentity
 	// must be set.
 	ClientSecret string
+	// SecretExpires is when the client secret (ClientSecret, or the first
+	// of Files.Secrets) expires, as the portal shows it next to the
+	// secret; zero when not known. See Provider.Credentials.
+	SecretExpires time.Time
 	// Certificate authenticates the app with a certificate.
 	Certificate *Certificate
 	// Files authenticates the app with client secrets or certificates read
@@ -135,6 +139,7 @@ type Provider struct {
 	cache             cache.ExportReplace
 	cacheFor          func(key []byte, index int) cache.ExportReplace
 	files             *CredentialFiles
+	secretExpires     time.Time
 	rmu               sync.Mutex  // serializes ReloadCredentials
 	stamps            []fileStamp // the files as last read (rmu)
 	cmu               sync.Mutex  // guards slots, active and changed
@@ -180,7 +185,7 @@ func New(opts Options) (*Provider, error) {
 	}
 	p.authority = host + "/" + opts.TenantID
 	p.httpClient, p.instanceDiscovery, p.cache, p.cacheFor = opts.HTTPClient, opts.InstanceDiscovery, opts.Cache, opts.CacheFor
-	p.changed = make(chan struct{})
+	p.changed, p.secretExpires = make(chan struct{}), opts.SecretExpires
 	if method == MethodWorkloadIdentity {
 		client, err := p.newConfidential(confidential.NewCredFromAssertionCallback(federatedAssertion(opts.FederatedTokenFile, p.now)), nil)
 		if err != nil {
@@ -196,13 +201,13 @@ func New(opts Options) (*Provider, error) {
 		for _, path := range p.files.paths() {
 			p.stamps = append(p.stamps, stampOf(path))
 		}
-		if creds, err = p.files.load(); err != nil {
+		if creds, err = p.files.load(p.secretExpires); err != nil {
 			return nil, err
 		}
 	case opts.Certificate != nil:
 		creds = []clientCred{{cert: opts.Certificate, expires: opts.Certificate.Chain[0].NotAfter}}
 	default:
-		creds = []clientCred{{secret: opts.ClientSecret}}
+		creds = []clientCred{{secret: opts.ClientSecret, expires: opts.SecretExpires}}
 	}
 	for i, c := range creds {
 		s, err := p.newSlot(c, i)

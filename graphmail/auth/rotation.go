@@ -36,9 +36,6 @@ type CredentialFiles struct {
 	Certificates []string
 	// CertificatePassword decrypts PKCS#12 files.
 	CertificatePassword string
-	// SecretExpires is when the first secret expires, as the portal shows
-	// it (client_secret_expires); zero when not known.
-	SecretExpires time.Time
 }
 
 // String describes the files without the certificate password.
@@ -80,7 +77,7 @@ func (e *CredentialFileError) Error() string {
 func (e *CredentialFileError) Unwrap() error { return e.Err }
 
 // load reads every file.
-func (f *CredentialFiles) load() ([]clientCred, error) {
+func (f *CredentialFiles) load(secretExpires time.Time) ([]clientCred, error) {
 	if len(f.Secrets) > 0 && len(f.Certificates) > 0 {
 		return nil, errors.New("auth: credential files: set secrets or certificates, not both")
 	}
@@ -100,7 +97,7 @@ func (f *CredentialFiles) load() ([]clientCred, error) {
 		}
 		c := clientCred{file: path, secret: secret}
 		if i == 0 {
-			c.expires = f.SecretExpires
+			c.expires = secretExpires
 		}
 		out = append(out, c)
 	}
@@ -353,7 +350,7 @@ func (p *Provider) ReloadCredentials(force bool) (changed bool, err error) {
 	if !force && slices.Equal(stamps, p.stamps) {
 		return false, nil
 	}
-	creds, err := p.files.load()
+	creds, err := p.files.load(p.secretExpires)
 	if err != nil {
 		// A file in the middle of being replaced, or removed: keep the
 		// running credentials; the stamps stay old so the next poll looks

@@ -175,7 +175,7 @@ func TestCredentialsExpiry(t *testing.T) {
 	secretFile := writeSecret(t, dir, "secret.txt", secret)
 	sp := newProvider(t, srv, func(o *auth.Options) {
 		o.ClientSecret = ""
-		o.Files = &auth.CredentialFiles{Secrets: []string{secretFile}, SecretExpires: configured}
+		o.Files, o.SecretExpires = &auth.CredentialFiles{Secrets: []string{secretFile}}, configured
 	})
 	infos = sp.Credentials(nil)
 	if len(infos) != 1 || !infos[0].Expires.Equal(configured) || infos[0].Source != auth.ExpiryFromConfig || infos[0].ID != "secret.txt" {
