@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -30,11 +29,11 @@ import (
 //     or expires within credential_warn_days, and it keeps their expiry
 //     for graphmail_credential_expiry_timestamp_seconds.
 type credWatch struct {
+	st       *setup.Stack
 	tokens   *auth.Provider // nil: no client credential (dry run, tests)
 	sp       *spool.Spool
 	log      *slog.Logger
 	cfg      *config.Config
-	hc       *http.Client
 	interval time.Duration
 	now      func() time.Time
 
@@ -48,16 +47,16 @@ type credWatch struct {
 	pollErr  string // the last poll error, logged once
 }
 
-func newCredWatch(tokens *auth.Provider, sp *spool.Spool, cfg *config.Config, hc *http.Client, log *slog.Logger, interval time.Duration, now func() time.Time) *credWatch {
+func newCredWatch(st *setup.Stack, sp *spool.Spool, log *slog.Logger, interval time.Duration, now func() time.Time) *credWatch {
 	if interval <= 0 {
 		interval = TokenWatchInterval
 	}
 	if now == nil {
 		now = time.Now
 	}
-	w := &credWatch{tokens: tokens, sp: sp, cfg: cfg, hc: hc, log: log, interval: interval, now: now, held: map[spool.ID]bool{}}
-	if tokens != nil {
-		w.infos = tokens.Credentials(nil)
+	w := &credWatch{st: st, tokens: st.Tokens, sp: sp, cfg: st.Config, log: log, interval: interval, now: now, held: map[spool.ID]bool{}}
+	if w.tokens != nil {
+		w.infos = w.tokens.Credentials(nil)
 	}
 	return w
 }
@@ -178,7 +177,7 @@ func (w *credWatch) readRegistration(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	reg, err := auth.FetchRegistration(ctx, w.hc, w.cfg.GraphEndpoint, w.cfg.GraphScope, w.cfg.ClientID, w.tokens)
+	reg, err := setup.ReadRegistration(ctx, w.st)
 	var re *auth.RegistrationError
 	switch {
 	case err == nil:
@@ -204,6 +203,9 @@ func (w *credWatch) readRegistration(ctx context.Context) {
 
 // warnExpiring logs the expiry warnings once a day.
 func (w *credWatch) warnExpiring() {
+	if w.tokens == nil {
+		return
+	}
 	now := w.now()
 	today := now.Format(time.DateOnly)
 	w.mu.Lock()

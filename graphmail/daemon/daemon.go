@@ -162,7 +162,10 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		tokens = d.o.Stack.Tokens
 	}
 	watch := newTokenWatch(tokens, scope, d.o.TokenWatchInterval)
-	d.creds = newCredWatch(d.o.Stack.Tokens, d.sp, d.cfg, d.o.Stack.HTTP, d.log, d.o.TokenWatchInterval, nil)
+	d.creds = newCredWatch(d.o.Stack, d.sp, d.log, d.o.TokenWatchInterval, nil)
+	// An expiring credential is said before anything else, from what is
+	// known locally; the app registration is read in the background.
+	d.creds.warnExpiring()
 	go func() {
 		defer close(watchDone)
 		var wg sync.WaitGroup

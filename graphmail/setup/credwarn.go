@@ -1,6 +1,7 @@
 package setup
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -108,4 +109,14 @@ func writeMarker(path, day string) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// ReadRegistration reads the app registration's credentials through Graph
+// (auth.FetchRegistration) with the stack's HTTP client, Graph endpoint
+// and token provider. It needs the optional Application.Read.All or
+// Application.ReadWrite.OwnedBy permission; without it the error is an
+// *auth.RegistrationError whose NotPermitted is true.
+func ReadRegistration(ctx context.Context, st *Stack) (*auth.Registration, error) {
+	cfg := st.Config
+	return auth.FetchRegistration(ctx, st.HTTP, cfg.GraphEndpoint, cfg.GraphScope, cfg.ClientID, st.Tokens)
 }
