@@ -138,7 +138,8 @@ type Provider struct {
 	instanceDiscovery bool
 	cache             cache.ExportReplace
 	cacheFor          func(key []byte, index int) cache.ExportReplace
-	files             *CredentialFiles
+	files             *CredentialFiles // rmu
+	hasFiles          bool             // Files was set; fixed at New
 	secretExpires     time.Time
 	rmu               sync.Mutex  // serializes ReloadCredentials
 	stamps            []fileStamp // the files as last read (rmu)
@@ -197,7 +198,7 @@ func New(opts Options) (*Provider, error) {
 	var creds []clientCred
 	switch {
 	case opts.Files != nil:
-		p.files = opts.Files
+		p.files, p.hasFiles = opts.Files, true
 		for _, path := range p.files.paths() {
 			p.stamps = append(p.stamps, stampOf(path))
 		}

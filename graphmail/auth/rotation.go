@@ -307,7 +307,7 @@ func (p *Provider) acquireConfidential(ctx context.Context, scope string, opts [
 				firstErr = err
 			}
 		}
-		if reloaded || p.files == nil {
+		if reloaded || !p.hasFiles {
 			return Token{}, firstErr
 		}
 		reloaded = true
@@ -337,7 +337,7 @@ func (p *Provider) setActive(s *slot) {
 // read or parsed keeps the running credentials and returns the error. It
 // returns false and nil for a provider without credential files.
 func (p *Provider) ReloadCredentials(force bool) (changed bool, err error) {
-	if p.files == nil {
+	if !p.hasFiles {
 		return false, nil
 	}
 	p.rmu.Lock()
@@ -364,6 +364,14 @@ func (p *Provider) ReloadCredentials(force bool) (changed bool, err error) {
 		same = old[i].fp == creds[i].fingerprint()
 	}
 	if same {
+		// The same credentials; a new configured expiry still counts.
+		fresh := make([]*slot, len(old))
+		for i, s := range old {
+			fresh[i] = &slot{cred: creds[i], fp: s.fp, client: s.client}
+		}
+		p.cmu.Lock()
+		p.slots = fresh
+		p.cmu.Unlock()
 		return false, nil
 	}
 	slots := make([]*slot, len(creds))
@@ -390,6 +398,34 @@ func (p *Provider) ReloadCredentials(force bool) (changed bool, err error) {
 	return true, nil
 }
 
+// SetCredentialFiles replaces the files the provider reads its
+// credentials from (a reloaded configuration listing a second file, or
+// another one) and the first secret's expiry, then reads them as
+// ReloadCredentials(true) does. The kind must stay the same: secret files
+// for a provider built with secrets, certificate files for one built with
+// certificates. When the files cannot be used, the running credentials and
+// files stay.
+func (p *Provider) SetCredentialFiles(files CredentialFiles, secretExpires time.Time) (changed bool, err error) {
+	if !p.hasFiles {
+		return false, errors.New("auth: the provider does not read its credential from files")
+	}
+	if (p.method == MethodSecret) != (len(files.Secrets) > 0) || len(files.paths()) == 0 ||
+		(len(files.Secrets) > 0 && len(files.Certificates) > 0) {
+		return false, fmt.Errorf("auth: the credential method is %s; changing it needs a restart", p.method)
+	}
+	p.rmu.Lock()
+	oldFiles, oldExpires := p.files, p.secretExpires
+	p.files, p.secretExpires, p.stamps = &files, secretExpires, nil
+	p.rmu.Unlock()
+	changed, err = p.ReloadCredentials(true)
+	if err != nil {
+		p.rmu.Lock()
+		p.files, p.secretExpires, p.stamps = oldFiles, oldExpires, nil
+		p.rmu.Unlock()
+	}
+	return changed, err
+}
+
 // CredentialChanged returns a channel that is closed when the provider
 // next switches to changed credentials (ReloadCredentials, or a refused
 // credential that made it read the files again). Take a new channel after
@@ -402,4 +438,4 @@ func (p *Provider) CredentialChanged() <-chan struct{} {
 
 // WatchesFiles reports whether the provider reads its credentials from
 // files it can read again (Options.Files).
-func (p *Provider) WatchesFiles() bool { return p.files != nil }
+func (p *Provider) WatchesFiles() bool { return p.hasFiles }

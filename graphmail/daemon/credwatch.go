@@ -33,7 +33,7 @@ type credWatch struct {
 	tokens   *auth.Provider // nil: no client credential (dry run, tests)
 	sp       *spool.Spool
 	log      *slog.Logger
-	cfg      *config.Config
+	cfg      *config.Config // mu: replaced by a reload
 	interval time.Duration
 	now      func() time.Time
 
@@ -130,6 +130,29 @@ func (w *credWatch) poll(force bool) {
 	}
 }
 
+// reconfigure applies the credential files of a reloaded configuration
+// (a second file listed for a rotation, another path, a new
+// client_secret_expires) and reads them.
+func (w *credWatch) reconfigure(cfg *config.Config) {
+	if w == nil || w.tokens == nil || !w.tokens.WatchesFiles() {
+		return
+	}
+	files, expires := setup.CredentialFiles(cfg)
+	if files == nil {
+		w.log.Warn("the reloaded configuration does not read the client credential from files; restart graphmail serve to apply it")
+		return
+	}
+	if _, err := w.tokens.SetCredentialFiles(*files, expires); err != nil {
+		w.log.Error("the reloaded credential files cannot be used; keeping the running ones", "error", err.Error())
+		return
+	}
+	w.mu.Lock()
+	w.cfg = cfg
+	w.infos = w.tokens.Credentials(w.reg)
+	w.warnDay = ""
+	w.mu.Unlock()
+}
+
 // credentialChanged makes the held messages due now and refreshes the
 // expiry view.
 func (w *credWatch) credentialChanged() {
@@ -172,7 +195,7 @@ func (w *credWatch) daily(ctx context.Context) {
 // certificates from Graph. The permission it needs is optional: without
 // it the daemon says so once and goes on with what it knows locally.
 func (w *credWatch) readRegistration(ctx context.Context) {
-	if len(w.tokens.Credentials(nil)) == 0 || w.cfg.GraphEndpoint == "" {
+	if len(w.tokens.Credentials(nil)) == 0 || w.st.Config.GraphEndpoint == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -211,12 +234,12 @@ func (w *credWatch) warnExpiring() {
 	w.mu.Lock()
 	w.infos = w.tokens.Credentials(w.reg)
 	due := w.warnDay != today
-	reg := w.reg
+	reg, cfg := w.reg, w.cfg
 	w.mu.Unlock()
 	if !due {
 		return
 	}
-	creds := setup.ExpiringCredentials(w.cfg, w.tokens, reg, now)
+	creds := setup.ExpiringCredentials(cfg, w.tokens, reg, now)
 	if len(creds) == 0 {
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/auth"
 	"github.com/graphmail/graphmail/graphmail/daemon"
@@ -234,5 +235,74 @@ func TestCredentialExpiryMetricAndWarning(t *testing.T) {
 	waitFor(t, "the expiry warning", func() bool { return strings.Contains(logs.String(), "client credential expires soon") })
 	if n := strings.Count(logs.String(), "client credential expires soon"); n != 1 {
 		t.Errorf("%d expiry warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+// TestReloadListsASecondSecretFile: a reloaded configuration that lists a
+// second secret file (the start of an overlap window) is applied without a
+// restart; one whose file cannot be used keeps the running credentials.
+func TestReloadListsASecondSecretFile(t *testing.T) {
+	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	app := srv.App()
+	dir := t.TempDir()
+	oldFile, newFile := filepath.Join(dir, "secret"), filepath.Join(dir, "secret.new")
+	replaceFile(t, oldFile, app.Secret+"\n")
+	const next = "n3xt-s3cret~value.rotation"
+	srv.AddSecret(app.ClientID, graphmailtest.SecretCredential{Value: next})
+	cfg := loadConfig(t, srv, map[string]any{"client_secret": nil, "client_secret_file": oldFile})
+	empty := filepath.Join(dir, "empty")
+	replaceFile(t, empty, "")
+	reloaded := []map[string]any{
+		{"client_secret": nil, "client_secret_file": []string{oldFile, empty}},
+		{"client_secret": nil, "client_secret_file": []string{oldFile, newFile}},
+	}
+	var logs lockedBuffer
+	st, err := setup.New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), setup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	step := 0
+	d, err := daemon.New(daemon.Options{Stack: st, Hostname: "relay.test", TokenWatchInterval: time.Hour, Reload: func() (*config.Config, error) {
+		c := loadConfig(t, srv, reloaded[step])
+		step++
+		return c, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	reload := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, reload) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	reload <- struct{}{} // the second file is empty
+	waitFor(t, "the refused reload", func() bool { return strings.Contains(logs.String(), "keeping the running ones") })
+	if n := len(st.Tokens.Credentials(nil)); n != 1 {
+		t.Fatalf("%d credentials after a reload with an empty file, want the running 1", n)
+	}
+	replaceFile(t, newFile, next+"\n")
+	reload <- struct{}{}
+	waitFor(t, "the second reload", func() bool { return strings.Count(logs.String(), "configuration reloaded") == 2 })
+	infos := st.Tokens.Credentials(nil)
+	if len(infos) != 2 || infos[1].ID != "secret.new" {
+		t.Fatalf("after the reload: %+v, want secret and secret.new", infos)
+	}
+	srv.RemoveSecret(app.ClientID, app.Secret)
+	if _, err := st.Tokens.Token(ctx, st.Config.GraphScope, true); err != nil {
+		t.Fatalf("the old secret deleted: %v, want a token from secret.new", err)
 	}
 }

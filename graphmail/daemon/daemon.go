@@ -260,6 +260,7 @@ func (d *Daemon) reload() {
 		d.log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return
 	}
+	d.creds.reconfigure(cfg)
 	d.log.Info("configuration reloaded", "allow_nets", len(opts.AllowNets), "accounts", len(opts.Accounts))
 }
 

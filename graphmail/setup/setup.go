@@ -190,15 +190,11 @@ func NewTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*a
 		return auth.New(opts)
 	case config.MethodManagedIdentity:
 		return auth.New(auth.Options{ManagedIdentity: &auth.ManagedIdentity{ClientID: cfg.ManagedIdentityClientID}, HTTPClient: hc, Logger: log})
-	case config.MethodCertificate:
-		opts.Files = &auth.CredentialFiles{Certificates: cfg.ClientCertificates, CertificatePassword: cfg.ClientCertificatePassword.Reveal()}
 	default:
-		opts.SecretExpires = cfg.ClientSecretExpires
-		if len(cfg.ClientSecretFiles) > 0 {
-			// Files are read again when they change: a rotated secret
-			// needs no restart.
-			opts.Files = &auth.CredentialFiles{Secrets: cfg.ClientSecretFiles}
-		} else {
+		// Files are read again when they change: a rotated secret or
+		// certificate needs no restart.
+		opts.Files, opts.SecretExpires = CredentialFiles(cfg)
+		if opts.Files == nil {
 			opts.ClientSecret = cfg.ClientSecret.Reveal()
 		}
 	}
@@ -213,6 +209,21 @@ func NewTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*a
 		return nil, &config.Error{Key: key, Problem: strings.TrimPrefix(err.Error(), "auth: "), Hint: hint, Err: err}
 	}
 	return p, err
+}
+
+// CredentialFiles returns the credential files of cfg (client_secret_file
+// or client_certificate) for auth.Options.Files and
+// Provider.SetCredentialFiles, with client_secret_expires; nil when the
+// credential is not read from files (a secret given directly, or another
+// method).
+func CredentialFiles(cfg *config.Config) (*auth.CredentialFiles, time.Time) {
+	switch {
+	case cfg.Auth.Method == config.MethodCertificate && len(cfg.ClientCertificates) > 0:
+		return &auth.CredentialFiles{Certificates: cfg.ClientCertificates, CertificatePassword: cfg.ClientCertificatePassword.Reveal()}, time.Time{}
+	case cfg.Auth.Method == config.MethodSecret && len(cfg.ClientSecretFiles) > 0:
+		return &auth.CredentialFiles{Secrets: cfg.ClientSecretFiles}, cfg.ClientSecretExpires
+	}
+	return nil, cfg.ClientSecretExpires
 }
 
 // NewHTTPClient is the client for every call to the authority and Graph:
