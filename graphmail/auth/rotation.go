@@ -269,7 +269,7 @@ func refused(err error) bool {
 		return false
 	}
 	switch e.Code {
-	case "AADSTS7000215", "AADSTS7000222", "AADSTS700027", "AADSTS7000274", "AADSTS7000218":
+	case "AADSTS7000215", "AADSTS7000222", "AADSTS700027":
 		return true
 	}
 	return e.Code == "" && e.OAuthError == "invalid_client"
