@@ -167,6 +167,9 @@ type Log struct {
 	Format LogFormat
 	// Recipients logs recipient addresses when true. Default false.
 	Recipients bool
+	// Subject logs each message's Subject in the audit line (log.subject).
+	// Default false.
+	Subject bool
 	// File is a file the log is also appended to ("" for none).
 	File string
 	// Syslog also sends the log to the local syslog (facility mail).

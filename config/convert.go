@@ -141,9 +141,15 @@ func convert(def keyDef, raw any, report func(problem, hint string)) any {
 	case kindAccounts:
 		a, ok := asAccounts(raw)
 		if !ok {
-			report("not a table of accounts", "write it in the config file: serve: {accounts: {NAME: {password_hash: '$argon2id$...', allowed_from: [a@contoso.com]}}}")
+			report("not a table of accounts", "write it in the config file: serve: {accounts: {NAME: {password_hash: '$argon2id$...', allowed_from: [a@contoso.com], mailbox: scanner@contoso.com}}}")
 		}
 		return a
+	case kindRewrite:
+		r, problem := asRewrite(raw)
+		if problem != "" {
+			report(problem, "write it in the config file as a list of rules: serve: {rewrite: [{accounts: [scanner], nets: [10.1.2.0/24], from: mailbox, reply_to: true, drop_address_names: true, subject_prefix: '[scan] ', qualify: true}]}")
+		}
+		return r
 	}
 	s, ok := asString(raw)
 	if !ok {
@@ -188,6 +194,8 @@ func zero(k kind) any {
 		return []netip.Prefix(nil)
 	case kindAccounts:
 		return map[string]Account(nil)
+	case kindRewrite:
+		return []Rewrite(nil)
 	}
 	return ""
 }
@@ -322,18 +330,27 @@ func describe(v any) string {
 func asNets(list []string, report func(problem, hint string)) []netip.Prefix {
 	var out []netip.Prefix
 	for _, n := range list {
-		p, err := netip.ParsePrefix(n)
+		p, err := parseNet(n)
 		if err != nil {
-			addr, err := netip.ParseAddr(n)
-			if err != nil {
-				report(fmt.Sprintf("%q is not a network", n), "write networks in CIDR form, e.g. 10.1.2.0/24 or 127.0.0.1/32")
-				continue
-			}
-			p = netip.PrefixFrom(addr, addr.BitLen())
+			report(fmt.Sprintf("%q is not a network", n), "write networks in CIDR form, e.g. 10.1.2.0/24 or 127.0.0.1/32")
+			continue
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// parseNet reads a network in CIDR form; a bare address is one host.
+func parseNet(n string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(n)
+	if err == nil {
+		return p, nil
+	}
+	addr, err := netip.ParseAddr(n)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(addr, addr.BitLen()), nil
 }
 
 // asList accepts a list of scalars, or a comma-separated string.
@@ -389,6 +406,10 @@ func asAccounts(v any) (map[string]Account, bool) {
 					if a.AllowedFrom, ok = asList(val); !ok {
 						return nil, false
 					}
+				case "mailbox":
+					if a.Mailbox, ok = val.(string); !ok {
+						return nil, false
+					}
 				default:
 					return nil, false
 				}
@@ -398,4 +419,88 @@ func asAccounts(v any) (map[string]Account, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+// asRewrite reads serve.rewrite: a list of tables with the fields of
+// Rewrite. It returns a problem naming the first thing wrong.
+func asRewrite(v any) ([]Rewrite, string) {
+	var items []any
+	switch x := v.(type) {
+	case nil:
+		return nil, ""
+	case string:
+		if x == "" {
+			return nil, ""
+		}
+		return nil, "not a list of rules"
+	case []any:
+		items = x
+	case []map[string]any:
+		for _, m := range x {
+			items = append(items, m)
+		}
+	default:
+		return nil, "not a list of rules"
+	}
+	out := make([]Rewrite, 0, len(items))
+	for i, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Sprintf("rule %d is not a table", i+1)
+		}
+		var r Rewrite
+		for k, val := range m {
+			bad := func(what string) string { return fmt.Sprintf("rule %d: %s is not %s", i+1, k, what) }
+			switch strings.ToLower(k) {
+			case "accounts":
+				if r.Accounts, ok = asList(val); !ok {
+					return nil, bad("a list of account names")
+				}
+			case "nets":
+				list, ok := asList(val)
+				if !ok {
+					return nil, bad("a list of networks")
+				}
+				for _, n := range list {
+					p, err := parseNet(n)
+					if err != nil {
+						return nil, bad("a list of networks (" + n + ")")
+					}
+					r.Nets = append(r.Nets, p)
+				}
+			case "from":
+				s, _ := val.(string)
+				switch strings.ToLower(strings.TrimSpace(s)) {
+				case "mailbox":
+					r.FromMailbox = true
+				case "", "keep":
+				default:
+					return nil, bad("mailbox or keep")
+				}
+			case "reply_to", "drop_address_names", "qualify":
+				b, ok := val.(bool)
+				if !ok {
+					return nil, bad("true or false")
+				}
+				switch strings.ToLower(k) {
+				case "reply_to":
+					r.ReplyTo = b
+				case "drop_address_names":
+					r.DropAddressNames = b
+				default:
+					r.Qualify = b
+				}
+			case "subject_prefix":
+				s, ok := val.(string)
+				if !ok || strings.ContainsAny(s, "\r\n\x00") {
+					return nil, bad("one line of text")
+				}
+				r.SubjectPrefix = s
+			default:
+				return nil, fmt.Sprintf("rule %d: unknown field %s (accounts, nets, from, reply_to, drop_address_names, subject_prefix, qualify)", i+1, k)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, ""
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,6 +29,14 @@ type Serve struct {
 	AllowedFrom []string
 	// Postmaster receives a copy of every bounce ("" for none).
 	Postmaster string
+	// Mailbox chooses the mailbox a relayed message is sent through
+	// (serve.mailbox): MailboxSender (the sender mailbox, default) or
+	// MailboxFrom (the From address, when the client may use it). An
+	// account's Mailbox overrides it.
+	Mailbox RelayMailbox
+	// Rewrite are the header rules applied to relayed messages before
+	// they are queued (serve.rewrite, file only), in order.
+	Rewrite []Rewrite
 	// Accounts are the local SMTP AUTH accounts (serve.accounts, file only).
 	Accounts map[string]Account
 	// MaxMessageSize is the largest message accepted (serve.max_message_size,
@@ -58,6 +67,49 @@ type Account struct {
 	// AllowedFrom lists the senders the account may use (addresses or
 	// @domain); empty means the sender mailbox only.
 	AllowedFrom []string
+	// Mailbox, when set, is the mailbox every message of the account is
+	// sent through, whatever serve.mailbox says.
+	Mailbox string
+}
+
+// RelayMailbox is a choice of serve.mailbox.
+type RelayMailbox string
+
+// The choices of serve.mailbox.
+const (
+	// MailboxSender sends every relayed message through the sender mailbox.
+	MailboxSender RelayMailbox = "sender"
+	// MailboxFrom sends a relayed message through the mailbox of its From
+	// address when the client may use that address: it matches the
+	// account's allowed_from (or serve.allowed_from for clients without
+	// AUTH), or, when that list is empty, is in the sender mailbox's domain.
+	MailboxFrom RelayMailbox = "from"
+)
+
+// Rewrite is one header rule of the relay (an item of serve.rewrite),
+// after Postfix's canonical and header_checks: it applies to a message
+// whose client matches (an account in Accounts, or an address in Nets;
+// with neither, every message) and changes the header as its fields say.
+type Rewrite struct {
+	// Accounts and Nets select the clients (accounts, nets).
+	Accounts []string
+	Nets     []netip.Prefix
+	// FromMailbox sets From to the mailbox the message is sent through
+	// (from: mailbox).
+	FromMailbox bool
+	// ReplyTo keeps the original From as Reply-To when From is replaced
+	// and the message has no Reply-To (reply_to: true).
+	ReplyTo bool
+	// DropAddressNames drops a display name that contains "@" from the
+	// From, Sender, Reply-To, To and Cc fields ("printer@x <printer@x>"
+	// becomes "printer@x"), which Graph refuses (drop_address_names: true).
+	DropAddressNames bool
+	// SubjectPrefix is put in front of the Subject unless it is already
+	// there (subject_prefix).
+	SubjectPrefix string
+	// Qualify resolves bare local names ("root") in the envelope and in
+	// To/Cc through the aliases file (qualify: true).
+	Qualify bool
 }
 
 // Spool configures the durable queue of "graphmail serve" and
@@ -116,6 +168,21 @@ func (l *loader) validateDaemon(c *Config) {
 				"store a hash, never a password: graphmail serve hash-password prints one", nil)
 		}
 	}
+	for _, n := range names {
+		if m := c.Serve.Accounts[n].Mailbox; m != "" && !plainAddress(m) {
+			l.fail("serve.accounts", "account "+n+": mailbox "+strconvQuote(m)+" is not an address", "write the mailbox's address, e.g. scanner@contoso.com", nil)
+		}
+	}
+	for i, r := range c.Serve.Rewrite {
+		for _, a := range r.Accounts {
+			if _, ok := c.Serve.Accounts[a]; !ok {
+				l.fail("serve.rewrite", fmt.Sprintf("rule %d names account %s, which serve.accounts does not have", i+1, strconvQuote(a)), "add the account or remove it from the rule", nil)
+			}
+		}
+		if r.ReplyTo && !r.FromMailbox {
+			l.fail("serve.rewrite", fmt.Sprintf("rule %d: reply_to needs from: mailbox", i+1), "reply_to keeps the original From when the rule replaces it", nil)
+		}
+	}
 	if !l.bad["serve.max_recipients"] && c.Serve.MaxRecipients < 1 {
 		l.fail("serve.max_recipients", "must be at least 1", "Exchange Online allows 500 recipients per message", nil)
 	}
@@ -136,6 +203,22 @@ func (l *loader) validateDaemon(c *Config) {
 	}
 }
 
+// plainAddress reports whether s looks like a bare mail address.
+func plainAddress(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.ContainsAny(s, " \t\r\n<>,;\"\x00")
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
+
+// rewriteText shows the rules in one line.
+func rewriteText(r []Rewrite) string {
+	if len(r) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d rule(s)", len(r))
+}
+
 // accountsText shows accounts without their hashes.
 func accountsText(a map[string]Account) string {
 	if len(a) == 0 {
@@ -147,4 +230,23 @@ func accountsText(a map[string]Account) string {
 	}
 	sort.Strings(names)
 	return fmt.Sprintf("%d account(s): %s (hashes not shown)", len(a), strings.Join(names, ", "))
+}
+
+// Matches reports whether the rule applies to a client that authenticated
+// as user ("" for none) from addr: a rule without Accounts and Nets
+// applies to every client; otherwise either must match.
+func (r Rewrite) Matches(user string, addr netip.Addr) bool {
+	if len(r.Accounts) == 0 && len(r.Nets) == 0 {
+		return true
+	}
+	if user != "" && slices.Contains(r.Accounts, user) {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, n := range r.Nets {
+		if addr.IsValid() && n.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

@@ -36,6 +36,17 @@ serve:
     printer:
       password_hash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
       allowed_from: [scanner@contoso.com]
+      mailbox: scanner@contoso.com
+  mailbox: from
+  rewrite:
+    - accounts: [printer]
+      nets: [10.1.2.0/24, 192.0.2.9]
+      from: mailbox
+      reply_to: true
+      drop_address_names: true
+      subject_prefix: "[scan] "
+      qualify: true
+    - subject_prefix: "[relay] "
 spool:
   dir: /var/spool/graphmail
   max_age: 48h
@@ -60,6 +71,17 @@ spool:
 	if !strings.HasPrefix(a.PasswordHash, "$argon2id$") || !reflect.DeepEqual(a.AllowedFrom, []string{"scanner@contoso.com"}) {
 		t.Errorf("account = %+v", a)
 	}
+	if a.Mailbox != "scanner@contoso.com" || c.Serve.Mailbox != MailboxFrom {
+		t.Errorf("account mailbox %q, serve.mailbox %q", a.Mailbox, c.Serve.Mailbox)
+	}
+	want := []Rewrite{
+		{Accounts: []string{"printer"}, Nets: []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("192.0.2.9/32")},
+			FromMailbox: true, ReplyTo: true, DropAddressNames: true, SubjectPrefix: "[scan] ", Qualify: true},
+		{SubjectPrefix: "[relay] "},
+	}
+	if !reflect.DeepEqual(c.Serve.Rewrite, want) {
+		t.Errorf("rewrite = %+v, want %+v", c.Serve.Rewrite, want)
+	}
 	if c.Spool.MaxAge != 48*time.Hour || !c.Sendmail.Spool {
 		t.Errorf("spool = %+v sendmail = %+v", c.Spool, c.Sendmail)
 	}
@@ -80,6 +102,14 @@ func TestDaemonValidation(t *testing.T) {
 		{"bad network", "serve: {allow_nets: [10.0.0.0/33]}", "serve.allow_nets", `"10.0.0.0/33" is not a network`},
 		{"plain password", "serve: {accounts: {printer: {password_hash: hunter2}}}", "serve.accounts", "account printer: password_hash is not a bcrypt or argon2id hash"},
 		{"unknown account field", "serve: {accounts: {printer: {password: x}}}", "serve.accounts", "not a table of accounts"},
+		{"bad serve.mailbox", "serve: {mailbox: header}", "serve.mailbox", "not one of sender, from"},
+		{"account mailbox not an address", "serve: {accounts: {printer: {password_hash: $2a$10$x, mailbox: scanner}}}", "serve.accounts", `account printer: mailbox "scanner" is not an address`},
+		{"rewrite not a list", "serve: {rewrite: {from: mailbox}}", "serve.rewrite", "not a list of rules"},
+		{"rewrite unknown field", "serve: {rewrite: [{from_header: x}]}", "serve.rewrite", "rule 1: unknown field from_header (accounts, nets, from, reply_to, drop_address_names, subject_prefix, qualify)"},
+		{"rewrite bad from", "serve: {rewrite: [{from: header}]}", "serve.rewrite", "rule 1: from is not mailbox or keep"},
+		{"rewrite bad net", "serve: {rewrite: [{nets: [10.0.0.0/33]}]}", "serve.rewrite", "rule 1: nets is not a list of networks (10.0.0.0/33)"},
+		{"rewrite unknown account", "serve: {rewrite: [{accounts: [ghost]}]}", "serve.rewrite", `rule 1 names account "ghost", which serve.accounts does not have`},
+		{"rewrite reply_to alone", "serve: {rewrite: [{reply_to: true}]}", "serve.rewrite", "rule 1: reply_to needs from: mailbox"},
 		{"zero connections", "serve: {max_connections: 0}", "serve.max_connections", "must be at least 1"},
 		{"tiny command timeout", "serve: {command_timeout: 10ms}", "serve.command_timeout", "must be at least 1s"},
 		{"zero workers", "spool: {workers: 0}", "spool.workers", "must be between 1 and 64"},

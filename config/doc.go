@@ -198,8 +198,24 @@
 //	    deliverable envelope sender
 //	serve.accounts
 //	    file only: NAME: {password_hash: '$argon2id$…', allowed_from:
-//	    [a@contoso.com]}; hashes from graphmail serve hash-password; AUTH
-//	    only over TLS unless on loopback
+//	    [a@contoso.com], mailbox: scanner@contoso.com}; hashes from
+//	    graphmail serve hash-password; AUTH only over TLS unless on
+//	    loopback; mailbox sends all of the account's mail through that
+//	    mailbox
+//	serve.mailbox
+//	    the mailbox relayed mail is sent through: sender (the sender
+//	    mailbox) or from (the message's From address when the client may use
+//	    it: it matches the account's allowed_from, or serve.allowed_from
+//	    without AUTH, or, when that list is empty, is in the sender's
+//	    domain; else the sender mailbox); Graph needs Mail.Send for each
+//	    such mailbox (graphmail doctor probes them); default sender
+//	serve.rewrite
+//	    file only: header rules for legacy devices, applied in order before
+//	    a message is queued: [{accounts: [scanner], nets: [10.1.2.0/24],
+//	    from: mailbox, reply_to: true, drop_address_names: true,
+//	    subject_prefix: '[scan] ', qualify: true}]; a rule without accounts
+//	    and nets applies to every message; see "Relay rewrite rules" in the
+//	    README
 //	serve.max_message_size
 //	    largest message accepted, announced with SIZE; 552 beyond; default
 //	    35MB
@@ -250,6 +266,9 @@
 //	log.recipients
 //	    also log recipient addresses in the audit line (by default only
 //	    their number); default false
+//	log.subject
+//	    also log each message's Subject in the audit line (off by default:
+//	    subjects can hold personal data); default false
 //	log.file
 //	    also append the log to this file (mode 0640; reopened on SIGHUP and
 //	    when logrotate moves it); it records every message at info even when

@@ -38,6 +38,7 @@ const (
 	kindList                 // []string: a YAML/TOML/JSON list, or comma-separated in env and flags
 	kindNets                 // []netip.Prefix: a list of networks; a bare address is a /32 or /128
 	kindAccounts             // map[string]Account: a table of relay accounts (file only)
+	kindRewrite              // []Rewrite: a list of relay header rules (file only)
 	kindPaths                // []string: one file, or a list of files (YAML/TOML/JSON list, comma-separated in env and flags); relative paths in the file are relative to it
 	kindDate                 // time.Time: a date (2006-01-02) or an RFC 3339 time
 )
@@ -174,7 +175,11 @@ var keyTable = []keyDef{
 	{name: "serve.postmaster", kind: kindString, field: func(c *Config) any { return &c.Serve.Postmaster }, def: "",
 		doc: "also send every bounce (a delivery status notification for a message given up) to this address; without it bounces go only to a deliverable envelope sender"},
 	{name: "serve.accounts", kind: kindAccounts, field: func(c *Config) any { return &c.Serve.Accounts },
-		doc: "file only: `NAME: {password_hash: '$argon2id$…', allowed_from: [a@contoso.com]}`; hashes from `graphmail serve hash-password`; AUTH only over TLS unless on loopback"},
+		doc: "file only: `NAME: {password_hash: '$argon2id$…', allowed_from: [a@contoso.com], mailbox: scanner@contoso.com}`; hashes from `graphmail serve hash-password`; AUTH only over TLS unless on loopback; `mailbox` sends all of the account's mail through that mailbox"},
+	{name: "serve.mailbox", kind: kindEnum, choices: []string{"sender", "from"}, field: func(c *Config) any { return &c.Serve.Mailbox }, def: "sender",
+		doc: "the mailbox relayed mail is sent through: `sender` (the sender mailbox) or `from` (the message's From address when the client may use it: it matches the account's `allowed_from`, or `serve.allowed_from` without AUTH, or, when that list is empty, is in the sender's domain; else the sender mailbox); Graph needs Mail.Send for each such mailbox (`graphmail doctor` probes them)"},
+	{name: "serve.rewrite", kind: kindRewrite, field: func(c *Config) any { return &c.Serve.Rewrite },
+		doc: "file only: header rules for legacy devices, applied in order before a message is queued: `[{accounts: [scanner], nets: [10.1.2.0/24], from: mailbox, reply_to: true, drop_address_names: true, subject_prefix: '[scan] ', qualify: true}]`; a rule without accounts and nets applies to every message; see \"Relay rewrite rules\" in the README"},
 	{name: "serve.max_message_size", kind: kindSize, field: func(c *Config) any { return &c.Serve.MaxMessageSize }, def: "35MB",
 		doc: "largest message accepted, announced with SIZE; 552 beyond"},
 	{name: "serve.max_recipients", kind: kindInt, field: func(c *Config) any { return &c.Serve.MaxRecipients }, def: 500,
@@ -217,6 +222,8 @@ var keyTable = []keyDef{
 		doc:     "`text` or `json` (for log shippers)"},
 	{name: "log.recipients", kind: kindBool, field: func(c *Config) any { return &c.Log.Recipients }, def: false,
 		doc: "also log recipient addresses in the audit line (by default only their number)"},
+	{name: "log.subject", kind: kindBool, field: func(c *Config) any { return &c.Log.Subject }, def: false,
+		doc: "also log each message's Subject in the audit line (off by default: subjects can hold personal data)"},
 	{name: "log.file", kind: kindPath, field: func(c *Config) any { return &c.Log.File }, def: "",
 		doc: "also append the log to this file (mode 0640; reopened on SIGHUP and when logrotate moves it); it records every message at `info` even when standard error is quieter"},
 	{name: "log.syslog", kind: kindBool, field: func(c *Config) any { return &c.Log.Syslog }, def: false,

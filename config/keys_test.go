@@ -26,6 +26,7 @@ var kindTypes = map[kind]reflect.Type{
 	kindList:     reflect.TypeFor[[]string](),
 	kindNets:     reflect.TypeFor[[]netip.Prefix](),
 	kindAccounts: reflect.TypeFor[map[string]Account](),
+	kindRewrite:  reflect.TypeFor[[]Rewrite](),
 	kindPaths:    reflect.TypeFor[[]string](),
 	kindDate:     reflect.TypeFor[time.Time](),
 }

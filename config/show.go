@@ -58,6 +58,8 @@ func (k keyDef) show(c *Config) string {
 		return strings.Join(parts, ",")
 	case *map[string]Account:
 		return accountsText(*v)
+	case *[]Rewrite:
+		return rewriteText(*v)
 	}
 	return reflect.ValueOf(k.field(c)).Elem().String() // string and the named string types
 }

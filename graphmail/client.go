@@ -66,6 +66,9 @@ type Config struct {
 	// LogRecipients adds the recipients' addresses to the audit line
 	// (log.recipients); by default only their number is logged.
 	LogRecipients bool
+	// LogSubject adds the message's Subject to the audit line
+	// (log.subject); by default it is not logged.
+	LogSubject bool
 	// Logger receives the fallback decision and retries; nil discards.
 	Logger *slog.Logger
 	// MessagesPerMinute paces the messages sent from the Sender mailbox:
@@ -103,12 +106,14 @@ type Client struct {
 	retry         RetryPolicy // with its defaults
 	progress      ProgressFunc
 	logRecipients bool
+	logSubject    bool
 
 	log      *slog.Logger
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
 	gov      *governor
 	mailbox  string        // the governor's key for the mailbox
+	endpoint string        // Graph's base URL without the version
 	interval time.Duration // between message starts; 0: no pacing
 	api      *graphAPI
 	raw      *http.Client // for upload URLs: no SDK middleware, no token
@@ -138,11 +143,13 @@ func New(cfg Config) (*Client, error) {
 		retry:         cfg.Retry,
 		progress:      cfg.Progress,
 		logRecipients: cfg.LogRecipients,
+		logSubject:    cfg.LogSubject,
 		log:           cfg.Logger,
 		now:           cfg.now,
 		sleep:         cfg.sleep,
 		gov:           cfg.gov,
 		mailbox:       mailboxKey(endpoint, cfg.Sender),
+		endpoint:      endpoint,
 		raw:           cfg.HTTPClient,
 	}
 	if c.policy == "" {
@@ -219,6 +226,11 @@ type Result struct {
 	// UploadSession reports that the message went as a draft with its
 	// large attachments uploaded in chunks (Config.LargeMessages).
 	UploadSession bool
+	// Mailbox is the mailbox that sent the message.
+	Mailbox string
+	// Rejected lists the recipients left out of a partial delivery
+	// (Envelope.Partial); the others received the message.
+	Rejected []Rejection
 }
 
 // GraphRequest returns the request that Send would post to Graph for m,

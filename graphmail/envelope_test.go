@@ -30,7 +30,7 @@ func TestSendEnvelopeGraphNarrows(t *testing.T) {
 	f := newFixture(t, func(c *graphmail.Config) { c.Policy = graphmail.PolicyNever })
 	raw := "From: <" + f.srv.Mailboxes()[0] + ">\r\nTo: Other <other@example.com>, Only <only@example.com>\r\nCc: cc@example.com\r\n" +
 		"Bcc: hidden@example.com\r\nResent-Bcc: resent@example.com\r\nSubject: envelope\r\n\r\nbody\r\n"
-	res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com", "extra@example.com"}, []byte(raw))
+	res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com", "extra@example.com"}}, []byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestSendEnvelopeGraphNarrows(t *testing.T) {
 func TestSendEnvelopeAgreeingIsUnchanged(t *testing.T) {
 	f := newFixture(t, nil)
 	raw := "From: <" + f.srv.Mailboxes()[0] + ">\r\nTo: a@example.com\r\nBcc: b@example.com\r\nSubject: same\r\n\r\nbody\r\n"
-	if _, err := f.client.SendEnvelope(context.Background(), []string{"A@example.com", "b@example.com"}, []byte(raw)); err != nil {
+	if _, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"A@example.com", "b@example.com"}}, []byte(raw)); err != nil {
 		t.Fatal(err)
 	}
 	got := f.srv.Messages()
@@ -80,7 +80,7 @@ func TestSendEnvelopePrefersSMTP(t *testing.T) {
 	raw := "To: other@example.com\r\nBcc: hidden@example.com\r\nResent-Bcc: r@example.com\r\nSubject: s\r\n\r\nbody\r\n"
 	t.Run("smtp", func(t *testing.T) {
 		f := newFixture(t, nil)
-		res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
+		res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
 		if err != nil || res.Path != "smtp" {
 			t.Fatalf("path %q err %v, want smtp", res.Path, err)
 		}
@@ -92,7 +92,7 @@ func TestSendEnvelopePrefersSMTP(t *testing.T) {
 	t.Run("smtp down", func(t *testing.T) {
 		f := newFixture(t, nil)
 		f.fb.err = &smtpfallback.NetError{Stage: smtpfallback.StageConnect, Err: errors.New("connection refused")}
-		res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
+		res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
 		if err != nil || res.Path != "graph" {
 			t.Fatalf("path %q err %v, want graph after smtp failed", res.Path, err)
 		}
@@ -103,7 +103,7 @@ func TestSendEnvelopePrefersSMTP(t *testing.T) {
 	t.Run("recipient refused", func(t *testing.T) {
 		f := newFixture(t, nil)
 		f.fb.err = &smtpfallback.SMTPError{Code: 550, EnhancedCode: [3]int{5, 1, 1}, Stage: smtpfallback.StageRcpt, Recipient: "only@example.com"}
-		_, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
+		_, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
 		if graphmail.ClassOf(err) != graphmail.BadMessage || len(f.srv.Messages()) != 0 {
 			t.Errorf("err %v (class %v), graph %d; want a bad-message error and nothing through graph", err, graphmail.ClassOf(err), len(f.srv.Messages()))
 		}
@@ -124,7 +124,7 @@ func TestSendEnvelopeBoundsDeliveries(t *testing.T) {
 		fmt.Fprintf(&b, "r%d@example.com", i)
 	}
 	b.WriteString("\r\nSubject: many\r\n\r\nbody\r\n")
-	if _, err := f.client.SendEnvelope(context.Background(), []string{"r7@example.com"}, []byte(b.String())); err != nil {
+	if _, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"r7@example.com"}}, []byte(b.String())); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.srv.Messages(); len(got) != 1 || !slices.Equal(got[0].Recipients, []string{"r7@example.com"}) {
@@ -152,7 +152,7 @@ func TestSendMIMEStripsBccForSMTP(t *testing.T) {
 func TestSendEnvelopeExtraRecipientsUseGraph(t *testing.T) {
 	f := newFixture(t, nil)
 	raw := "To: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
-	res, err := f.client.SendEnvelope(context.Background(), []string{"a@example.com", "audit@example.com"}, []byte(raw))
+	res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"a@example.com", "audit@example.com"}}, []byte(raw))
 	if err != nil || res.Path != "graph" || f.fb.count() != 0 {
 		t.Fatalf("path %q err %v smtp %d; want graph only", res.Path, err, f.fb.count())
 	}
@@ -162,21 +162,41 @@ func TestSendEnvelopeExtraRecipientsUseGraph(t *testing.T) {
 	}
 }
 
-// TestLongLinesNeverGoOverSMTP: a relayed message with a 5,000-octet line
-// (printers send them) is never handed to SMTP, which may not carry it:
-// the narrowed Graph path takes it, and a Graph failure is not passed on.
-func TestLongLinesNeverGoOverSMTP(t *testing.T) {
+// pathLimitErr is a fallback's refusal of a message it cannot carry at
+// all (smtpfallback's LineLengthError), while another path may.
+type pathLimitErr struct{}
+
+func (pathLimitErr) Error() string    { return "line too long for SMTP and cannot be re-encoded" }
+func (pathLimitErr) BadMessage() bool { return true }
+func (pathLimitErr) PathLimit() bool  { return true }
+
+// TestLongLinesAndTheFallback: a relayed message with a 5,000-octet line
+// (printers send them) goes to the fallback like any other (smtpfallback
+// re-encodes it); when the fallback cannot carry it at all (a signed
+// message), the narrowed Graph path takes it, and after a Graph failure
+// Graph's temporary error is kept so the message is retried, never
+// dead-lettered for SMTP's limit.
+func TestLongLinesAndTheFallback(t *testing.T) {
 	long := strings.Repeat("x", 5000)
 	raw := "To: other@example.com\r\nSubject: scan\r\n\r\n" + long + "\r\n"
 	f := newFixture(t, nil)
-	res, err := f.client.SendEnvelope(context.Background(), []string{"only@example.com"}, []byte(raw))
-	if err != nil || res.Path != "graph" || f.fb.count() != 0 {
-		t.Fatalf("path %q err %v smtp %d; want graph only", res.Path, err, f.fb.count())
+	res, err := f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
+	if err != nil || res.Path != "smtp" || f.fb.count() != 1 {
+		t.Fatalf("path %q err %v smtp %d; want smtp first (the header names another recipient)", res.Path, err, f.fb.count())
 	}
+
 	f = newFixture(t, nil)
+	f.fb.err = pathLimitErr{}
+	res, err = f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"only@example.com"}}, []byte(raw))
+	if err != nil || res.Path != "graph" {
+		t.Fatalf("path %q err %v; want graph after SMTP could not carry it", res.Path, err)
+	}
+
+	f = newFixture(t, nil)
+	f.fb.err = pathLimitErr{}
 	f.srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: 10})
-	_, err = f.client.SendEnvelope(context.Background(), []string{"other@example.com"}, []byte(raw))
-	if graphmail.ClassOf(err) != graphmail.Transient || f.fb.count() != 0 {
-		t.Errorf("err %v (class %v), smtp %d; want a transient Graph error and no SMTP attempt", err, graphmail.ClassOf(err), f.fb.count())
+	_, err = f.client.SendEnvelope(context.Background(), graphmail.Envelope{To: []string{"other@example.com"}}, []byte(raw))
+	if graphmail.ClassOf(err) != graphmail.Transient || f.fb.count() != 1 {
+		t.Errorf("err %v (class %v), smtp %d; want Graph's transient error after one SMTP try", err, graphmail.ClassOf(err), f.fb.count())
 	}
 }

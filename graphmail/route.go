@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -29,11 +30,19 @@ const (
 )
 
 // Fallback is another path for a message that Graph could not take: the
-// envelope sender, the envelope recipients (including Bcc) and the RFC 5322
-// message without a Bcc header. It returns the server's final reply.
-// smtpfallback.Client is adapted to it by the command.
+// envelope sender (the sending mailbox), the envelope recipients (including
+// Bcc) and the RFC 5322 message without a Bcc header. It returns the
+// server's final reply. smtpfallback.Client is adapted to it by the command.
 type Fallback interface {
 	Send(ctx context.Context, from string, to []string, mime []byte) (reply string, err error)
+}
+
+// PartialFallback is a Fallback that can deliver to the recipients its
+// server accepts when it refuses others (Envelope.Partial): it returns the
+// refused ones, each with its error, and fails only when none was accepted.
+type PartialFallback interface {
+	Fallback
+	SendPartial(ctx context.Context, from string, to []string, mime []byte) (reply string, rejected []Rejection, err error)
 }
 
 // FallbackError is returned when the fallback was tried and failed too. It
@@ -67,6 +76,24 @@ type outgoing struct {
 	// (SendEnvelope), so SMTP, which delivers to the envelope alone, is
 	// tried first when allowed, and graph holds the narrowed header.
 	narrowed bool
+	queueID  string // Envelope.QueueID
+	partial  bool   // Envelope.Partial
+}
+
+// subject returns o's Subject for the audit line, decoded from RFC 2047.
+func (o *outgoing) subject() string {
+	if o.msg != nil {
+		return o.msg.Subject
+	}
+	f, ok := rfc5322.Parse(o.raw).Get("Subject")
+	if !ok {
+		return ""
+	}
+	v := f.Value()
+	if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+		v = d
+	}
+	return v
 }
 
 // Send delivers m: through Graph, and, depending on the policy, through the
@@ -178,6 +205,7 @@ func (c *Client) deliver(ctx context.Context, o *outgoing) (Result, error) {
 		}
 	}
 	res, err := c.route(ctx, o, size)
+	res.Mailbox = c.sender
 	c.audit(o, res, err, start)
 	return res, err
 }
@@ -190,13 +218,13 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		res Result
 		err error
 	)
-	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil && !o.longLines() {
+	if o.narrowed && c.policy == PolicyAuto && c.fallback != nil {
 		const reason = "the header names recipients the envelope does not"
 		fres, ferr := c.sendFallback(ctx, o, reason)
 		if ferr == nil {
 			return fres, nil
 		}
-		if cl := ClassOf(ferr); cl == BadMessage || cl == UnknownRecipient {
+		if cl := ClassOf(ferr); (cl == BadMessage || cl == UnknownRecipient) && !pathLimit(ferr) {
 			return fres, ferr
 		}
 		c.log.Info("smtp could not take it; sending through graph to the envelope recipients only", "message_id", o.id, "error", ferr)
@@ -214,12 +242,6 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 	if err == nil || c.policy == PolicyNever || c.fallback == nil {
 		return res, err
 	}
-	if o.longLines() {
-		// SMTP may not carry a line over 998 octets (RFC 5321); Graph
-		// takes the message as base64. Waiting for Graph loses nothing.
-		c.log.Info("not falling back: the message has lines over 998 octets, which SMTP may not carry", "message_id", o.id)
-		return res, err
-	}
 	reason, ok := fallbackReason(err)
 	if !ok {
 		c.log.Info("not falling back", "message_id", o.id, "error", err)
@@ -234,8 +256,9 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 			fe.GraphErr = err
 		}
 		var tl *TooLargeError
-		if errors.As(ferr, &tl) {
-			// Too large for the fallback: Graph's error says more.
+		if errors.As(ferr, &tl) || pathLimit(ferr) {
+			// Too large for the fallback, or a line it cannot carry:
+			// Graph's error says more, and Graph is retried.
 			return res, err
 		}
 	}
@@ -328,7 +351,12 @@ func (c *Client) sendFallback(ctx context.Context, o *outgoing, reason string) (
 		}
 	}
 	res.Bytes = len(raw)
-	reply, err := c.fallback.Send(ctx, c.sender, o.rcpts, raw)
+	var reply string
+	if pf, ok := c.fallback.(PartialFallback); ok && o.partial {
+		reply, res.Rejected, err = pf.SendPartial(ctx, c.sender, o.rcpts, raw)
+	} else {
+		reply, err = c.fallback.Send(ctx, c.sender, o.rcpts, raw)
+	}
 	res.Reply = reply
 	res.Attempts++
 	if err != nil {
@@ -340,16 +368,25 @@ func (c *Client) sendFallback(ctx context.Context, o *outgoing, reason string) (
 // audit logs one line per message: what an operator needs, no addresses
 // unless Config.LogRecipients.
 func (c *Client) audit(o *outgoing, res Result, err error, start time.Time) {
-	attrs := []any{
-		"message_id", o.id,
-		"sender", c.sender,
+	attrs := []any{"message_id", o.id}
+	if o.queueID != "" {
+		attrs = append(attrs, "queue_id", o.queueID)
+	}
+	attrs = append(attrs,
+		"mailbox", c.sender,
 		"recipients", len(o.rcpts),
 		"path", res.Path,
 		"attempts", res.Attempts,
 		"latency_ms", c.now().Sub(start).Milliseconds(),
-	}
+	)
 	if c.logRecipients {
 		attrs = append(attrs, "recipient_addresses", strings.Join(o.rcpts, ","))
+	}
+	if len(res.Rejected) > 0 {
+		attrs = append(attrs, "rejected", len(res.Rejected))
+	}
+	if c.logSubject {
+		attrs = append(attrs, "subject", o.subject())
 	}
 	if res.RequestID != "" {
 		attrs = append(attrs, "request_id", res.RequestID)
@@ -407,31 +444,11 @@ func headerRecipients(h *rfc5322.Header, fn func(name string, list []*mail.Addre
 	return nil
 }
 
-// maxSMTPLine is the longest line SMTP may carry, without its CRLF
-// (RFC 5321 section 4.5.3.1.6).
-const maxSMTPLine = 998
-
-// longLines reports whether a raw message (from SendMIME or SendEnvelope:
-// a relayed printer's, say) has a line SMTP may not carry. A Message is
-// rendered by this package with short lines.
-func (o *outgoing) longLines() bool {
-	if o.msg != nil {
-		return false
-	}
-	raw := o.raw
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
-		if i < 0 {
-			i = len(raw)
-		}
-		line := bytes.TrimSuffix(raw[:i], []byte("\r"))
-		if len(line) > maxSMTPLine {
-			return true
-		}
-		if i == len(raw) {
-			break
-		}
-		raw = raw[i+1:]
-	}
-	return false
+// pathLimit reports whether err says that the transport cannot carry
+// this message at all (a line SMTP may not carry and that cannot be
+// re-encoded), while another path may: the error has a PathLimit method
+// reporting true.
+func pathLimit(err error) bool {
+	var pl interface{ PathLimit() bool }
+	return errors.As(err, &pl) && pl.PathLimit()
 }

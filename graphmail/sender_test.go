@@ -26,7 +26,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, mutate func(*graphmail.Config)) *fixture {
 	t.Helper()
-	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+	return newFixtureWith(t, graphmailtest.Options{}, mutate)
+}
+
+// newFixtureWith is newFixture on a fake tenant with opts.
+func newFixtureWith(t *testing.T, opts graphmailtest.Options, mutate func(*graphmail.Config)) *fixture {
+	t.Helper()
+	srv, err := graphmailtest.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

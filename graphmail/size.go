@@ -178,3 +178,27 @@ func (c *Client) requestSize(o *outgoing) (int64, error) {
 	}
 	return n, nil
 }
+
+// MaxMessageBytes is the largest RFC 5322 message that some path open to
+// it can carry, for a relay's SIZE and its 552 at DATA time: with the
+// fallback allowed (not PolicyNever) the fallback's maxFallback (0:
+// DefaultMaxFallbackBytes); through Graph, with LargeUploadSession,
+// MaxAttachmentBytes (Exchange Online's largest message), else what fits
+// one sendMail request as base64 (a little under 3 MiB, leaving room for
+// the header graphmail may add). PolicyOnly uses the fallback alone.
+func MaxMessageBytes(policy Policy, large LargeMessages, maxFallback int64) int64 {
+	if maxFallback <= 0 {
+		maxFallback = DefaultMaxFallbackBytes
+	}
+	graph := int64(MaxRequestBytes/4*3 - 16<<10)
+	if large == LargeUploadSession {
+		graph = MaxAttachmentBytes
+	}
+	switch policy {
+	case PolicyOnly:
+		return maxFallback
+	case PolicyNever:
+		return graph
+	}
+	return max(graph, maxFallback)
+}

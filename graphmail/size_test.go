@@ -87,3 +87,30 @@ func TestGraph413FallsBack(t *testing.T) {
 		t.Fatalf("res %+v err %v", res, err)
 	}
 }
+
+func TestMaxMessageBytes(t *testing.T) {
+	graphOnly := int64(graphmail.MaxRequestBytes/4*3 - 16<<10)
+	tests := []struct {
+		policy   graphmail.Policy
+		large    graphmail.LargeMessages
+		fallback int64
+		want     int64
+	}{
+		{graphmail.PolicyNever, "", 0, graphOnly},
+		{graphmail.PolicyNever, graphmail.LargeUploadSession, 0, graphmail.MaxAttachmentBytes},
+		{graphmail.PolicyAuto, "", 0, graphmail.DefaultMaxFallbackBytes},
+		{graphmail.PolicyAuto, "", 10 << 20, 10 << 20},
+		{graphmail.PolicyAuto, "", 1 << 20, graphOnly},
+		{graphmail.PolicyAuto, graphmail.LargeUploadSession, 0, graphmail.MaxAttachmentBytes},
+		{graphmail.PolicyOnly, graphmail.LargeUploadSession, 20 << 20, 20 << 20},
+	}
+	for _, tt := range tests {
+		if got := graphmail.MaxMessageBytes(tt.policy, tt.large, tt.fallback); got != tt.want {
+			t.Errorf("MaxMessageBytes(%q, %q, %d) = %d, want %d", tt.policy, tt.large, tt.fallback, got, tt.want)
+		}
+	}
+	// What the Graph-only limit lets through fits one request as base64.
+	if enc := (graphOnly + 2) / 3 * 4; enc > graphmail.MaxRequestBytes {
+		t.Errorf("a %d-byte message is %d bytes of base64, over the request limit", graphOnly, enc)
+	}
+}

@@ -19,6 +19,13 @@ type Envelope struct {
 	From string
 	// To lists the RCPT TO addresses: To, Cc and Bcc together.
 	To []string
+	// Partial asks for delivery to the recipients the server accepts even
+	// when it refuses others. Each refused RCPT TO is listed in
+	// [Receipt.Rejected] and the message goes to the rest. If the server
+	// refuses every recipient, Send returns the first refusal as its error,
+	// as it does without Partial. Without Partial, any refusal ends the
+	// transaction and nothing is sent.
+	Partial bool
 }
 
 // validate rejects envelopes that cannot be sent.
@@ -37,8 +44,8 @@ func (env Envelope) validate() error {
 	return nil
 }
 
-// Receipt is the outcome of [Client.Send]. After an error only Attempts is
-// set.
+// Receipt is the outcome of [Client.Send]. After an error only Attempts,
+// Reencoded and Rejected are set.
 type Receipt struct {
 	// Reply is the server's final reply to DATA, without the 250, e.g.
 	// "2.0.0 OK <id> [Hostname=...]".
@@ -47,7 +54,33 @@ type Receipt struct {
 	// pooled connection turned out to be dead or the server dropped the
 	// connection after a rejected token.
 	Attempts int
+	// Reencoded is set when the message had lines over 998 octets and was
+	// re-encoded to carry them (see the package documentation).
+	Reencoded bool
+	// Rejected lists the recipients the server refused, in envelope order,
+	// when [Envelope.Partial] is set. It is set even if Send then failed.
+	Rejected []RecipientError
 }
+
+// RecipientError is a recipient the server refused at RCPT TO, reported in
+// [Receipt.Rejected] under [Envelope.Partial].
+type RecipientError struct {
+	// Address is the refused address, as given in [Envelope.To].
+	Address string
+	// Err is the server's reply (Stage [StageRcpt], Recipient set). It is
+	// temporary for a 4xx reply (try this recipient again later) and
+	// permanent for a 5xx.
+	Err *SMTPError
+}
+
+// Error returns the reply's error text.
+func (e RecipientError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the server's reply.
+func (e RecipientError) Unwrap() error { return e.Err }
+
+// Temporary reports whether the refusal was a 4xx reply.
+func (e RecipientError) Temporary() bool { return e.Err.Temporary() }
 
 // Client sends messages over SMTP AUTH XOAUTH2. It is safe for concurrent
 // use; share one Client per server so the per-mailbox connection limit holds.
@@ -72,17 +105,27 @@ func New(cfg Config) (*Client, error) {
 // Send submits mime (a complete RFC 5322 message, CRLF or LF line endings)
 // to the envelope's recipients and returns the server's final reply.
 //
+// A message with a line over 998 octets is re-encoded first (see the package
+// documentation); one that cannot be gives a [*LineLengthError] before
+// anything is dialled. Other messages go out byte for byte.
+//
 // It reuses an idle authenticated connection of the mailbox when there is
 // one, and otherwise dials, requires TLS and authenticates, waiting while
 // [Config.MaxConns] connections are busy. Send does not retry a transaction
 // the server rejected or that broke part-way: use [Temporary] to decide.
 // Errors are described in the package documentation.
 func (c *Client) Send(ctx context.Context, env Envelope, mime []byte) (Receipt, error) {
-	if err := env.validate(); err != nil {
+	err := env.validate()
+	if err != nil {
 		return Receipt{}, err
 	}
 	if len(mime) == 0 {
 		return Receipt{}, ErrEmptyMessage
+	}
+	var r Receipt
+	mime, r.Reencoded, err = reencode(mime)
+	if err != nil {
+		return Receipt{}, err
 	}
 	user := c.cfg.Username
 	if user == "" {
@@ -90,10 +133,9 @@ func (c *Client) Send(ctx context.Context, env Envelope, mime []byte) (Receipt, 
 	}
 	p, err := c.pool(user)
 	if err != nil {
-		return Receipt{}, err
+		return r, err
 	}
 
-	var r Receipt
 	for {
 		if ctx.Err() != nil {
 			return r, &NetError{Stage: StageConnect, Err: ctx.Err()}
@@ -122,7 +164,8 @@ func (c *Client) Send(ctx context.Context, env Envelope, mime []byte) (Receipt, 
 			}
 		}
 
-		reply, err := s.send(ctx, env, mime, c.cfg.DataTimeout)
+		reply, rejected, err := s.send(ctx, env, mime, c.cfg.DataTimeout)
+		r.Rejected = rejected
 		if err != nil {
 			if s.reusable(err) {
 				p.put(s)

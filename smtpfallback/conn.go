@@ -231,48 +231,65 @@ func (s *session) reset(ctx context.Context) error {
 	return nil
 }
 
-// send runs one mail transaction and returns the final reply to DATA.
-func (s *session) send(ctx context.Context, env Envelope, mime []byte, dataTimeout time.Duration) (string, error) {
+// send runs one mail transaction and returns the final reply to DATA and,
+// under env.Partial, the refused recipients.
+func (s *session) send(ctx context.Context, env Envelope, mime []byte, dataTimeout time.Duration) (string, []RecipientError, error) {
 	stop := s.guard(ctx)
-	reply, stage, rcpt, err := s.transact(env, mime, dataTimeout)
+	reply, stage, rcpt, rejected, err := s.transact(env, mime, dataTimeout)
 	interrupted := stop()
 	if err == nil {
 		// Delivered, even if ctx ended a moment later.
-		return reply, nil
+		return reply, rejected, nil
 	}
 	if interrupted {
-		return "", &NetError{Stage: stage, Err: ctx.Err()}
+		return "", rejected, &NetError{Stage: stage, Err: ctx.Err()}
 	}
 	if errors.Is(err, ErrSMTPUTF8Unsupported) {
-		return "", err
+		return "", rejected, err
+	}
+	var se *SMTPError
+	if errors.As(err, &se) {
+		return "", rejected, err // every recipient refused: the first refusal
 	}
 	err = s.wrap(ctx, stage, err)
-	var se *SMTPError
 	if errors.As(err, &se) {
 		se.Recipient = rcpt
 	}
-	return "", err
+	return "", rejected, err
 }
 
-func (s *session) transact(env Envelope, mime []byte, dataTimeout time.Duration) (reply, stage, rcpt string, err error) {
+func (s *session) transact(env Envelope, mime []byte, dataTimeout time.Duration) (reply, stage, rcpt string, rejected []RecipientError, err error) {
 	opts := &smtp.MailOptions{Size: wireSize(mime)}
 	if !isASCII(env.From) || !allASCII(env.To) {
 		if ok, _ := s.sc.Extension("SMTPUTF8"); !ok {
-			return "", StageMail, "", ErrSMTPUTF8Unsupported
+			return "", StageMail, "", nil, ErrSMTPUTF8Unsupported
 		}
 		opts.UTF8 = true
 	}
 	if err := s.sc.Mail(env.From, opts); err != nil {
-		return "", StageMail, "", err
+		return "", StageMail, "", nil, err
 	}
 	for _, to := range env.To {
-		if err := s.sc.Rcpt(to, nil); err != nil {
-			return "", StageRcpt, to, err
+		err := s.sc.Rcpt(to, nil)
+		if err == nil {
+			continue
 		}
+		var se *smtp.SMTPError
+		if !env.Partial || !errors.As(err, &se) || se.Code == 421 {
+			// Without Partial any refusal ends the transaction; 421 and
+			// I/O errors end it in any case.
+			return "", StageRcpt, to, rejected, err
+		}
+		rejected = append(rejected, RecipientError{Address: to, Err: &SMTPError{
+			Code: se.Code, EnhancedCode: se.EnhancedCode, Message: se.Message, Stage: StageRcpt, Recipient: to,
+		}})
+	}
+	if len(rejected) == len(env.To) {
+		return "", StageRcpt, rejected[0].Address, rejected, rejected[0].Err
 	}
 	w, err := s.sc.Data()
 	if err != nil {
-		return "", StageData, "", err
+		return "", StageData, "", rejected, err
 	}
 	// go-smtp sets deadlines around commands but not while the body is
 	// written; bound that here. CloseWithResponse then waits for the final
@@ -280,13 +297,13 @@ func (s *session) transact(env Envelope, mime []byte, dataTimeout time.Duration)
 	s.raw.SetDeadline(time.Now().Add(dataTimeout))
 	if _, err := w.Write(mime); err != nil {
 		s.dead = true
-		return "", StageData, "", err
+		return "", StageData, "", rejected, err
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		return "", StageData, "", err
+		return "", StageData, "", rejected, err
 	}
-	return resp.StatusText, "", "", nil
+	return resp.StatusText, "", "", rejected, nil
 }
 
 // reusable reports whether the connection is still in step with the server

@@ -11,9 +11,55 @@
 // supplies, bound to the scope https://outlook.office365.com/.default.
 //
 // Bcc is the caller's job: put every Bcc address in [Envelope.To] and remove
-// the Bcc header from the MIME bytes before calling Send. The message is sent
-// exactly as given (bare LF line endings are turned into CRLF and leading dots
-// are escaped on the wire, nothing else changes).
+// the Bcc header from the MIME bytes before calling Send. A message whose
+// lines are all at most 998 octets is sent exactly as given (bare LF line
+// endings are turned into CRLF and leading dots are escaped on the wire,
+// nothing else changes); longer lines are re-encoded, see below.
+//
+// # Long lines
+//
+// SMTP forbids lines over 998 octets (RFC 5321 §4.5.3.1.6), yet legacy
+// devices behind a relay send 5,000-octet lines that Postfix and Exchange
+// accept inbound. When any line of the message (header or body) is longer,
+// Send re-encodes it first, the way an MTA downgrades a message, and sets
+// [Receipt.Reencoded]. It walks the MIME tree (nested multiparts, and
+// message/rfc822 parts as messages of their own) and changes only what holds
+// a long line; boundaries and every other octet stay as they were:
+//
+//   - The body of a single-part message or of a leaf part with a long line:
+//     with Content-Transfer-Encoding 7bit, 8bit, binary or none it becomes
+//     quoted-printable (text/*; 8-bit text comes out 7-bit) or base64
+//     (anything else), and the part's Content-Transfer-Encoding field is
+//     replaced or added (with MIME-Version: 1.0 on a message that lacks it).
+//     Base64 is re-wrapped at 76 characters. Quoted-printable gets soft line
+//     breaks, never inside an =XX escape. Decoding the part gives the same
+//     octets as before (with CRLF line breaks, as on the wire).
+//   - A header line is folded before white space (RFC 5322 §2.2.3), so
+//     unfolding gives back the field.
+//   - A preamble or epilogue line, which MIME readers ignore, is split.
+//
+// Some messages cannot be re-encoded without changing what they say; Send
+// then returns a [*LineLengthError] (BadMessage reports true, it is not
+// temporary) before it dials: a header line with no white space to fold
+// at, a long line in a part with an unknown Content-Transfer-Encoding, and
+// any long line inside multipart/signed, whose signature re-encoding would
+// break (a long line in the header of the message around it is still
+// folded). Re-encoding does break a DKIM signature over the body; so does
+// any MTA that downgrades the message.
+//
+// The work is one pass over the message and at most one re-encoded copy;
+// a message without long lines costs one scan and no copy.
+//
+// # Recipients one by one
+//
+// By default a refused RCPT TO ends the transaction: Send returns the
+// [*SMTPError] (Stage [StageRcpt], Recipient set) and nothing is sent. With
+// [Envelope.Partial] set, each refusal is recorded in [Receipt.Rejected] as
+// a [RecipientError] (temporary for 4xx, permanent for 5xx) and the message
+// goes to the recipients the server accepted. If it accepted none, Send
+// returns the first refusal, as without Partial, and Receipt.Rejected still
+// lists them all. A 421 reply or a broken connection during RCPT TO ends
+// the transaction either way.
 //
 // # The conversation
 //
@@ -65,6 +111,8 @@
 //     temporary; errors.Is(err, context.Canceled) and friends work.
 //   - [*TokenError]: the TokenSource failed; errors.As to the provider's own
 //     error type still works.
+//   - [*LineLengthError]: a line over 998 octets that cannot be re-encoded.
+//     Permanent; BadMessage reports true.
 //   - [ErrInvalidEnvelope], [ErrEmptyMessage], [ErrSMTPUTF8Unsupported],
 //     [ErrClosed]: caller mistakes and lifecycle.
 //

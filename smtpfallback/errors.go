@@ -299,3 +299,33 @@ func redact(err error, secrets ...string) {
 		}
 	}
 }
+
+// LineLengthError means the message has a line over the 998 octets SMTP
+// allows that [Client.Send] cannot re-encode without changing what the
+// message says: a header field line with no white space to fold it at, a
+// long line inside multipart/signed (re-encoding would break the
+// signature), or one in a part whose Content-Transfer-Encoding is unknown.
+// Nothing was sent. The message cannot go over SMTP as it is; it is
+// permanent.
+type LineLengthError struct {
+	// Line is the number of the offending line in the message as given,
+	// counting from 1.
+	Line int
+	// Length is the line's length in octets, without its line ending.
+	Length int
+	// Reason says why the line could not be re-encoded.
+	Reason string
+}
+
+// Error describes the line and why it could not be re-encoded.
+func (e *LineLengthError) Error() string {
+	return fmt.Sprintf("smtpfallback: message line %d is %d octets, over SMTP's limit of 998, and cannot be re-encoded: %s", e.Line, e.Length, e.Reason)
+}
+
+// BadMessage always reports true: this message cannot be sent over SMTP,
+// other messages may.
+func (e *LineLengthError) BadMessage() bool { return true }
+
+// PathLimit always reports true: SMTP cannot carry this message, but a
+// path without SMTP's line limit (Graph, which takes it as base64) can.
+func (e *LineLengthError) PathLimit() bool { return true }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/graphmail/graphmail/graphmail/auth/tokencache"
+	"github.com/graphmail/graphmail/graphmail/daemon"
 	"github.com/graphmail/graphmail/graphmail/setup"
 
 	"github.com/spf13/cobra"
@@ -171,6 +172,9 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	}
 	if useGraph && graphOK {
 		add(checkGraphMailbox(ctx, a))
+		for _, r := range checkRelayMailboxes(ctx, a) {
+			add(r)
+		}
 	} else if useGraph {
 		add(checkResult{Name: "graph mailbox", Status: statusSkip, Detail: "no Graph token"})
 	}
@@ -273,6 +277,33 @@ func checkGraphMailbox(ctx context.Context, a *app) checkResult {
 	r.Status = statusOK
 	r.Detail = fmt.Sprintf("Graph accepts the app for %s (checked with a sendMail that has no recipients; nothing was sent)", a.Config.Sender)
 	return r
+}
+
+// checkRelayMailboxes probes every other mailbox the relay may send
+// through (an account's mailbox, serve.mailbox from), so a missing
+// permission or Send As problem shows before the first device sends.
+func checkRelayMailboxes(ctx context.Context, a *app) []checkResult {
+	boxes, domains := daemon.RelayMailboxes(a.Config)
+	var out []checkResult
+	for _, m := range boxes {
+		r := checkResult{Name: "relay mailbox"}
+		c, err := a.Mail.ForMailbox(m)
+		if err == nil {
+			err = c.Probe(ctx)
+		}
+		if err != nil {
+			r.Status, r.Detail, r.err = statusFail, m+": "+err.Error(), err
+			r.Hint = "the relay sends some messages through " + m + " (serve.accounts mailbox or serve.mailbox: from): give the app Mail.Send for that mailbox (an application access policy must include it), or change the relay's configuration"
+		} else {
+			r.Status, r.Detail = statusOK, "Graph accepts the app for "+m+" (nothing was sent)"
+		}
+		out = append(out, r)
+	}
+	if len(domains) > 0 {
+		out = append(out, checkResult{Name: "relay mailbox", Status: statusSkip,
+			Detail: "serve.mailbox from: any mailbox of " + strings.Join(domains, ", ") + " may be used; each is checked when it first sends"})
+	}
+	return out
 }
 
 func checkSMTP(ctx context.Context, cfg *config.Config, c *smtpfallback.Client) checkResult {

@@ -96,6 +96,9 @@ does the same.`,
 			env.printf("id:          %s\nstate:       %s\nmessage-id:  <%s>\nreceived:    %s\nclient:      %s\nfrom:        %s\nrecipients:  %d\nattempts:    %d\nsize:        %d\n",
 				it.ID, it.State, it.MessageID(), it.Meta.Received.Format(time.RFC3339), it.Meta.Client, it.Envelope.From, len(it.Envelope.To), it.Meta.Attempts, it.Size)
 			env.printf("spool:       %s\n", sp.Dir())
+			if it.Meta.Mailbox != "" {
+				env.printf("mailbox:     %s\n", it.Meta.Mailbox)
+			}
 			if it.Header.From != "" {
 				env.printf("header from: %s\n", quoteControls([]byte(it.Header.From)))
 			}
@@ -104,6 +107,9 @@ does the same.`,
 			}
 			if it.Meta.LastError != "" {
 				env.printf("last error:  %s\n", quoteControls([]byte(it.Meta.LastError)))
+			}
+			if len(it.Meta.Pending) > 0 {
+				env.printf("pending:     %d of %d recipients (the others received it)\n", len(it.Meta.Pending), len(it.Envelope.To))
 			}
 			if s := it.Meta.Submitted; s != nil {
 				env.printf("submitted:   %s via %s %s%s\n", s.At.Format(time.RFC3339), s.Receipt.Path, s.Receipt.RequestID, s.Receipt.Reply)

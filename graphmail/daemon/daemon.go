@@ -76,10 +76,25 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.MaxMessageBytes < d.cfg.Serve.MaxMessageSize {
+		d.log.Warn("serve.max_message_size is more than the configured paths can carry; the relay announces and accepts the smaller size (552 beyond it)",
+			"serve.max_message_size", d.cfg.Serve.MaxMessageSize, "accepted", opts.MaxMessageBytes,
+			"smtp.fallback", string(d.cfg.SMTP.Fallback), "large_messages", string(d.cfg.LargeMessages), "smtp.max_message_size", d.cfg.SMTP.MaxMessageSize)
+	}
 	if d.srv, err = relay.New(opts); err != nil {
 		return nil, &config.Error{Key: "serve", Problem: err.Error(), Hint: "check the serve section"}
 	}
 	return d, nil
+}
+
+// acceptedSize is the largest message the relay takes: serve.max_message_size,
+// but never more than a configured path can carry, so that no message gets
+// a 250 that can only end in the dead letters.
+func acceptedSize(cfg *config.Config, policy graphmail.Policy) int64 {
+	if policy == "" {
+		policy = graphmail.Policy(cfg.SMTP.Fallback)
+	}
+	return min(cfg.Serve.MaxMessageSize, graphmail.MaxMessageBytes(policy, graphmail.LargeMessages(cfg.LargeMessages), cfg.SMTP.MaxMessageSize))
 }
 
 // Spool returns the daemon's spool.
@@ -193,8 +208,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 				d.o.OnEvent(e)
 			}
 		}
-		o = newBouncer(d.sp, cfg, d.log, d.m).wrap(o)
-		runDone <- d.sp.Run(runCtx, NewDeliverer(d.o.Stack.Mail), o)
+		o, del := newBouncer(d.sp, cfg, d.log, d.m).wrap(o, NewDeliverer(d.o.Stack.Mail))
+		runDone <- d.sp.Run(runCtx, del, o)
 	}()
 	d.log.Info("serving", "smtp", d.ln.Addr().String(), "spool", cfg.Spool.Dir, "sender", cfg.Sender)
 
@@ -267,13 +282,17 @@ func (d *Daemon) reload() {
 // relayOptions turns the serve section into relay options whose Submit
 // spools the message durably before the client gets 250.
 func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
+	pol, err := newPolicy(cfg)
+	if err != nil {
+		return relay.Options{}, err
+	}
 	opts := relay.Options{
 		Addr:                 cfg.Serve.Listen,
 		TLSAddr:              cfg.Serve.TLSListen,
 		Domain:               d.o.Hostname,
 		AllowNets:            cfg.Serve.AllowNets,
 		AllowedFromAnonymous: cfg.Serve.AllowedFrom,
-		MaxMessageBytes:      cfg.Serve.MaxMessageSize,
+		MaxMessageBytes:      acceptedSize(cfg, d.o.Stack.Policy),
 		MaxRecipients:        cfg.Serve.MaxRecipients,
 		MessagesPerMinute:    cfg.Serve.MessagesPerMinute,
 		ConnsPerMinute:       cfg.Serve.ConnectionsPerMinute,
@@ -285,14 +304,27 @@ func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
 			if env.User != "" {
 				client += " user=" + env.User
 			}
-			id, err := d.sp.Enqueue(ctx, spool.Envelope{From: env.From, To: env.To}, raw, spool.Meta{Client: client})
+			dec, err := pol.apply(env, raw)
+			if err != nil {
+				reply := SubmitReply(err)
+				d.log.Warn("refused by serve.rewrite", "client", client, "error", err.Error(), "reply", reply.Code)
+				return reply
+			}
+			id, err := d.sp.Enqueue(ctx, spool.Envelope{From: env.From, To: dec.to}, dec.raw, spool.Meta{Client: client, Mailbox: dec.mailbox})
 			if err != nil {
 				reply := SubmitReply(err)
 				d.log.Error("spooling failed", "error", err.Error(), "reply", reply.Code)
 				return reply
 			}
 			d.m.ReceivedOne()
-			d.log.Info("spooled", "id", string(id), "client", client, "recipients", len(env.To), "bytes", len(raw))
+			attrs := []any{"id", string(id), "client", client, "recipients", len(dec.to), "bytes", len(dec.raw)}
+			if dec.mailbox != "" {
+				attrs = append(attrs, "mailbox", dec.mailbox)
+			}
+			if dec.rules > 0 {
+				attrs = append(attrs, "rewrite_rules", dec.rules)
+			}
+			d.log.Info("spooled", attrs...)
 			return nil
 		},
 	}

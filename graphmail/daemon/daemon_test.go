@@ -74,7 +74,13 @@ type running struct {
 // of loadConfig plus extra, until the test ends (then Run must return nil).
 func startDaemon(t *testing.T, extra map[string]any) *running {
 	t.Helper()
-	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+	return startDaemonWith(t, graphmailtest.Options{}, extra)
+}
+
+// startDaemonWith is startDaemon on a fake tenant made with opts.
+func startDaemonWith(t *testing.T, opts graphmailtest.Options, extra map[string]any) *running {
+	t.Helper()
+	srv, err := graphmailtest.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,9 +239,11 @@ func TestDeadLetterBounces(t *testing.T) {
 	if strings.Contains(b, "\r\nbody\r\n") {
 		t.Error("bounce carries the original body; only the header belongs in it")
 	}
+	checkDSNWithPython(t, got[0].MIME, []string{"bad@example.com"})
 
-	// a bounce that dies is not bounced again
-	srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 400, Code: "ErrorInvalidRecipients", Times: 2})
+	// a bounce that dies is not bounced again: the message fails, then the
+	// bounce to both addresses, then each copy Graph is sent one by one
+	srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 400, Code: "ErrorInvalidRecipients", Times: 4})
 	if err := smtp.SendMail(d.Addr().String(), nil, "printer@example.com", []string{"bad@example.com"}, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}

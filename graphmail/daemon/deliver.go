@@ -10,8 +10,10 @@ import (
 
 // NewDeliverer returns the spool's deliverer: mail.SendEnvelope, so exactly
 // the envelope recipients receive the message (Graph's MIME sendMail or the
-// SMTP fallback),
-// and the failure's class deciding retry or dead letter (Disposition).
+// SMTP fallback), and the failure's class deciding retry or dead letter
+// (Disposition). Delivery is partial: recipients that are refused while
+// others are accepted are retried alone (a temporary refusal) or reported
+// as failed for a bounce.
 func NewDeliverer(mail *graphmail.Client) spool.Deliverer { return spoolDeliverer{mail} }
 
 type spoolDeliverer struct{ mail *graphmail.Client }
@@ -20,11 +22,28 @@ type spoolDeliverer struct{ mail *graphmail.Client }
 func (d spoolDeliverer) Deliver(ctx context.Context, del spool.Delivery) (spool.Receipt, error) {
 	raw := rfc5322.EnsureMessageID(del.Raw, del.MessageID)
 	// The envelope decides who receives the message, never the header.
-	res, err := d.mail.SendEnvelope(ctx, del.Envelope.To, raw)
+	// A refused recipient does not sink the message for the others: they
+	// receive it, and the refused one is retried alone or bounced.
+	res, err := d.mail.SendEnvelope(ctx, graphmail.Envelope{To: del.Envelope.To, Mailbox: del.Mailbox, QueueID: string(del.ID), Partial: true}, raw)
 	if err != nil {
 		return spool.Receipt{}, Disposition(err)
 	}
-	return spool.Receipt{Path: res.Path, RequestID: res.RequestID, Reply: res.Reply}, nil
+	rec := spool.Receipt{Path: res.Path, RequestID: res.RequestID, Reply: res.Reply}
+	rec.Deferred, rec.Failed = splitRejected(res.Rejected)
+	return rec, nil
+}
+
+// splitRejected sorts the recipients a partial delivery left out into
+// those to retry later and those that failed for good, by class.
+func splitRejected(rejected []graphmail.Rejection) (deferred []string, failed []spool.Failure) {
+	for _, r := range rejected {
+		if graphmail.ClassOf(r.Err).Retry() {
+			deferred = append(deferred, r.Address)
+			continue
+		}
+		failed = append(failed, spool.Failure{Address: r.Address, Err: r.Err, Error: r.Err.Error()})
+	}
+	return deferred, failed
 }
 
 // Disposition decides, by the failure's class, whether a failed delivery is

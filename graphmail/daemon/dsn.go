@@ -29,7 +29,8 @@ const dsnClient = "dsn"
 // a message with a null sender and an auto-submitted message are never
 // bounced (no loops).
 type bouncer struct {
-	sp         *spool.Spool
+	sp         *spool.Spool // nil: enqueue alone
+	enqueue    func(env spool.Envelope, raw []byte) (spool.ID, error)
 	sender     string // the mailbox the bounce is sent from
 	postmaster string
 	host       string
@@ -40,7 +41,18 @@ type bouncer struct {
 }
 
 func newBouncer(sp *spool.Spool, cfg *config.Config, log *slog.Logger, m *Metrics) *bouncer {
-	return &bouncer{sp: sp, sender: cfg.Sender, postmaster: cfg.Serve.Postmaster, host: hostname(), log: log, m: m, now: time.Now,
+	b := newNotifier(cfg, log, m)
+	b.sp = sp
+	b.enqueue = func(env spool.Envelope, raw []byte) (spool.ID, error) {
+		return sp.Enqueue(context.Background(), env, raw, spool.Meta{Client: dsnClient})
+	}
+	return b
+}
+
+// newNotifier returns a bouncer without a spool to read dead letters
+// from; the caller sets enqueue.
+func newNotifier(cfg *config.Config, log *slog.Logger, m *Metrics) *bouncer {
+	return &bouncer{sender: cfg.Sender, postmaster: cfg.Serve.Postmaster, host: hostname(), log: log, m: m, now: time.Now,
 		local: func(addr string) bool {
 			_, d, ok := strings.Cut(addr, "@")
 			d = strings.ToLower(d)
@@ -48,8 +60,10 @@ func newBouncer(sp *spool.Spool, cfg *config.Config, log *slog.Logger, m *Metric
 		}}
 }
 
-// wrap returns o with OnEvent bouncing dead letters.
-func (b *bouncer) wrap(o spool.RunOptions) spool.RunOptions {
+// wrap returns o with OnEvent bouncing dead letters, and d reporting the
+// recipients a partial delivery failed for good (the others received the
+// message).
+func (b *bouncer) wrap(o spool.RunOptions, d spool.Deliverer) (spool.RunOptions, spool.Deliverer) {
 	next := o.OnEvent
 	o.OnEvent = func(e spool.Event) {
 		if e.Outcome == spool.OutcomeDead {
@@ -59,10 +73,17 @@ func (b *bouncer) wrap(o spool.RunOptions) spool.RunOptions {
 			next(e)
 		}
 	}
-	return o
+	return o, spool.DelivererFunc(func(ctx context.Context, del spool.Delivery) (spool.Receipt, error) {
+		rec, err := d.Deliver(ctx, del)
+		if err == nil && len(rec.Failed) > 0 {
+			b.bouncePartial(del, rec)
+		}
+		return rec, err
+	})
 }
 
-// bounce queues the notification for the dead message e.ID.
+// bounce queues the notification for the dead message e.ID: every
+// recipient still pending failed.
 func (b *bouncer) bounce(e spool.Event) {
 	if b.m != nil {
 		b.m.deadOne(graphmail.ClassOf(e.Err).String())
@@ -72,14 +93,72 @@ func (b *bouncer) bounce(e spool.Event) {
 		b.log.Warn("bounce: cannot read the dead letter", "id", string(e.ID), "error", err.Error())
 		return
 	}
+	reason := "permanent error"
+	if it.Meta.Dead != nil {
+		reason = it.Meta.Dead.Reason
+	}
+	rcpts := it.Envelope.To
+	if len(it.Meta.Pending) > 0 {
+		rcpts = it.Meta.Pending
+	}
+	status, diag := dsnStatus(e.Err, reason), oneLine(it.Meta.LastError)
+	failed := make([]dsnRcpt, len(rcpts))
+	for i, r := range rcpts {
+		failed[i] = dsnRcpt{addr: r, status: status, diagnostic: diag}
+	}
+	b.notify(e.ID, it.Envelope.From, it.Meta.Client, it.Meta.Received, raw, failed, reason)
+}
+
+// bouncePartial queues the notification for the recipients of del that
+// failed for good while others received the message.
+func (b *bouncer) bouncePartial(del spool.Delivery, rec spool.Receipt) {
+	failed := make([]dsnRcpt, len(rec.Failed))
+	for i, f := range rec.Failed {
+		failed[i] = dsnRcpt{addr: f.Address, status: dsnStatus(f.Err, ""), diagnostic: oneLine(f.Error)}
+		if b.m != nil {
+			b.m.failedRecipient(graphmail.ClassOf(f.Err).String())
+		}
+	}
+	client := ""
+	if it, _, err := b.sp.Show(del.ID); err == nil {
+		client = it.Meta.Client
+	}
+	b.notify(del.ID, del.Envelope.From, client, time.Time{}, del.Raw, failed, partialReason)
+}
+
+// partialReason is the DSN's reason for recipients refused while others
+// received the message.
+const partialReason = "some recipients refused it; the others received it"
+
+// failedRecipients turns the recipients a partial delivery failed for
+// good into DSN recipients.
+func (b *bouncer) failedRecipients(rejected []graphmail.Rejection) []dsnRcpt {
+	var out []dsnRcpt
+	for _, r := range rejected {
+		if graphmail.ClassOf(r.Err).Retry() {
+			continue
+		}
+		out = append(out, dsnRcpt{addr: r.Address, status: dsnStatus(r.Err, ""), diagnostic: oneLine(r.Err.Error())})
+		if b.m != nil {
+			b.m.failedRecipient(graphmail.ClassOf(r.Err).String())
+		}
+	}
+	return out
+}
+
+// notify queues a DSN about message id (its envelope sender from, its
+// submitter client, raw) for the failed recipients, unless the message
+// must never be bounced.
+func (b *bouncer) notify(id spool.ID, from, client string, received time.Time, raw []byte, failed []dsnRcpt, reason string) {
 	h := rfc5322.Parse(raw)
-	if why := noBounce(it, h); why != "" {
-		b.log.Info("bounce: none sent", "id", string(e.ID), "message_id", it.MessageID(), "because", why)
+	msgID := h.MessageID()
+	if why := noBounce(from, client, h); why != "" {
+		b.log.Info("bounce: none sent", "id", string(id), "message_id", msgID, "because", why)
 		return
 	}
 	var to []string
 	seen := map[string]bool{}
-	for _, a := range []string{it.Envelope.From, b.postmaster} {
+	for _, a := range []string{from, b.postmaster} {
 		if a == "" || b.local(a) || seen[strings.ToLower(a)] {
 			continue
 		}
@@ -88,35 +167,30 @@ func (b *bouncer) bounce(e spool.Event) {
 	}
 	if len(to) == 0 {
 		b.log.Warn("bounce: nobody to tell: the envelope sender is not a deliverable address and serve.postmaster is not set",
-			"id", string(e.ID), "message_id", it.MessageID(), "envelope_from", it.Envelope.From)
+			"id", string(id), "message_id", msgID, "envelope_from", from)
 		return
 	}
-	reason := "permanent error"
-	if it.Meta.Dead != nil {
-		reason = it.Meta.Dead.Reason
-	}
 	dsn := buildDSN(dsnInput{
-		from: b.sender, to: to, host: b.host, now: b.now(), received: it.Meta.Received,
-		rcpts: it.Envelope.To, status: dsnStatus(e.Err, reason), diagnostic: oneLine(it.Meta.LastError),
-		reason: reason, header: raw[:h.End], messageID: rfc5322.NewMessageID(b.host), origID: it.MessageID(),
+		from: b.sender, to: to, host: b.host, now: b.now(), received: received,
+		rcpts: failed, reason: reason, header: raw[:h.End], messageID: rfc5322.NewMessageID(b.host), origID: msgID,
 	})
-	id, err := b.sp.Enqueue(context.Background(), spool.Envelope{From: b.sender, To: to}, dsn, spool.Meta{Client: dsnClient})
+	bid, err := b.enqueue(spool.Envelope{From: b.sender, To: to}, dsn)
 	if err != nil {
-		b.log.Error("bounce: could not queue the notification", "id", string(e.ID), "error", err.Error())
+		b.log.Error("bounce: could not queue the notification", "id", string(id), "error", err.Error())
 		return
 	}
 	if b.m != nil {
 		b.m.bounceOne()
 	}
-	b.log.Info("bounce: queued", "id", string(e.ID), "message_id", it.MessageID(), "bounce_id", string(id), "recipients", len(to))
+	b.log.Info("bounce: queued", "id", string(id), "message_id", msgID, "bounce_id", string(bid), "recipients", len(to), "failed", len(failed))
 }
 
 // noBounce says why a dead message gets no notification, or "".
-func noBounce(it spool.Item, h *rfc5322.Header) string {
+func noBounce(from, client string, h *rfc5322.Header) string {
 	switch {
-	case it.Meta.Client == dsnClient:
+	case client == dsnClient:
 		return "it is a bounce itself"
-	case it.Envelope.From == "":
+	case from == "":
 		return "its envelope sender is null"
 	}
 	if f, ok := h.Get("Auto-Submitted"); ok && !strings.EqualFold(f.Value(), "no") {
@@ -154,14 +228,19 @@ func dsnStatus(err error, reason string) string {
 }
 
 type dsnInput struct {
-	from               string
-	to, rcpts          []string
-	host               string
-	now, received      time.Time
-	status, diagnostic string
-	reason             string
-	header             []byte
-	messageID, origID  string
+	from              string
+	to                []string
+	rcpts             []dsnRcpt
+	host              string
+	now, received     time.Time
+	reason            string
+	header            []byte
+	messageID, origID string
+}
+
+// dsnRcpt is one failed recipient of a DSN, with its own status.
+type dsnRcpt struct {
+	addr, status, diagnostic string
 }
 
 // buildDSN renders the multipart/report: a human-readable part, the
@@ -194,10 +273,10 @@ func buildDSN(in dsnInput) []byte {
 		w("Message-ID: <%s>", in.origID)
 	}
 	for _, r := range in.rcpts {
-		w("Recipient:  %s", r)
-	}
-	if in.diagnostic != "" {
-		w("Last error: %s", in.diagnostic)
+		w("Recipient:  %s", r.addr)
+		if r.diagnostic != "" {
+			w("Error:      %s", r.diagnostic)
+		}
 	}
 	w("")
 	w("--%s", boundary)
@@ -209,11 +288,11 @@ func buildDSN(in dsnInput) []byte {
 	}
 	for _, r := range in.rcpts {
 		w("")
-		w("Final-Recipient: rfc822; %s", r)
+		w("Final-Recipient: rfc822; %s", r.addr)
 		w("Action: failed")
-		w("Status: %s", in.status)
-		if in.diagnostic != "" {
-			w("Diagnostic-Code: X-graphmail; %s", in.diagnostic)
+		w("Status: %s", r.status)
+		if r.diagnostic != "" {
+			w("Diagnostic-Code: X-graphmail; %s", r.diagnostic)
 		}
 	}
 	w("")

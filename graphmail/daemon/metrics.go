@@ -32,8 +32,11 @@ type Metrics struct {
 	quarantined int64
 	// dead counts messages given up, by failure class; bounces counts the
 	// notifications queued for them.
-	dead      map[string]int64
-	bounces   int64
+	dead    map[string]int64
+	bounces int64
+	// refused counts recipients a partial delivery failed for good (the
+	// others received the message), by failure class.
+	refused   map[string]int64
 	latency   map[string]*histogram
 	listening atomic.Bool
 }
@@ -46,7 +49,7 @@ type histogram struct {
 
 // NewMetrics returns zeroed counters.
 func NewMetrics() *Metrics {
-	return &Metrics{delivered: map[string]int64{}, failed: map[string]int64{}, latency: map[string]*histogram{}, dead: map[string]int64{}}
+	return &Metrics{delivered: map[string]int64{}, failed: map[string]int64{}, latency: map[string]*histogram{}, dead: map[string]int64{}, refused: map[string]int64{}}
 }
 
 // ReceivedOne counts a message accepted and spooled.
@@ -59,6 +62,12 @@ func (m *Metrics) ReceivedOne() {
 func (m *Metrics) deadOne(class string) {
 	m.mu.Lock()
 	m.dead[class]++
+	m.mu.Unlock()
+}
+
+func (m *Metrics) failedRecipient(class string) {
+	m.mu.Lock()
+	m.refused[class]++
 	m.mu.Unlock()
 }
 
@@ -204,7 +213,11 @@ func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 	for _, c := range sortedKeys(s.m.dead) {
 		fmt.Fprintf(w, "graphmail_dead_letters_total{class=%q} %d\n", c, s.m.dead[c])
 	}
-	fmt.Fprintf(w, "# HELP graphmail_bounces_total Delivery status notifications queued for dead letters.\n# TYPE graphmail_bounces_total counter\ngraphmail_bounces_total %d\n", s.m.bounces)
+	fmt.Fprintf(w, "# HELP graphmail_recipients_failed_total Recipients refused for good while the message's other recipients received it, by failure class.\n# TYPE graphmail_recipients_failed_total counter\n")
+	for _, c := range sortedKeys(s.m.refused) {
+		fmt.Fprintf(w, "graphmail_recipients_failed_total{class=%q} %d\n", c, s.m.refused[c])
+	}
+	fmt.Fprintf(w, "# HELP graphmail_bounces_total Delivery status notifications queued for dead letters and refused recipients.\n# TYPE graphmail_bounces_total counter\ngraphmail_bounces_total %d\n", s.m.bounces)
 	fmt.Fprintf(w, "# HELP graphmail_queue_depth Messages waiting in the spool.\n# TYPE graphmail_queue_depth gauge\ngraphmail_queue_depth %d\n", depth)
 	fmt.Fprintf(w, "# HELP graphmail_queue_oldest_seconds Age of the oldest waiting message.\n# TYPE graphmail_queue_oldest_seconds gauge\ngraphmail_queue_oldest_seconds %g\n", oldest.Seconds())
 	fmt.Fprintf(w, "# HELP graphmail_token_expiry_seconds Seconds until the current access token expires.\n# TYPE graphmail_token_expiry_seconds gauge\ngraphmail_token_expiry_seconds %g\n", expiry)

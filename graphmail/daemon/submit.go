@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -74,8 +75,13 @@ func Submit(ctx context.Context, st *setup.Stack, s Submission) (Outcome, error)
 		s.MessageID = rfc5322.Parse(s.Raw).MessageID()
 	}
 	if !s.Spool {
-		_, err := st.Mail.SendEnvelope(ctx, s.Envelope.To, s.Raw)
+		res, err := st.Mail.SendEnvelope(ctx, graphmail.Envelope{To: s.Envelope.To, Partial: true}, s.Raw)
 		if err == nil {
+			if len(res.Rejected) > 0 {
+				if err := rejected(ctx, st, s, res.Rejected); err != nil {
+					return "", err
+				}
+			}
 			flush(ctx, st)
 			return Sent, nil
 		}
@@ -91,6 +97,11 @@ func Submit(ctx context.Context, st *setup.Stack, s Submission) (Outcome, error)
 			"spool_id", string(id), "class", graphmail.ClassOf(err).String(), "error", err.Error(), "outcome", "queued")
 		return Queued, nil
 	}
+	if limit := acceptedSize(cfg, st.Policy); int64(len(s.Raw)) > limit {
+		// Queued, it could only end in the dead letters: refuse it now,
+		// as the relay does with 552.
+		return "", &graphmail.MessageError{Field: "message", Problem: fmt.Sprintf("%d bytes, more than the configured paths can carry (%d bytes; see serve.max_message_size, smtp.fallback, smtp.max_message_size and large_messages)", len(s.Raw), limit)}
+	}
 	id, err := queue(ctx, cfg, log, s)
 	if err != nil {
 		return "", err
@@ -98,6 +109,44 @@ func Submit(ctx context.Context, st *setup.Stack, s Submission) (Outcome, error)
 	log.Info("queued", "message_id", s.MessageID, "envelope_from", s.Envelope.From, "recipients", len(s.Envelope.To),
 		"spool_id", string(id), "outcome", "queued")
 	return Queued, nil
+}
+
+// rejected handles the recipients a partial send left out while the
+// others received the message, as the spool does: those refused for now
+// get a queued copy of their own, those refused for good a bounce
+// (queued like any message). It fails only when neither could be queued,
+// so the caller knows (exit 75) instead of the recipients silently
+// missing the message.
+func rejected(ctx context.Context, st *setup.Stack, s Submission, rej []graphmail.Rejection) error {
+	cfg, log := st.Config, st.Log
+	var later []string
+	for _, r := range rej {
+		if graphmail.ClassOf(r.Err).Retry() {
+			later = append(later, r.Address)
+		}
+	}
+	if len(later) > 0 {
+		c := s
+		c.Envelope.To = later
+		id, err := queue(ctx, cfg, log, c)
+		if err != nil {
+			return err
+		}
+		log.Warn("queued for some recipients: the others received the message", "message_id", s.MessageID,
+			"spool_id", string(id), "recipients", len(later), "outcome", "queued")
+	}
+	b := newNotifier(cfg, log, nil)
+	var qerr error
+	b.enqueue = func(env spool.Envelope, raw []byte) (spool.ID, error) {
+		id, err := queue(ctx, cfg, log, Submission{Envelope: env, Raw: raw})
+		qerr = err
+		return id, err
+	}
+	if failed := b.failedRecipients(rej); len(failed) > 0 {
+		log.Warn("some recipients refused the message; the others received it", "message_id", s.MessageID, "refused", len(failed))
+		b.notify("", s.Envelope.From, "sendmail", time.Time{}, s.Raw, failed, partialReason)
+	}
+	return qerr
 }
 
 // queueError is a message that could not be queued: the caller should try
@@ -121,7 +170,7 @@ func queue(ctx context.Context, cfg *config.Config, log *slog.Logger, s Submissi
 			return "", &queueError{err}
 		}
 	}
-	id, derr := spool.Drop(cfg.Spool.Dir, s.Envelope, s.Raw, spool.DropOptions{MaxSize: int(cfg.Serve.MaxMessageSize)})
+	id, derr := spool.Drop(cfg.Spool.Dir, s.Envelope, s.Raw, spool.DropOptions{MaxSize: int(acceptedSize(cfg, ""))})
 	if derr != nil {
 		if err != nil {
 			return "", &queueError{errors.Join(err, derr)}
@@ -145,9 +194,9 @@ func flush(ctx context.Context, st *setup.Stack) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, FlushBudget)
 	defer cancel()
-	o := newBouncer(sp, cfg, log, nil).wrap(RunOptions(cfg))
+	o, del := newBouncer(sp, cfg, log, nil).wrap(RunOptions(cfg), NewDeliverer(st.Mail))
 	o.Grace = FlushBudget
-	stats, err := sp.RunOnce(ctx, NewDeliverer(st.Mail), o)
+	stats, err := sp.RunOnce(ctx, del, o)
 	switch {
 	case errors.Is(err, spool.ErrLocked), errors.Is(err, os.ErrPermission):
 		return
@@ -169,5 +218,6 @@ func RunQueue(ctx context.Context, st *setup.Stack) (spool.RunStats, error) {
 	if err != nil {
 		return spool.RunStats{}, err
 	}
-	return sp.RunOnce(ctx, NewDeliverer(st.Mail), newBouncer(sp, st.Config, st.Log, nil).wrap(RunOptions(st.Config)))
+	o, del := newBouncer(sp, st.Config, st.Log, nil).wrap(RunOptions(st.Config), NewDeliverer(st.Mail))
+	return sp.RunOnce(ctx, del, o)
 }

@@ -226,7 +226,7 @@ func (s *Server) sendMail(w http.ResponseWriter, r *http.Request, gr graphReques
 		if ge != nil {
 			return ge
 		}
-		from, msgID, ge := checkMIME(mimeBytes)
+		from, msgID, ge := s.checkMIME(mimeBytes)
 		if ge != nil {
 			return ge
 		}
@@ -386,7 +386,7 @@ func decodeMIMEBody(body []byte) ([]byte, *graphError) {
 // checkMIME parses the decoded MIME message's header and requires at
 // least one recipient. It returns the From address, if any, and the
 // Message-Id.
-func checkMIME(b []byte) (*mail.Address, string, *graphError) {
+func (s *Server) checkMIME(b []byte) (*mail.Address, string, *graphError) {
 	m, err := mail.ReadMessage(bytes.NewReader(b))
 	if err != nil {
 		return nil, "", &graphError{status: 400, code: "ErrorMimeContentInvalid", message: "The MIME content is invalid: " + err.Error()}
@@ -399,6 +399,11 @@ func checkMIME(b []byte) (*mail.Address, string, *graphError) {
 		list, err := m.Header.AddressList(k)
 		if err != nil {
 			return nil, "", invalidRecipient(m.Header.Get(k))
+		}
+		for _, a := range list {
+			if s.unresolvable(a.Address) {
+				return nil, "", invalidRecipient(a.Address)
+			}
 		}
 		n += len(list)
 	}

@@ -148,6 +148,7 @@ type Server struct {
 	mailboxes    map[string]string // lower-case UPN → UPN as configured
 	restDisabled map[string]bool
 	sendAs       map[string]map[string]bool // mailbox → from addresses allowed
+	unresolved   map[string]bool            // recipients Exchange cannot resolve
 	tokens       map[string]int             // resource → successful issuances
 	messages     []Delivered
 	failures     []*queuedFailure
@@ -195,6 +196,7 @@ func NewServer(opts Options) (*Server, error) {
 		mailboxes:      map[string]string{},
 		restDisabled:   map[string]bool{},
 		sendAs:         map[string]map[string]bool{},
+		unresolved:     map[string]bool{},
 		tokens:         map[string]int{},
 		mail:           newMailState(opts.MailboxConcurrency),
 		issuers:        map[string]*federatedIssuer{},
@@ -366,6 +368,23 @@ func (s *Server) SetMailboxRESTDisabled(upn string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.restDisabled[strings.ToLower(upn)] = true
+}
+
+// SetUnresolvable makes Exchange refuse addr as it does an address it
+// cannot resolve: Graph refuses any MIME message with addr among its
+// recipients with 400 ErrorInvalidRecipients ("Recipient '…' is not
+// resolved"), the whole message; SMTP refuses its RCPT TO alone with 550
+// 5.1.10.
+func (s *Server) SetUnresolvable(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unresolved[strings.ToLower(addr)] = true
+}
+
+func (s *Server) unresolvable(addr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unresolved[strings.ToLower(addr)]
 }
 
 // GrantSendAs lets mailbox send with message.from set to from (Exchange's

@@ -22,9 +22,10 @@ func (s *Server) startSMTP(addr string) error {
 			}
 			return &smtpd.Claims{Audience: c.Audience, Roles: c.Roles, Scopes: c.Scopes, UPN: c.UPN, AppID: c.AppID, TenantID: c.TenantID, Expiry: c.Expiry}, nil
 		},
-		Audience:  ResourceOutlook,
-		Mailboxes: s.Mailboxes(),
-		Logger:    s.log,
+		Audience:     ResourceOutlook,
+		Mailboxes:    s.Mailboxes(),
+		Unresolvable: s.unresolvable,
+		Logger:       s.log,
 		OnMessage: func(m smtpd.Message) error {
 			_, err := s.DeliverSMTP(m.User, m.To, m.Data)
 			return err

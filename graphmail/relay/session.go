@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/mail"
 	"net/netip"
 	"os"
 
@@ -243,7 +242,7 @@ func checkHeaderFrom(raw []byte, patterns []string) error {
 			if v == "" {
 				continue
 			}
-			list, err := mail.ParseAddressList(v)
+			list, err := rfc5322.AddressList(v)
 			if err != nil {
 				return ErrSenderRefused
 			}

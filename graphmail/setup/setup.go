@@ -108,6 +108,7 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 		Policy:        a.Policy,
 		Retry:         graphmail.RetryPolicy{MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed},
 		LogRecipients: cfg.Log.Recipients,
+		LogSubject:    cfg.Log.Subject,
 		Logger:        a.Log,
 		// The Clients of a process share the mailbox's limits: 4 requests
 		// in flight and limits.messages_per_minute.
@@ -129,7 +130,15 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 		}
 		gcfg.Credential = a.Tokens.TokenCredential()
 		if a.Policy != graphmail.PolicyNever {
-			fb, closeFn, err := newSMTPFallback(cfg, a.TLS, a.Tokens, a.SMTPUser)
+			// App-only tokens may authenticate as any mailbox: the
+			// fallback authenticates as the mailbox it sends from (the
+			// sender, or a relay mailbox), so MAIL FROM matches it. A
+			// delegated token is the signed-in user's alone.
+			fbUser := ""
+			if cfg.Auth.Method == config.MethodDelegated {
+				fbUser = a.SMTPUser
+			}
+			fb, closeFn, err := newSMTPFallback(cfg, a.TLS, a.Tokens, fbUser)
 			if err != nil {
 				return nil, err
 			}

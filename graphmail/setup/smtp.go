@@ -19,6 +19,19 @@ func (a smtpAdapter) Send(ctx context.Context, from string, to []string, mime []
 	return r.Reply, err
 }
 
+// SendPartial implements graphmail.PartialFallback: the server's refusal
+// of some recipients leaves the others their copy.
+func (a smtpAdapter) SendPartial(ctx context.Context, from string, to []string, mime []byte) (string, []graphmail.Rejection, error) {
+	r, err := a.c.Send(ctx, smtpfallback.Envelope{From: from, To: to, Partial: true}, mime)
+	var rej []graphmail.Rejection
+	if err == nil {
+		for _, x := range r.Rejected {
+			rej = append(rej, graphmail.Rejection{Address: x.Address, Err: x.Err})
+		}
+	}
+	return r.Reply, rej, err
+}
+
 // newSMTPFallback builds the SMTP XOAUTH2 transport on the shared token
 // provider and adapts it to graphmail.Fallback.
 func newSMTPFallback(cfg *config.Config, tlsCfg *tls.Config, tokens *auth.Provider, user string) (graphmail.Fallback, func() error, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,17 +19,38 @@ type Receipt struct {
 	RequestID string `json:"request_id,omitempty"`
 	// Reply is the SMTP server's final reply.
 	Reply string `json:"reply,omitempty"`
+	// Deferred lists recipients of a partial delivery that failed for
+	// now: the message stays queued for them alone (Meta.Pending) and is
+	// retried on the backoff schedule.
+	Deferred []string `json:"deferred,omitempty"`
+	// Failed lists recipients of a partial delivery that failed for good;
+	// the others received the message. Run reports them in the Event.
+	Failed []Failure `json:"failed,omitempty"`
+}
+
+// Failure is one recipient that could not be delivered to.
+type Failure struct {
+	Address string `json:"address"`
+	// Err is why; it is not stored.
+	Err error `json:"-"`
+	// Error is Err's text, as stored.
+	Error string `json:"error,omitempty"`
 }
 
 // Delivery is one attempt to deliver a spooled message.
 type Delivery struct {
 	// ID is the spool's name for the message.
 	ID ID
-	// Envelope holds the sender and every recipient; recipients that are
-	// in no header (Bcc) must be delivered too.
+	// Envelope holds the sender and every recipient still to deliver to:
+	// after a partial delivery only those that failed for now
+	// (Meta.Pending). Recipients that are in no header (Bcc) must be
+	// delivered too.
 	Envelope Envelope
 	// Raw is the message exactly as it was enqueued.
 	Raw []byte
+	// Mailbox is the mailbox to send through (Meta.Mailbox); "" means the
+	// deliverer's default.
+	Mailbox string
 	// MessageID is the Message-ID to use on every attempt (Meta.MessageID);
 	// a Deliverer adds it as a header when Raw has none.
 	MessageID string
@@ -414,10 +436,18 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 	}
 	ctx, cancel := context.WithTimeout(dctx, o.Timeout)
 	start := time.Now()
-	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: h.Envelope, Raw: raw, MessageID: m.MessageID, Attempt: m.Attempts + 1})
+	env := h.Envelope
+	if len(m.Pending) > 0 {
+		env.To = m.Pending
+	}
+	rec, derr := d.Deliver(ctx, Delivery{ID: id, Envelope: env, Raw: raw, Mailbox: m.Mailbox, MessageID: m.MessageID, Attempt: m.Attempts + 1})
 	cancel()
 	ev.Duration = time.Since(start)
 	now := s.now()
+	if derr == nil && len(rec.Deferred) > 0 {
+		// Delivered to some recipients: the others wait, alone.
+		derr = &partialError{rec: rec}
+	}
 	switch {
 	case derr == nil:
 		m.Attempts++
@@ -436,6 +466,13 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 		m.Attempts++
 		m.LastAttempt, m.LastError = now, derr.Error()
 		ev.Err = derr
+		var pe *partialError
+		if errors.As(derr, &pe) {
+			m.Pending = pe.rec.Deferred
+			ev.Receipt = pe.rec
+			s.log.Info("spool: delivered to some recipients", "id", id, "message_id", m.MessageID, "path", pe.rec.Path,
+				"request_id", pe.rec.RequestID, "deferred", len(pe.rec.Deferred), "failed", len(pe.rec.Failed))
+		}
 		age := now.Sub(m.Received)
 		if !m.Requeued.IsZero() {
 			age = now.Sub(m.Requeued)
@@ -458,6 +495,16 @@ func (s *Spool) attempt(runCtx, dctx context.Context, d Deliverer, id ID, o *Run
 	}
 	s.event(ev)
 }
+
+// partialError is a delivery that reached some recipients and must be
+// retried for others (Receipt.Deferred).
+type partialError struct{ rec Receipt }
+
+func (e *partialError) Error() string {
+	return fmt.Sprintf("delivered to some recipients; %d deferred: %s", len(e.rec.Deferred), strings.Join(e.rec.Deferred, ", "))
+}
+
+func (e *partialError) Temporary() bool { return true }
 
 // record writes the outcome m of the attempt on id, which the caller holds
 // in flight, and lets go of the message: a submitted message leaves the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -373,4 +374,46 @@ func TestRunPicksUpOtherProcessesMessages(t *testing.T) {
 	other := mustOpen(t, dir, Options{}) // the sendmail drop-in
 	id := mustEnqueue(t, other, "x")
 	waitFor(t, "delivery", func() bool { d := f.delivered(); return len(d) == 1 && d[0].ID == id })
+}
+
+// TestRunPartialDelivery: a delivery that reaches some recipients and
+// defers others keeps the message queued for the deferred ones alone;
+// the ones that failed for good are reported once, in the event.
+func TestRunPartialDelivery(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{})
+	var calls atomic.Int32
+	d := DelivererFunc(func(ctx context.Context, del Delivery) (Receipt, error) {
+		if calls.Add(1) == 1 {
+			return Receipt{Path: "graph", Deferred: []string{"later@example.com"},
+				Failed: []Failure{{Address: "gone@example.com", Err: errors.New("550 unknown"), Error: "550 unknown"}}}, nil
+		}
+		return Receipt{Path: "graph"}, nil
+	})
+	var mu sync.Mutex
+	var tos [][]string
+	rec := DelivererFunc(func(ctx context.Context, del Delivery) (Receipt, error) {
+		mu.Lock()
+		tos = append(tos, del.Envelope.To)
+		mu.Unlock()
+		return d.Deliver(ctx, del)
+	})
+	events := make(chan Event, 4)
+	runSpool(t, s, rec, RunOptions{Backoff: fast, OnEvent: func(e Event) { events <- e }})
+	id := mustEnqueue(t, s, "x", "now@example.com", "later@example.com", "gone@example.com")
+	first := recv(t, events, "the partial delivery")
+	if first.Outcome != OutcomeDeferred || len(first.Receipt.Failed) != 1 || first.Receipt.Failed[0].Address != "gone@example.com" {
+		t.Fatalf("first event %+v", first)
+	}
+	if second := recv(t, events, "the retry"); second.Outcome != OutcomeSubmitted {
+		t.Fatalf("second event %+v", second)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(tos) != 2 || len(tos[0]) != 3 || len(tos[1]) != 1 || tos[1][0] != "later@example.com" {
+		t.Fatalf("deliveries went to %v, want all three, then later@ alone", tos)
+	}
+	it, _, err := s.Show(id)
+	if err != nil || it.Meta.Submitted == nil || len(it.Meta.Pending) != 1 {
+		t.Fatalf("record %+v, %v", it.Meta, err)
+	}
 }

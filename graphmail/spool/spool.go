@@ -68,6 +68,9 @@ type Meta struct {
 	Received time.Time `json:"received"`
 	// Client says who submitted it, for example "192.0.2.1 user=app".
 	Client string `json:"client,omitempty"`
+	// Mailbox is the mailbox the message is to be sent through; "" means
+	// the deliverer's default (the sender mailbox).
+	Mailbox string `json:"mailbox,omitempty"`
 	// Attempts counts delivery attempts that have finished.
 	Attempts int `json:"attempts,omitempty"`
 	// NextAttempt is when the message is next due; zero means now.
@@ -79,6 +82,9 @@ type Meta struct {
 	Requeued time.Time `json:"requeued,omitzero"`
 	// LastError is the last attempt's error.
 	LastError string `json:"last_error,omitempty"`
+	// Pending, when set, lists the recipients still to deliver to after a
+	// partial delivery: later attempts go to them alone.
+	Pending []string `json:"pending,omitempty"`
 	// Submitted is set once the message was delivered.
 	Submitted *Submitted `json:"submitted,omitempty"`
 	// Dead is set once the message was given up.

@@ -68,6 +68,9 @@ type Options struct {
 	MaxConnsPerMailbox int
 	// Addr is the listen address; default "127.0.0.1:0".
 	Addr string
+	// Unresolvable, if set, reports the recipients Exchange cannot resolve:
+	// RCPT TO gets 550 5.1.10 RESOLVER.ADR.RecipientNotFound for them.
+	Unresolvable func(addr string) bool
 	// OnMessage, if set, is called with each accepted message before the
 	// final reply; an error turns the reply into 451 4.3.0.
 	OnMessage func(Message) error

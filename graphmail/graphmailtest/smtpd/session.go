@@ -156,6 +156,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := s.srv.takeFailure("rcpt"); err != nil {
 		return err
 	}
+	if u := s.srv.opts.Unresolvable; u != nil && u(to) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 10}, Message: "RESOLVER.ADR.RecipientNotFound; Recipient " + to + " not found by SMTP address lookup"}
+	}
 	s.to = append(s.to, to)
 	return nil
 }

@@ -77,3 +77,9 @@ func NewMessageID(host string) string {
 	rand.Read(b[:]) // never fails (crypto/rand)
 	return hex.EncodeToString(b[:]) + "." + strconv.FormatInt(time.Now().UnixNano(), 10) + "@" + host
 }
+
+// AddField returns raw with a new field "name: value" in front of its
+// header, in the message's own line ending. value must be one line.
+func AddField(raw []byte, name, value string) []byte {
+	return prepend(raw, Parse(raw), name+": "+value)
+}
