@@ -23,10 +23,25 @@ type Config struct {
 	// ClientSecret is the client secret: the value of client_secret, or the
 	// contents of client_secret_file with surrounding white space removed.
 	ClientSecret Secret
-	// ClientSecretFile is the file the secret was read from, if any.
+	// ClientSecretFiles are the files of client_secret_file: one, or two
+	// during a rotation (tried in order).
+	ClientSecretFiles []string
+	// ClientSecretFile is the first of ClientSecretFiles (the file the
+	// secret was read from), or "".
 	ClientSecretFile string
-	// ClientCertificate is the path of a PEM file (certificate and key) or
-	// a .pfx/.p12 file. Load checks only that the file exists.
+	// ClientSecretExpires is client_secret_expires: when the client secret
+	// (the first one, with two files) expires; zero when not configured.
+	ClientSecretExpires time.Time
+	// CredentialWarnDays is how many days before a client secret or
+	// certificate expires graphmail starts warning (credential_warn_days,
+	// default 30).
+	CredentialWarnDays int
+	// ClientCertificates are the files of client_certificate: one, or two
+	// during a rotation (tried in order).
+	ClientCertificates []string
+	// ClientCertificate is the first of ClientCertificates: the path of a
+	// PEM file (certificate and key) or a .pfx/.p12 file, or "". Load
+	// checks only that the files exist.
 	ClientCertificate string
 	// ClientCertificatePassword decrypts a .pfx/.p12 file.
 	ClientCertificatePassword Secret
@@ -261,6 +276,7 @@ func (l *loader) build() *Config {
 			l.set(c, k)
 		}
 	}
+	c.ClientSecretFile, c.ClientCertificate = first(c.ClientSecretFiles), first(c.ClientCertificates)
 	l.dropAmbientCredentials(c)
 	if c.Auth.Method == "" {
 		switch {
@@ -276,6 +292,14 @@ func (l *loader) build() *Config {
 		l.readSecretFile(c)
 	}
 	return c
+}
+
+// first returns list[0], or "" for an empty list.
+func first(list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	return list[0]
 }
 
 // set resolves key k, converts its value and stores it in its field of c.
@@ -316,7 +340,7 @@ func (l *loader) dropAmbientCredentials(c *Config) {
 		case "client_secret":
 			c.ClientSecret = ""
 		case "client_certificate":
-			c.ClientCertificate = ""
+			c.ClientCertificate, c.ClientCertificates = "", nil
 		case "client_certificate_password":
 			c.ClientCertificatePassword = ""
 		}

@@ -24,8 +24,17 @@ func (l *loader) resolve(def keyDef) (any, string, string) {
 		// Get finds nested ("smtp: {host: x}") and dotted ("smtp.host: x")
 		// spellings alike; a YAML null counts as absent.
 		if v := l.fv.Get(def.name); v != nil {
-			if def.kind == kindPath {
+			switch def.kind {
+			case kindPath:
 				v = l.relativeToFile(v)
+			case kindPaths:
+				if list, ok := asList(v); ok {
+					out := make([]any, len(list))
+					for i, p := range list {
+						out[i] = l.relativeToFile(p)
+					}
+					v = out
+				}
 			}
 			return v, SourceFile, "file " + l.file
 		}
@@ -108,6 +117,27 @@ func convert(def keyDef, raw any, report func(problem, hint string)) any {
 			return list
 		}
 		return asNets(list, report)
+	case kindPaths:
+		list, ok := asList(raw)
+		if !ok {
+			report("not a file or a list of files", "write one path, or a list of two during a rotation: [new.txt, old.txt] (comma-separated in an environment variable)")
+			return []string(nil)
+		}
+		list = slices.DeleteFunc(list, isEmpty)
+		if len(list) > 2 {
+			report(fmt.Sprintf("lists %d files; at most two are used", len(list)), "list the current file and, during a rotation, the one that replaces it")
+			list = list[:2]
+		}
+		if len(list) == 0 {
+			return []string(nil)
+		}
+		return list
+	case kindDate:
+		t, ok := asDate(raw)
+		if !ok {
+			report("not a date", "write a date such as 2026-03-31 (or an RFC 3339 time)")
+		}
+		return t
 	case kindAccounts:
 		a, ok := asAccounts(raw)
 		if !ok {
@@ -156,8 +186,10 @@ func zero(k kind) any {
 		return time.Duration(0)
 	case kindSize:
 		return int64(0)
-	case kindList:
+	case kindList, kindPaths:
 		return []string(nil)
+	case kindDate:
+		return time.Time{}
 	case kindNets:
 		return []netip.Prefix(nil)
 	case kindAccounts:
@@ -243,6 +275,28 @@ func asSize(v any) (int64, bool) {
 		return 0, false
 	}
 	return int64(f * float64(mult)), true
+}
+
+// asDate accepts a date (2006-01-02, taken as the end of that day in UTC,
+// as the portal's "Expires" column means it), an RFC 3339 time, or a
+// time.Time a parser made; "" is the zero time.
+func asDate(v any) (time.Time, bool) {
+	switch x := v.(type) {
+	case time.Time:
+		return x, true
+	case string:
+		s := strings.TrimSpace(x)
+		if s == "" {
+			return time.Time{}, true
+		}
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			return t.Add(24*time.Hour - time.Second), true
+		}
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // asBool accepts booleans and the strings strconv.ParseBool knows.

@@ -70,13 +70,24 @@
 //	    secret value (prefer client_secret_file); printed as [redacted];
 //	    also AZURE_CLIENT_SECRET
 //	client_secret_file
-//	    file holding the secret (white space around it ignored)
+//	    file holding the secret (white space around it ignored); during a
+//	    rotation a list of two files, tried in order (see Rotating
+//	    credentials); re-read when it changes
 //	client_certificate
-//	    PEM with certificate and unencrypted key, or .pfx/.p12; also
-//	    AZURE_CLIENT_CERTIFICATE_PATH
+//	    PEM with certificate and unencrypted key, or .pfx/.p12; during a
+//	    rotation a list of two files, tried in order; re-read when it
+//	    changes; also AZURE_CLIENT_CERTIFICATE_PATH
 //	client_certificate_password
 //	    password of the .pfx; printed as [redacted]; also
 //	    AZURE_CLIENT_CERTIFICATE_PASSWORD
+//	client_secret_expires
+//	    when the client secret expires, as the portal shows it next to the
+//	    secret (2026-03-31); with two secret files, the first one's; doctor,
+//	    serve and send warn credential_warn_days ahead; unset: unknown
+//	credential_warn_days
+//	    warn this many days before the client secret or certificate expires
+//	    (doctor warns, serve logs one warning a day, send and sendmail at
+//	    most one a day); 0: only when expired; default 30
 //	federated_token_file
 //	    file holding a federated token (workload identity federation);
 //	    re-read on every token request; also AZURE_FEDERATED_TOKEN_FILE

@@ -39,6 +39,8 @@ const (
 	kindNets                 // []netip.Prefix: a list of networks; a bare address is a /32 or /128
 	kindAccounts             // map[string]Account: a table of relay accounts (file only)
 	kindRewrite              // []Rewrite: a list of relay header rules (file only)
+	kindPaths                // []string: one file, or a list of files (YAML/TOML/JSON list, comma-separated in env and flags); relative paths in the file are relative to it
+	kindDate                 // time.Time: a date (2006-01-02) or an RFC 3339 time
 )
 
 // keyDef declares one configuration key. It is the only place a key is
@@ -79,12 +81,17 @@ var keyTable = []keyDef{
 		doc: "Application (client) ID"},
 	{name: "client_secret", kind: kindSecret, field: func(c *Config) any { return &c.ClientSecret }, azureEnv: "AZURE_CLIENT_SECRET",
 		doc: "secret value (prefer `client_secret_file`); printed as `[redacted]`"},
-	{name: "client_secret_file", kind: kindPath, field: func(c *Config) any { return &c.ClientSecretFile },
-		doc: "file holding the secret (white space around it ignored)"},
-	{name: "client_certificate", kind: kindPath, field: func(c *Config) any { return &c.ClientCertificate }, azureEnv: "AZURE_CLIENT_CERTIFICATE_PATH",
-		doc: "PEM with certificate and unencrypted key, or `.pfx`/`.p12`"},
+	{name: "client_secret_file", kind: kindPaths, field: func(c *Config) any { return &c.ClientSecretFiles },
+		doc: "file holding the secret (white space around it ignored); during a rotation a list of two files, tried in order (see [Rotating credentials](#rotating-credentials)); re-read when it changes"},
+	{name: "client_certificate", kind: kindPaths, field: func(c *Config) any { return &c.ClientCertificates }, azureEnv: "AZURE_CLIENT_CERTIFICATE_PATH",
+		doc: "PEM with certificate and unencrypted key, or `.pfx`/`.p12`; during a rotation a list of two files, tried in order; re-read when it changes"},
 	{name: "client_certificate_password", kind: kindSecret, field: func(c *Config) any { return &c.ClientCertificatePassword }, azureEnv: "AZURE_CLIENT_CERTIFICATE_PASSWORD",
 		doc: "password of the `.pfx`; printed as `[redacted]`"},
+	{name: "client_secret_expires", kind: kindDate, field: func(c *Config) any { return &c.ClientSecretExpires },
+		defDoc: "— (unknown)",
+		doc:    "when the client secret expires, as the portal shows it next to the secret (`2026-03-31`); with two secret files, the first one's; `doctor`, `serve` and `send` warn `credential_warn_days` ahead"},
+	{name: "credential_warn_days", kind: kindInt, field: func(c *Config) any { return &c.CredentialWarnDays }, def: 30,
+		doc: "warn this many days before the client secret or certificate expires (`doctor` warns, `serve` logs one warning a day, `send` and `sendmail` at most one a day); `0`: only when expired"},
 	{name: "federated_token_file", kind: kindPath, field: func(c *Config) any { return &c.FederatedTokenFile }, azureEnv: "AZURE_FEDERATED_TOKEN_FILE",
 		doc: "file holding a federated token (workload identity federation); re-read on every token request"},
 	{name: "managed_identity_client_id", kind: kindString, field: func(c *Config) any { return &c.ManagedIdentityClientID },

@@ -27,14 +27,19 @@ var kindTypes = map[kind]reflect.Type{
 	kindNets:     reflect.TypeFor[[]netip.Prefix](),
 	kindAccounts: reflect.TypeFor[map[string]Account](),
 	kindRewrite:  reflect.TypeFor[[]Rewrite](),
+	kindPaths:    reflect.TypeFor[[]string](),
+	kindDate:     reflect.TypeFor[time.Time](),
 }
+
+// derivedFields are Config fields no key fills directly.
+var derivedFields = map[string]bool{"Sources": true, "File": true, "ClientSecretFile": true, "ClientCertificate": true}
 
 // leafFields returns the addresses of the fields of v, descending into
 // nested structs, by Go path ("SMTP.Host").
 func leafFields(v reflect.Value, prefix string, out map[uintptr]string) {
 	for i := range v.NumField() {
 		f, sf := v.Field(i), v.Type().Field(i)
-		if sf.Type.Kind() == reflect.Struct {
+		if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Time]() {
 			leafFields(f, prefix+sf.Name+".", out)
 			continue
 		}
@@ -44,7 +49,8 @@ func leafFields(v reflect.Value, prefix string, out map[uintptr]string) {
 
 // TestKeyFields checks every declaration of keyTable: each key fills its
 // own Config field of the type its kind converts to, every Config field
-// but Sources and File is filled by a key, enums have choices and other
+// but Sources, File and the derived ClientSecretFile and ClientCertificate
+// (the first of their lists) is filled by a key, enums have choices and other
 // kinds none, every default converts cleanly, and docs fit a table row.
 func TestKeyFields(t *testing.T) {
 	var c Config
@@ -97,7 +103,7 @@ func TestKeyFields(t *testing.T) {
 		}
 	}
 	for _, name := range fields {
-		if _, ok := filled[name]; !ok && name != "Sources" && name != "File" {
+		if _, ok := filled[name]; !ok && !derivedFields[name] {
 			t.Errorf("Config.%s is filled by no key", name)
 		}
 	}

@@ -31,10 +31,12 @@ func (e ExposedSecret) String() string {
 // the code that reads them.
 func (c *Config) ExposedSecrets() []ExposedSecret {
 	var out []ExposedSecret
+	seen := map[string]bool{}
 	check := func(key, path string) {
-		if path == "" {
+		if path == "" || seen[path] {
 			return
 		}
+		seen[path] = true
 		fi, err := os.Stat(path)
 		if err != nil || !fi.Mode().IsRegular() {
 			return
@@ -46,7 +48,11 @@ func (c *Config) ExposedSecrets() []ExposedSecret {
 	if c.File != "" && (c.Sources["client_secret"] == SourceFile || c.Sources["client_certificate_password"] == SourceFile) {
 		check("config", c.File)
 	}
-	check("client_secret_file", c.ClientSecretFile)
-	check("client_certificate", c.ClientCertificate)
+	for _, f := range append([]string{c.ClientSecretFile}, c.ClientSecretFiles...) {
+		check("client_secret_file", f)
+	}
+	for _, f := range append([]string{c.ClientCertificate}, c.ClientCertificates...) {
+		check("client_certificate", f)
+	}
 	return out
 }

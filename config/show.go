@@ -43,6 +43,11 @@ func (k keyDef) show(c *Config) string {
 		return strconv.FormatBool(*v)
 	case *time.Duration:
 		return v.String()
+	case *time.Time:
+		if v.IsZero() {
+			return ""
+		}
+		return v.UTC().Format(time.RFC3339)
 	case *[]string:
 		return strings.Join(*v, ",")
 	case *[]netip.Prefix:

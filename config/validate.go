@@ -120,6 +120,9 @@ func (l *loader) validate(c *Config) {
 	if !l.bad["retry.max_attempts"] && (c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 20) {
 		l.fail("retry.max_attempts", "must be between 1 and 20", "1 means no retry; the default is 4", nil)
 	}
+	if !l.bad["credential_warn_days"] && (c.CredentialWarnDays < 0 || c.CredentialWarnDays > 365) {
+		l.fail("credential_warn_days", "must be between 0 and 365", "the default is 30; 0 warns only once the credential has expired", nil)
+	}
 	l.validateDaemon(c)
 }
 
@@ -208,16 +211,28 @@ func (l *loader) checkSecretOrCertificate(c *Config) {
 		l.fail("client_secret_file", "set together with client_secret (from "+l.sources["client_secret"]+")",
 			"keep one of them; a file keeps the secret out of the configuration and the environment", nil)
 	}
-	if hasCert {
-		switch fi, err := os.Stat(c.ClientCertificate); {
+	for _, path := range c.ClientCertificates {
+		switch fi, err := os.Stat(path); {
 		case err != nil:
 			hint := "check the path and its permissions"
 			if errors.Is(err, fs.ErrNotExist) {
 				hint = "check the path; it should name a PEM file (certificate and private key) or a .pfx/.p12 file"
 			}
-			l.fail("client_certificate", "cannot read "+c.ClientCertificate+": "+causeText(err), hint, err)
+			l.fail("client_certificate", "cannot read "+path+": "+causeText(err), hint, err)
 		case fi.IsDir():
-			l.fail("client_certificate", c.ClientCertificate+" is a directory", "name the certificate file itself", nil)
+			l.fail("client_certificate", path+" is a directory", "name the certificate file itself", nil)
+		}
+	}
+	if hasSecret {
+		// The first file was read by build; the second, during a
+		// rotation, must at least be there.
+		for _, path := range c.ClientSecretFiles[min(1, len(c.ClientSecretFiles)):] {
+			switch fi, err := os.Stat(path); {
+			case err != nil:
+				l.fail("client_secret_file", "cannot read "+path+": "+causeText(err), "check the path; during a rotation both listed files must exist", err)
+			case fi.IsDir():
+				l.fail("client_secret_file", path+" is a directory", "name the secret file itself", nil)
+			}
 		}
 	}
 }

@@ -142,7 +142,13 @@ func runDoctor(cmd *cobra.Command, env *environment, o *doctorOptions) error {
 	useSMTP := cfg.SMTP.Fallback != config.FallbackNever
 
 	add(checkAuthority(ctx, a))
-	add(checkCredential(cfg))
+	if creds := checkClientCredentials(ctx, a, time.Now()); creds != nil {
+		for _, r := range creds {
+			add(r)
+		}
+	} else {
+		add(checkCredential(cfg))
+	}
 	for _, e := range cfg.ExposedSecrets() {
 		add(checkResult{Name: "secret file", Status: statusWarn, Detail: e.String()})
 	}
@@ -335,7 +341,7 @@ func checkFederatedToken(cfg *config.Config) checkResult {
 		return r
 	}
 	exp := claims.Expiry
-	r.Detail = fmt.Sprintf("workload identity: federated token from %s for %s expires %s", claims.Issuer, claims.Subject, exp.UTC().Format(time.RFC3339))
+	r.Detail = fmt.Sprintf("workload identity: federated token from %s for %s expires %s (no secret or certificate to expire; the platform renews the token)", claims.Issuer, claims.Subject, exp.UTC().Format(time.RFC3339))
 	if time.Now().After(exp) {
 		r.Status, r.Hint = statusFail, "the federated token has expired: the platform (AKS workload identity, the CI job's OIDC step) is no longer rewriting federated_token_file"
 		r.err = &classedError{class: graphmail.NeedsOperator, err: errors.New("the federated token has expired")}
@@ -346,7 +352,8 @@ func checkFederatedToken(cfg *config.Config) checkResult {
 }
 
 // checkCredential names the credential method (auth.method) and reports
-// how long the credential stays valid where that can be known locally.
+// how long a federated token or a sign-in stays valid; a managed identity
+// has nothing that expires.
 func checkCredential(cfg *config.Config) checkResult {
 	r := checkResult{Name: "credential"}
 	switch cfg.Auth.Method {
@@ -360,36 +367,84 @@ func checkCredential(cfg *config.Config) checkResult {
 		if cfg.ManagedIdentityClientID != "" {
 			id = "user-assigned " + cfg.ManagedIdentityClientID
 		}
-		r.Detail = fmt.Sprintf("managed identity (%s) via %s; no secret to expire", id, auth.ManagedIdentitySource())
+		r.Detail = fmt.Sprintf("managed identity (%s) via %s; no secret or certificate to expire", id, auth.ManagedIdentitySource())
 		if auth.ManagedIdentitySource() == "DefaultToIMDS" {
 			r.Hint = "no App Service/Functions/Container Apps variables (IDENTITY_ENDPOINT, IDENTITY_HEADER) are set, so tokens come from the VM's IMDS endpoint; outside Azure this fails"
 		}
 		return r
 	}
-	if cfg.ClientCertificate == "" {
-		r.Status = statusInfo
-		r.Detail = "client secret: its expiry date cannot be read locally"
-		r.Hint = "see Certificates & secrets on the app registration, or run: az ad app credential list --id " + cfg.ClientID + " --query \"[].endDateTime\"; an expired secret fails with AADSTS7000222"
-		return r
-	}
-	cert, err := auth.LoadCertificate(cfg.ClientCertificate, cfg.ClientCertificatePassword.Reveal())
-	if err != nil {
-		r.Status, r.Detail, r.err = statusFail, err.Error(), &config.Error{Key: "client_certificate", Problem: err.Error()}
-		return r
-	}
-	leaf := cert.Chain[0]
-	days := int(time.Until(leaf.NotAfter).Hours() / 24)
-	r.Detail = fmt.Sprintf("certificate %q expires %s (%d days)", leaf.Subject.CommonName, leaf.NotAfter.Format("2006-01-02"), days)
-	switch {
-	case time.Now().After(leaf.NotAfter):
-		r.Status, r.Hint = statusFail, "the certificate has expired: create a new one, upload it under Certificates & secrets and update client_certificate"
-		r.err = &classedError{class: graphmail.NeedsOperator, err: errors.New("the client certificate has expired")}
-	case days < 30:
-		r.Status, r.Hint = statusWarn, "renew the certificate soon: upload the new one beside the old, switch client_certificate, then remove the old"
-	default:
-		r.Status = statusOK
-	}
+	// Client secrets and certificates are reported by
+	// checkClientCredentials; this line is for a stack without a provider.
+	r.Status = statusInfo
+	r.Detail = "client secret: its expiry date cannot be read locally"
+	r.Hint = secretExpiryHint(cfg)
 	return r
+}
+
+// secretExpiryHint tells how graphmail can learn when a secret expires.
+func secretExpiryHint(cfg *config.Config) string {
+	return "set client_secret_expires to the date Certificates & secrets shows next to the secret (or run: az ad app credential list --id " + cfg.ClientID +
+		" --query \"[].endDateTime\"), or grant Application.Read.All so graphmail reads it; an expired secret fails with AADSTS7000222"
+}
+
+// checkClientCredentials reports, for a client secret or certificate, each
+// credential's expiry (see auth.Provider.Credentials): ✗ once expired, !
+// within credential_warn_days. The app registration's end dates are read
+// when the app may read its registration; when Graph refuses (403), one
+// info line says so. It returns nil for the methods without a client
+// credential.
+func checkClientCredentials(ctx context.Context, a *app, now time.Time) []checkResult {
+	cfg := a.Config
+	if a.Tokens == nil || (cfg.Auth.Method != config.MethodSecret && cfg.Auth.Method != config.MethodCertificate) {
+		return nil
+	}
+	var out []checkResult
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	reg, err := setup.ReadRegistration(rctx, a)
+	cancel()
+	var re *auth.RegistrationError
+	switch {
+	case err == nil:
+	case errors.As(err, &re) && re.NotPermitted():
+		out = append(out, checkResult{Name: "app registration", Status: statusInfo,
+			Detail: "the app may not read its registration (Graph answered 403); expiry dates come from the local files and client_secret_expires",
+			Hint:   "optional: grant Application.Read.All (or Application.ReadWrite.OwnedBy) to read the secrets' end dates"})
+	case errors.As(err, &re):
+		out = append(out, checkResult{Name: "app registration", Status: statusInfo, Detail: "not read: " + err.Error()})
+	}
+	// A token error is reported by the token lines below.
+	infos := a.Tokens.Credentials(reg)
+	for i, c := range infos {
+		r := checkResult{Name: "credential"}
+		if len(infos) > 1 {
+			r.Name = fmt.Sprintf("credential %d of %d", i+1, len(infos))
+		}
+		state := c.State(now, cfg.CredentialWarnDays)
+		if state == auth.StateUnknown {
+			r.Status, r.Detail, r.Hint = statusInfo, c.Name()+": its expiry date cannot be read locally", secretExpiryHint(cfg)
+		} else {
+			r.Detail = fmt.Sprintf("%s expires %s (%d days; from the %s)", c.Name(), c.Expires.Local().Format("2006-01-02"), c.DaysLeft(now), c.Source)
+		}
+		if c.Active && len(infos) > 1 {
+			r.Detail += "; in use"
+		}
+		switch {
+		case state == auth.StateExpired && c.Kind == auth.KindCertificate:
+			r.Status, r.Hint = statusFail, "the certificate has expired: create a new one, upload it under Certificates & secrets and replace the client_certificate file (see Rotating credentials in the README)"
+			r.err = &classedError{class: graphmail.NeedsOperator, err: errors.New("the client certificate has expired")}
+		case state == auth.StateExpired:
+			r.Status, r.Hint = statusFail, "the client secret has expired (AADSTS7000222): create a new one under Certificates & secrets and write it to client_secret_file (see Rotating credentials in the README)"
+			r.err = &classedError{class: graphmail.NeedsOperator, err: errors.New("the client secret has expired")}
+		case state == auth.StateExpiring && c.Kind == auth.KindCertificate:
+			r.Status, r.Hint = statusWarn, "renew the certificate soon: upload the new one beside the old, list both files in client_certificate, then remove the old"
+		case state == auth.StateExpiring:
+			r.Status, r.Hint = statusWarn, "rotate the secret soon: add a new one under Certificates & secrets, list its file next to the old one in client_secret_file, then delete the old one"
+		case state == auth.StateValid:
+			r.Status = statusOK
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // sendTest sends a test message through one path with the same client

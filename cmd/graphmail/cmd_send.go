@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/graphmail/graphmail/graphmail/setup"
 
@@ -149,6 +150,9 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 		return err
 	}
 	defer a.Close()
+	if !o.dryRun && !o.sandbox {
+		setup.WarnCredentialExpiry(a, time.Now())
+	}
 
 	if o.dryRun && raw != nil {
 		body, err := graphmail.MIMERequest(raw, extra)

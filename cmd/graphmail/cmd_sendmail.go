@@ -101,6 +101,7 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 		return err
 	}
 	defer a.Close()
+	setup.WarnCredentialExpiry(a, time.Now())
 	var aliases *sendmailcompat.Aliases
 	if cfg.Aliases != "" {
 		if aliases, err = sendmailcompat.LoadAliases(cfg.Aliases); err != nil {

@@ -54,7 +54,7 @@ func leakCheckedMain() {
 	var stdout, stderr bytes.Buffer
 	code := run(os.Args[1:], os.Stdin, &stdout, &stderr)
 	var secrets []string
-	for _, name := range []string{"AZURE_CLIENT_SECRET", "GRAPHMAIL_CLIENT_SECRET", "GRAPHMAIL_CLIENT_CERTIFICATE_PASSWORD", "SANDBOX_SECRET"} {
+	for _, name := range []string{"AZURE_CLIENT_SECRET", "GRAPHMAIL_CLIENT_SECRET", "GRAPHMAIL_CLIENT_CERTIFICATE_PASSWORD", "SANDBOX_SECRET", "SANDBOX_SECRET2", "SANDBOX_SECRET3", "SANDBOX_SECRET4"} {
 		if v := os.Getenv(name); len(v) >= 8 {
 			secrets = append(secrets, v)
 		}
@@ -157,6 +157,7 @@ var (
 //	sandbox messages N       exactly N messages were delivered
 //	sandbox await N          wait until N messages were delivered
 //	sandbox tokens RESOURCE N  exactly N tokens were issued for RESOURCE (graph, outlook)
+//	sandbox secret|revoke|cert|config …  credentials and rotation (see cmdSandboxCredential)
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
 		ts.Fatalf("usage: sandbox start|fail|roles|restdisabled|messages|tokens")
@@ -248,7 +249,9 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("sandbox issued %d %s token(s), want %d", got, args[1], want)
 		}
 	default:
-		ts.Fatalf("sandbox: unknown subcommand %q", args[0])
+		if !cmdSandboxCredential(ts, srv, args) {
+			ts.Fatalf("sandbox: unknown subcommand %q", args[0])
+		}
 	}
 }
 

@@ -20,6 +20,26 @@
 // the confidential-client methods; callers give it to secrets and
 // certificates only, since its key is derived from the credential.
 //
+// # Rotation and expiry
+//
+// With Options.Files the client secrets or certificates are read from
+// files, one or two (the overlap window of a rotation): they are tried in
+// order, and the one that worked last is tried first. The provider reads
+// the files again on [Provider.ReloadCredentials] (a cheap poll compares
+// modification time and size, then the content), when a reloaded
+// configuration names other files ([Provider.SetCredentialFiles]), and
+// once whenever the identity platform refuses every credential it holds
+// (invalid_client, AADSTS7000215, AADSTS7000222, AADSTS700027). A changed
+// credential gets a new MSAL client with its own cache
+// (Options.CacheFor), and [Provider.CredentialChanged] tells the caller.
+// A file that cannot be used keeps the running credentials.
+//
+// [Provider.Credentials] describes each credential without its secret
+// (kind, thumbprint or file name, expiry and where the expiry comes from:
+// a certificate's NotAfter, Options.SecretExpires, or the app
+// registration's endDateTime read by [FetchRegistration], which needs the
+// optional Application.Read.All permission).
+//
 // # Caching and refresh
 //
 // MSAL's in-memory cache answers repeated calls; a token counts as expired

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
@@ -35,8 +36,17 @@ type Options struct {
 	// ClientSecret, Certificate, FederatedTokenFile and ManagedIdentity
 	// must be set.
 	ClientSecret string
+	// SecretExpires is when the client secret (ClientSecret, or the first
+	// of Files.Secrets) expires, as the portal shows it next to the
+	// secret; zero when not known. See Provider.Credentials.
+	SecretExpires time.Time
 	// Certificate authenticates the app with a certificate.
 	Certificate *Certificate
+	// Files authenticates the app with client secrets or certificates read
+	// from files, which the provider reads again when they change
+	// (ReloadCredentials) and when the authority refuses every credential;
+	// with two files, the second is tried when the first is refused.
+	Files *CredentialFiles
 	// FederatedTokenFile authenticates the app with workload identity
 	// federation: the file holds a token from an outside issuer that the
 	// app registration trusts (a federated identity credential), as
@@ -65,6 +75,12 @@ type Options struct {
 	// Cache persists MSAL's token cache between processes; nil keeps tokens
 	// in memory only.
 	Cache cache.ExportReplace
+	// CacheFor, when set, gives each client secret or certificate its own
+	// persistent cache instead of Cache: key is the credential's key
+	// material (the secret's bytes, or the certificate's private key as
+	// PKCS #8 DER) and index its place in Files. It is called again for a
+	// credential that changed.
+	CacheFor func(key []byte, index int) cache.ExportReplace
 	// Logger receives one debug line per token acquisition (scope, source,
 	// expiry); never a token. Nil discards.
 	Logger *slog.Logger
@@ -104,7 +120,6 @@ func (t Token) LogValue() slog.Value {
 // is safe for concurrent use.
 type Provider struct {
 	method Method
-	client confidential.Client
 	mi     managedidentity.Client
 	miUser bool // a user-assigned managed identity
 	pub    public.Client
@@ -115,6 +130,23 @@ type Provider struct {
 	log       *slog.Logger
 	now       func() time.Time
 	group     singleflight.Group
+
+	// The confidential client methods (secret, certificate, workload
+	// identity): one MSAL client per credential, see rotation.go.
+	authority         string
+	httpClient        *http.Client
+	instanceDiscovery bool
+	cache             cache.ExportReplace
+	cacheFor          func(key []byte, index int) cache.ExportReplace
+	files             *CredentialFiles // rmu
+	hasFiles          bool             // Files was set; fixed at New
+	secretExpires     time.Time
+	rmu               sync.Mutex  // serializes ReloadCredentials
+	stamps            []fileStamp // the files as last read (rmu)
+	cmu               sync.Mutex  // guards slots, active and changed
+	slots             []*slot
+	active            int
+	changed           chan struct{}
 }
 
 // New creates a Provider. It does not contact the authority.
@@ -152,28 +184,38 @@ func New(opts Options) (*Provider, error) {
 		}
 		return p, nil
 	}
-	var cred confidential.Credential
-	switch method {
-	case MethodSecret:
-		cred, err = confidential.NewCredFromSecret(opts.ClientSecret)
-	case MethodCertificate:
-		cred, err = confidential.NewCredFromCert(opts.Certificate.Chain, opts.Certificate.Key)
-	case MethodWorkloadIdentity:
-		cred = confidential.NewCredFromAssertionCallback(federatedAssertion(opts.FederatedTokenFile, p.now))
+	p.authority = host + "/" + opts.TenantID
+	p.httpClient, p.instanceDiscovery, p.cache, p.cacheFor = opts.HTTPClient, opts.InstanceDiscovery, opts.Cache, opts.CacheFor
+	p.changed, p.secretExpires = make(chan struct{}), opts.SecretExpires
+	if method == MethodWorkloadIdentity {
+		client, err := p.newConfidential(confidential.NewCredFromAssertionCallback(federatedAssertion(opts.FederatedTokenFile, p.now)), nil)
+		if err != nil {
+			return nil, err
+		}
+		p.slots = []*slot{{client: client}}
+		return p, nil
 	}
-	if err != nil {
-		// MSAL's messages about credentials never contain the secret itself.
-		return nil, fmt.Errorf("auth: invalid credential: %w", err)
+	var creds []clientCred
+	switch {
+	case opts.Files != nil:
+		p.files, p.hasFiles = opts.Files, true
+		for _, path := range p.files.paths() {
+			p.stamps = append(p.stamps, stampOf(path))
+		}
+		if creds, err = p.files.load(p.secretExpires); err != nil {
+			return nil, err
+		}
+	case opts.Certificate != nil:
+		creds = []clientCred{{cert: opts.Certificate, expires: opts.Certificate.Chain[0].NotAfter}}
+	default:
+		creds = []clientCred{{secret: opts.ClientSecret, expires: opts.SecretExpires}}
 	}
-	copts := []confidential.Option{confidential.WithInstanceDiscovery(opts.InstanceDiscovery)}
-	if opts.HTTPClient != nil {
-		copts = append(copts, confidential.WithHTTPClient(opts.HTTPClient))
-	}
-	if opts.Cache != nil {
-		copts = append(copts, confidential.WithCache(opts.Cache))
-	}
-	if p.client, err = confidential.New(host+"/"+opts.TenantID, opts.ClientID, cred, copts...); err != nil {
-		return nil, fmt.Errorf("auth: creating the MSAL client: %w", err)
+	for i, c := range creds {
+		s, err := p.newSlot(c, i)
+		if err != nil {
+			return nil, err
+		}
+		p.slots = append(p.slots, s)
 	}
 	return p, nil
 }
@@ -186,6 +228,18 @@ func (opts Options) method() (Method, error) {
 	}
 	if opts.Certificate != nil {
 		set = append(set, MethodCertificate)
+	}
+	if f := opts.Files; f != nil {
+		switch {
+		case len(f.Secrets) > 0 && len(f.Certificates) > 0:
+			return "", errors.New("auth: set secret files or certificate files, not both")
+		case len(f.Secrets) > 0:
+			set = append(set, MethodSecret)
+		case len(f.Certificates) > 0:
+			set = append(set, MethodCertificate)
+		default:
+			return "", errors.New("auth: Files names no file")
+		}
 	}
 	if opts.FederatedTokenFile != "" {
 		set = append(set, MethodWorkloadIdentity)
@@ -247,15 +301,7 @@ func (p *Provider) acquire(ctx context.Context, scope string, forceRefresh bool)
 	case MethodDelegated:
 		return p.acquireDelegated(ctx, scope, forceRefresh)
 	}
-	res, err := p.client.AcquireTokenByCredential(ctx, []string{scope}, opts...)
-	if err != nil {
-		err = wrapMethod(p.method, scope, err)
-		p.log.Debug("token request failed", "scope", scope, "method", p.method, "error", err)
-		return Token{}, err
-	}
-	t := tokenFrom(res)
-	p.log.Debug("token acquired", "scope", scope, "from_cache", t.FromCache, "expires_on", t.ExpiresOn)
-	return t, nil
+	return p.acquireConfidential(ctx, scope, opts)
 }
 
 // TenantID returns the tenant the provider authenticates against.

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -51,6 +52,8 @@ type Daemon struct {
 	srv     *relay.Server
 	ln, tln net.Listener
 	mln     net.Listener
+	// creds watches the client credential (set by Run).
+	creds *credWatch
 }
 
 // New checks the serve section, opens the spool and builds the relay. It
@@ -194,13 +197,20 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		tokens = d.o.Stack.Tokens
 	}
 	watch := newTokenWatch(tokens, scope, d.o.TokenWatchInterval)
+	d.creds = newCredWatch(d.o.Stack, d.sp, d.log, d.o.TokenWatchInterval, nil)
+	// An expiring credential is said before anything else, from what is
+	// known locally; the app registration is read in the background.
+	d.creds.warnExpiring()
 	go func() {
 		defer close(watchDone)
+		var wg sync.WaitGroup
+		wg.Go(func() { d.creds.run(watchCtx) })
 		watch.run(watchCtx)
+		wg.Wait()
 	}()
 	var metricsSrv *http.Server
 	if d.mln != nil {
-		metricsSrv = &http.Server{Handler: d.m.handler(d.sp, d.cfg.Spool.Dir, watch), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: d.m.handler(d.sp, d.cfg.Spool.Dir, watch, d.creds), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = metricsSrv.Serve(d.mln) }()
 		d.log.Info("metrics listening", "addr", d.mln.Addr().String())
 	}
@@ -213,6 +223,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		o := RunOptions(cfg)
 		o.OnEvent = func(e spool.Event) {
 			d.m.Observe(e)
+			d.creds.observe(e)
 			if d.o.OnEvent != nil {
 				d.o.OnEvent(e)
 			}
@@ -264,6 +275,9 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 // accounts and limits without dropping connections; a broken configuration
 // is refused and the running one stays in force.
 func (d *Daemon) reload() {
+	// SIGHUP also reads the credential files again at once: a rotated
+	// secret or certificate is used without waiting for the next poll.
+	d.creds.poll(true)
 	if d.o.Reload == nil {
 		d.log.Warn("reload requested, but this daemon cannot re-read its configuration")
 		return
@@ -281,6 +295,7 @@ func (d *Daemon) reload() {
 		d.log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return
 	}
+	d.creds.reconfigure(cfg)
 	d.log.Info("configuration reloaded", "allow_nets", len(opts.AllowNets), "accounts", len(opts.Accounts))
 }
 

@@ -27,7 +27,8 @@ import (
 )
 
 // loadConfig builds a configuration pointing at the fake tenant srv, with
-// nothing read from the environment or a file.
+// nothing read from the environment or a file; extra adds settings, and a
+// nil value in it removes one.
 func loadConfig(t *testing.T, srv *graphmailtest.Server, extra map[string]any) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
@@ -45,6 +46,9 @@ func loadConfig(t *testing.T, srv *graphmailtest.Server, extra map[string]any) *
 	}
 	for k, v := range extra {
 		o[k] = v
+		if v == nil { // nil removes a setting (client_secret, for a file)
+			delete(o, k)
+		}
 	}
 	cfg, err := config.Load(config.Options{
 		Overrides:          o,

@@ -13,4 +13,12 @@
 // stops accepting, lets deliveries in flight finish and leaves the rest
 // queued) and applies a new configuration on each value of its reload
 // channel (SIGHUP in the CLI) without dropping connections.
+//
+// Credentials: the daemon polls the client credential files every
+// Options.TokenWatchInterval and reads them at once on reload; when the
+// credential changes (also after the identity platform refused the old
+// one), the messages held by an authentication or configuration failure
+// are retried at once. It warns once a day about a credential that expires
+// within credential_warn_days and exposes
+// graphmail_credential_expiry_timestamp_seconds.
 package daemon

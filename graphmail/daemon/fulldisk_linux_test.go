@@ -75,7 +75,7 @@ func TestProbesReportAFullSpool(t *testing.T) {
 	m.listening.Store(true)
 	w := newTokenWatch(nil, "", 0)
 	w.check(ctx)
-	h := m.handler(sp, dir, w)
+	h := m.handler(sp, dir, w, nil)
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

@@ -120,13 +120,14 @@ type serveMetrics struct {
 	sp     *spool.Spool
 	dir    string
 	tokens *tokenWatch
+	creds  *credWatch
 }
 
 // handler serves /healthz (the process runs), /readyz (the listener is
 // up, the last token check succeeded, the spool in dir is writable) and
 // /metrics (Prometheus text format) for the daemon around sp.
-func (m *Metrics) handler(sp *spool.Spool, dir string, tokens *tokenWatch) http.Handler {
-	return (&serveMetrics{m: m, sp: sp, dir: dir, tokens: tokens}).routes()
+func (m *Metrics) handler(sp *spool.Spool, dir string, tokens *tokenWatch, creds *credWatch) http.Handler {
+	return (&serveMetrics{m: m, sp: sp, dir: dir, tokens: tokens, creds: creds}).routes()
 }
 
 func (s *serveMetrics) routes() http.Handler {
@@ -220,6 +221,14 @@ func (s *serveMetrics) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "# HELP graphmail_queue_depth Messages waiting in the spool.\n# TYPE graphmail_queue_depth gauge\ngraphmail_queue_depth %d\n", depth)
 	fmt.Fprintf(w, "# HELP graphmail_queue_oldest_seconds Age of the oldest waiting message.\n# TYPE graphmail_queue_oldest_seconds gauge\ngraphmail_queue_oldest_seconds %g\n", oldest.Seconds())
 	fmt.Fprintf(w, "# HELP graphmail_token_expiry_seconds Seconds until the current access token expires.\n# TYPE graphmail_token_expiry_seconds gauge\ngraphmail_token_expiry_seconds %g\n", expiry)
+	fmt.Fprintf(w, "# HELP graphmail_credential_expiry_timestamp_seconds When each client secret or certificate expires (Unix time), by kind and id: the certificate's thumbprint or the secret's file name, never the secret. Absent when the expiry is not known.\n# TYPE graphmail_credential_expiry_timestamp_seconds gauge\n")
+	if s.creds != nil {
+		for _, c := range s.creds.credentials() {
+			if !c.Expires.IsZero() {
+				fmt.Fprintf(w, "graphmail_credential_expiry_timestamp_seconds{kind=%q,id=%q} %d\n", string(c.Kind), c.ID, c.Expires.Unix())
+			}
+		}
+	}
 	fmt.Fprintf(w, "# HELP graphmail_delivery_seconds Delivery latency, by path.\n# TYPE graphmail_delivery_seconds histogram\n")
 	for _, p := range sortedKeys(s.m.latency) {
 		h := s.m.latency[p]

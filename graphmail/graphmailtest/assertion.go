@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha1" // #nosec G505 -- x5t is defined as a SHA-1 thumbprint
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -26,7 +27,11 @@ func (e errUnregisteredCert) Error() string { return "certificate not registered
 func (s *Server) verifyAssertion(app App, raw string) *aadError {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		return findAssertionKey(app, t.Header)
+		key, cert, err := findAssertionKey(app, t.Header)
+		if err == nil && !s.now().Before(cert.NotAfter) {
+			return nil, errExpiredCert{thumbprint: strings.ToUpper(hex.EncodeToString(sha1Sum(cert.Raw))), start: cert.NotBefore, end: cert.NotAfter}
+		}
+		return key, err
 	},
 		jwt.WithValidMethods([]string{"PS256", "RS256"}),
 		jwt.WithTimeFunc(s.now),
@@ -34,10 +39,15 @@ func (s *Server) verifyAssertion(app App, raw string) *aadError {
 		jwt.WithExpirationRequired(),
 	)
 	var unreg errUnregisteredCert
+	var expired errExpiredCert
 	switch {
 	case errors.As(err, &unreg):
 		e := newAADError(700027, unreg.thumbprint)
 		return &e
+	case errors.As(err, &expired):
+		return &aadError{status: 401, err: "invalid_client", code: 700027,
+			desc: "Client assertion failed signature validation. [Reason - The key used is expired., Thumbprint of key used by client: '" + expired.thumbprint + "', Found key 'Start=" +
+				expired.start.UTC().Format("01/02/2006 15:04:05") + ", End=" + expired.end.UTC().Format("01/02/2006 15:04:05") + "']"}
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return &aadError{status: 401, err: "invalid_client", code: 700027,
 			desc: "Client assertion failed signature validation. [Reason - The key used to sign the assertion does not match the registered certificate.]"}
@@ -83,7 +93,7 @@ func (s *Server) validAssertionAudience(aud jwt.ClaimStrings) bool {
 // findAssertionKey returns the public key of the app certificate named by
 // the JOSE header's x5t#S256 (SHA-256) or x5t (SHA-1) thumbprint. MSAL
 // encodes thumbprints with standard base64; base64url is accepted too.
-func findAssertionKey(app App, header map[string]any) (any, error) {
+func findAssertionKey(app App, header map[string]any) (any, *x509.Certificate, error) {
 	var want []byte
 	var sum func([]byte) []byte
 	if v, ok := header["x5t#S256"].(string); ok {
@@ -93,17 +103,29 @@ func findAssertionKey(app App, header map[string]any) (any, error) {
 		want = decodeThumbprint(v)
 		sum = func(b []byte) []byte { h := sha1.Sum(b); return h[:] } // #nosec G401
 	} else {
-		return nil, errUnregisteredCert{thumbprint: "(no x5t or x5t#S256 header)"}
+		return nil, nil, errUnregisteredCert{thumbprint: "(no x5t or x5t#S256 header)"}
 	}
 	for _, c := range app.Certificates {
 		if c != nil && string(sum(c.Raw)) == string(want) {
 			if pub, ok := c.PublicKey.(*rsa.PublicKey); ok {
-				return pub, nil
+				return pub, c, nil
 			}
 		}
 	}
-	return nil, errUnregisteredCert{thumbprint: strings.ToUpper(hex.EncodeToString(want))}
+	return nil, nil, errUnregisteredCert{thumbprint: strings.ToUpper(hex.EncodeToString(want))}
 }
+
+// errExpiredCert is returned by the assertion key function when the
+// certificate that signed the assertion is past its end date: Entra ID
+// refuses it (AADSTS700027, "The key used is expired").
+type errExpiredCert struct {
+	thumbprint string
+	start, end time.Time
+}
+
+func (e errExpiredCert) Error() string { return "certificate expired: " + e.thumbprint }
+
+func sha1Sum(b []byte) []byte { h := sha1.Sum(b); return h[:] } // #nosec G401 -- a thumbprint
 
 func decodeThumbprint(v string) []byte {
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {

@@ -32,8 +32,10 @@
 // "/.default": Graph or Exchange Online (outlook.office365.com); MSAL's
 // "openid offline_access profile" are ignored. Refusals carry Entra ID's
 // AADSTS codes and JSON shape: 90002 unknown tenant, 700016 unknown
-// client, 7000215 wrong secret, 700027 unregistered certificate or bad
-// signature, 700024 assertion expired, 50012 wrong assertion audience,
+// client, 7000215 wrong or removed secret, 7000222 expired secret (App.Secrets
+// carry end dates; AddSecret and RemoveSecret rotate them), 700027
+// unregistered, expired or removed certificate or bad signature, 700024
+// assertion expired, 50012 wrong assertion audience,
 // 1002012 scope without /.default, 700022 several resources, 500011
 // unknown resource.
 //
@@ -50,6 +52,12 @@
 // at GET /msi/token on the login host, App Service style. A request for no
 // assigned identity, or for a client_id not assigned, gets 400
 // "Identity not found".
+//
+// GET /v1.0/applications(appId='{client_id}') on the Graph host returns
+// the app's passwordCredentials (hint, endDateTime) and keyCredentials
+// (customKeyIdentifier, the SHA-1 thumbprint; endDateTime) for a token
+// carrying one of RegistrationReadRoles, and 403
+// Authorization_RequestDenied otherwise.
 //
 // Access tokens are RS256 v1.0 tokens (aud, iss https://sts.windows.net/{tid}/,
 // appid, azp, tid, oid, roles, idtyp "app"). Graph tokens carry the app's

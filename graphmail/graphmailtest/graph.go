@@ -53,6 +53,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if s.serveApplication(w, r, gr) {
+		return
+	}
 	rt, ge := s.route(r)
 	if ge == nil {
 		release, ok := s.mail.enter(rt.mailbox)

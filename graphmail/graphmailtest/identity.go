@@ -1,7 +1,6 @@
 package graphmailtest
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"strings"
 )
@@ -156,8 +155,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "secret":
-		if app.Secret == "" || subtle.ConstantTimeCompare([]byte(app.Secret), []byte(f.Get("client_secret"))) != 1 {
-			logFail(newAADError(7000215, app.ClientID))
+		if code := app.checkSecret(f.Get("client_secret"), s.now()); code != 0 {
+			logFail(newAADError(code, app.ClientID))
 			return
 		}
 	default:

@@ -51,8 +51,14 @@ const MaxRequestBytes = 4 << 20
 type App struct {
 	// ClientID is the application (client) ID.
 	ClientID string
-	// Secret is the client secret value; "" means no secret is accepted.
+	// Secret is the client secret value; "" means no secret is accepted
+	// (unless Secrets has one). It never expires.
 	Secret string
+	// Secrets are further client secrets, each with its end date, as
+	// "Certificates & secrets" lists them: during a rotation an app has
+	// two. A secret past its End is refused with AADSTS7000222; one that
+	// is not registered (or was removed) with AADSTS7000215.
+	Secrets []SecretCredential
 	// Certificates are the certificates whose keys may sign client
 	// assertions (matched by the x5t#S256 or x5t header).
 	Certificates []*x509.Certificate
@@ -427,6 +433,40 @@ func (s *Server) AddCertificate(clientID string, cert *x509.Certificate) {
 	defer s.mu.Unlock()
 	if a := s.appLocked(clientID); a != nil {
 		a.Certificates = append(a.Certificates, cert)
+	}
+}
+
+// AddSecret registers another client secret on an app, as adding one
+// under Certificates & secrets does.
+func (s *Server) AddSecret(clientID string, secret SecretCredential) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.appLocked(clientID); a != nil {
+		a.Secrets = append(a.Secrets, secret)
+	}
+}
+
+// RemoveSecret deletes a client secret from an app (Secret or one of
+// Secrets), as deleting it in the portal does: requests with it get
+// AADSTS7000215.
+func (s *Server) RemoveSecret(clientID, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.appLocked(clientID); a != nil {
+		if a.Secret == value {
+			a.Secret = ""
+		}
+		a.Secrets = slices.DeleteFunc(a.Secrets, func(c SecretCredential) bool { return c.Value == value })
+	}
+}
+
+// RemoveCertificate deletes a certificate from an app: assertions it
+// signs get AADSTS700027.
+func (s *Server) RemoveCertificate(clientID string, cert *x509.Certificate) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.appLocked(clientID); a != nil {
+		a.Certificates = slices.DeleteFunc(a.Certificates, func(c *x509.Certificate) bool { return c.Equal(cert) })
 	}
 }
 

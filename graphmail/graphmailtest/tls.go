@@ -138,10 +138,26 @@ func (s *Server) TLSConfig() *tls.Config {
 // with AddCertificate) and give the PEM to confidential.CertFromPEM. The
 // key is an unencrypted PKCS#8 "PRIVATE KEY" block.
 func (s *Server) IssueCertificate(commonName string) (certPEM, keyPEM []byte, cert *x509.Certificate, err error) {
-	return issueSelfSigned(commonName, s.now())
+	now := s.now()
+	return issueSelfSigned(commonName, now, now.Add(365*24*time.Hour))
 }
 
-func issueSelfSigned(commonName string, now time.Time) (certPEM, keyPEM []byte, cert *x509.Certificate, err error) {
+// IssueCertificateUntil is IssueCertificate for a certificate that expires
+// at notAfter: soon, to test expiry warnings, or in the past, to test
+// what Entra ID does with an expired certificate (AADSTS700027, "The key
+// used is expired").
+func (s *Server) IssueCertificateUntil(commonName string, notAfter time.Time) (certPEM, keyPEM []byte, cert *x509.Certificate, err error) {
+	return issueSelfSigned(commonName, s.now(), notAfter)
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func issueSelfSigned(commonName string, now, notAfter time.Time) (certPEM, keyPEM []byte, cert *x509.Certificate, err error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("graphmailtest: generate RSA key: %w", err)
@@ -149,8 +165,8 @@ func issueSelfSigned(commonName string, now time.Time) (certPEM, keyPEM []byte, 
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
 		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(365 * 24 * time.Hour),
+		NotBefore:             earlier(now, notAfter).Add(-time.Hour),
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -198,24 +199,45 @@ func NewTokenProvider(cfg *config.Config, hc *http.Client, log *slog.Logger) (*a
 	case config.MethodDelegated:
 		return NewDelegatedProvider(cfg, hc, log, false)
 	case config.MethodWorkloadIdentity:
-		// No persistent cache: see openTokenCache.
+		// No persistent cache: see tokenCacheFor.
 		opts.FederatedTokenFile = cfg.FederatedTokenFile
 		return auth.New(opts)
 	case config.MethodManagedIdentity:
 		return auth.New(auth.Options{ManagedIdentity: &auth.ManagedIdentity{ClientID: cfg.ManagedIdentityClientID}, HTTPClient: hc, Logger: log})
-	case config.MethodCertificate:
 	default:
-		opts.ClientSecret = cfg.ClientSecret.Reveal()
-	}
-	if cfg.Auth.Method == config.MethodCertificate {
-		cert, err := auth.LoadCertificate(cfg.ClientCertificate, cfg.ClientCertificatePassword.Reveal())
-		if err != nil {
-			return nil, &config.Error{Key: "client_certificate", Problem: err.Error(), Hint: "give a PEM file with the certificate and its unencrypted private key, or a .pfx with client_certificate_password"}
+		// Files are read again when they change: a rotated secret or
+		// certificate needs no restart.
+		opts.Files, opts.SecretExpires = CredentialFiles(cfg)
+		if opts.Files == nil {
+			opts.ClientSecret = cfg.ClientSecret.Reveal()
 		}
-		opts.Certificate = cert
 	}
-	opts.Cache = openTokenCache(cfg, opts, log)
-	return auth.New(opts)
+	opts.CacheFor = tokenCacheFor(cfg, log)
+	p, err := auth.New(opts)
+	var fe *auth.CredentialFileError
+	if errors.As(err, &fe) {
+		key, hint := "client_secret_file", "write the secret's value (not its ID) from Certificates & secrets into the file"
+		if cfg.Auth.Method == config.MethodCertificate {
+			key, hint = "client_certificate", "give a PEM file with the certificate and its unencrypted private key, or a .pfx with client_certificate_password"
+		}
+		return nil, &config.Error{Key: key, Problem: strings.TrimPrefix(err.Error(), "auth: "), Hint: hint, Err: err}
+	}
+	return p, err
+}
+
+// CredentialFiles returns the credential files of cfg (client_secret_file
+// or client_certificate) for auth.Options.Files and
+// Provider.SetCredentialFiles, with client_secret_expires; nil when the
+// credential is not read from files (a secret given directly, or another
+// method).
+func CredentialFiles(cfg *config.Config) (*auth.CredentialFiles, time.Time) {
+	switch {
+	case cfg.Auth.Method == config.MethodCertificate && len(cfg.ClientCertificates) > 0:
+		return &auth.CredentialFiles{Certificates: cfg.ClientCertificates, CertificatePassword: cfg.ClientCertificatePassword.Reveal()}, time.Time{}
+	case cfg.Auth.Method == config.MethodSecret && len(cfg.ClientSecretFiles) > 0:
+		return &auth.CredentialFiles{Secrets: cfg.ClientSecretFiles}, cfg.ClientSecretExpires
+	}
+	return nil, cfg.ClientSecretExpires
 }
 
 // NewHTTPClient is the client for every call to the authority and Graph:

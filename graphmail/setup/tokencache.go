@@ -1,44 +1,51 @@
 package setup
 
 import (
-	"crypto/x509"
 	"errors"
 	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 
 	"github.com/graphmail/graphmail/config"
-	"github.com/graphmail/graphmail/graphmail/auth"
 	"github.com/graphmail/graphmail/graphmail/auth/tokencache"
 )
 
-// openTokenCache returns the persistent, encrypted token cache for opts'
-// credential, or nil when token_cache.path is "none" or the cache cannot be
-// used. Only secrets and certificates get one: the cache key is derived
-// from the credential, and a federated token (workload identity) rotates
-// within the hour and a managed identity has no key material at all, so
-// those methods keep tokens in memory only (getting a new token is a local
-// file read or a call to the host's identity endpoint). A cache problem never fails a send: it is logged with a hint and
-// graphmail goes on with MSAL's in-memory cache.
-func openTokenCache(cfg *config.Config, opts auth.Options, log *slog.Logger) cache.ExportReplace {
-	path := cfg.TokenCache.Path
-	if path == "none" {
+// tokenCacheFor returns the factory of persistent, encrypted token caches
+// for the client secrets and certificates of cfg (auth.Options.CacheFor),
+// or nil when token_cache.path is "none". Each credential's cache is keyed
+// by that credential: the first one uses token_cache.path, a second one
+// (during a rotation) the same name with ".2" before the extension, so
+// that the two never overwrite each other's file. A federated token
+// (workload identity) rotates within the hour and a managed identity has
+// no key material at all, so those methods keep tokens in memory only
+// (getting a new token is a local file read or a call to the host's
+// identity endpoint). A cache problem never fails a send: it is logged
+// with a hint and graphmail goes on with MSAL's in-memory cache.
+func tokenCacheFor(cfg *config.Config, log *slog.Logger) func(key []byte, index int) cache.ExportReplace {
+	if cfg.TokenCache.Path == "none" {
 		return nil
 	}
-	var key []byte
-	switch {
-	case opts.ClientSecret != "":
-		key = []byte(opts.ClientSecret)
-	case opts.Certificate != nil:
-		der, err := x509.MarshalPKCS8PrivateKey(opts.Certificate.Key)
-		if err != nil {
-			log.Warn("token cache disabled: the certificate key cannot be used as key material", "error", err.Error())
-			return nil
-		}
-		key = der
-	default:
-		return nil
+	return func(key []byte, index int) cache.ExportReplace {
+		return openTokenCache(cfg, CachePathFor(cfg.TokenCache.Path, index), key, log)
 	}
+}
+
+// CachePathFor is the token cache file of the credential at index (0 for
+// the only or first one) of token_cache.path.
+func CachePathFor(path string, index int) string {
+	if index == 0 {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "." + strconv.Itoa(index+1) + ext
+}
+
+// openTokenCache opens the cache at path keyed by key, or returns nil
+// after logging why it cannot be used.
+func openTokenCache(cfg *config.Config, path string, key []byte, log *slog.Logger) cache.ExportReplace {
 	c, err := tokencache.New(tokencache.Options{Path: path, Credential: key, TenantID: cfg.TenantID, ClientID: cfg.ClientID, Logger: log})
 	if err != nil {
 		attrs := []any{"path", path, "error", err.Error()}
