@@ -19,7 +19,7 @@ func BenchmarkSendRun(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(srv.Close)
-	cfg := sandboxConfig(b, srv, map[string]any{"token_cache.path": filepath.Join(b.TempDir(), "tokens.bin")})
+	cfg := sandboxConfig(b, srv, map[string]any{"token_cache.path": filepath.Join(b.TempDir(), "tokens.bin"), "limits.messages_per_minute": 0})
 	args := []string{"send", "--config", cfg, "--to", "bench@example.com", "--subject", "bench", "--body", "hello"}
 	if code := run(args, nil, io.Discard, io.Discard); code != 0 {
 		b.Fatalf("warm-up send exited %d", code)

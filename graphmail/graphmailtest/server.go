@@ -141,6 +141,8 @@ type Server struct {
 	ctx              context.Context
 	cancel           context.CancelFunc
 	handlers         sync.WaitGroup
+	hmu              sync.Mutex // guards closed and the handlers count against Close
+	closed           bool
 	closeOnce        sync.Once
 
 	mu           sync.Mutex
@@ -289,7 +291,18 @@ func (s *Server) listen(addr string, h http.Handler) (*listener, error) {
 // track counts running handlers so that Close can wait for them.
 func (s *Server) track(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An HTTP/2 request read before Close may start its handler after
+		// Close has cut the connection: it must not touch the state of a
+		// closed server (a test may be over), nor Add to handlers while
+		// Close waits on it.
+		s.hmu.Lock()
+		if s.closed {
+			s.hmu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		s.handlers.Add(1)
+		s.hmu.Unlock()
 		defer s.handlers.Done()
 		h.ServeHTTP(w, r)
 	})
@@ -299,6 +312,9 @@ func (s *Server) track(h http.Handler) http.Handler {
 // at once) and waits for running handlers to return.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
+		s.hmu.Lock()
+		s.closed = true
+		s.hmu.Unlock()
 		s.cancel()
 		_ = s.authority.srv.Close()
 		_ = s.graph.srv.Close()
