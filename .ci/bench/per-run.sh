@@ -50,6 +50,7 @@ printf 'From: %s\r\nTo: bench@example.com\r\nSubject: bench\r\n\r\nhello\r\n' "$
 printf '%s\n' "$stok" > "$tmp/stok"
 cat > "$tmp/msmtprc" <<RC
 account bench
+domain localhost
 host 127.0.0.1
 port $smtp_port
 tls on

@@ -224,3 +224,28 @@ func TestNonLoopback(t *testing.T) {
 		t.Errorf("nonLoopback = %v, want %v", got, want)
 	}
 }
+
+func TestRelayMailboxes(t *testing.T) {
+	cfg := &config.Config{Sender: "relay@contoso.com"}
+	cfg.Serve.Accounts = map[string]config.Account{
+		"scanner": {Mailbox: "scans@contoso.com"},
+		"erp":     {AllowedFrom: []string{"erp@contoso.com", "@billing.contoso.com", "relay@contoso.com"}},
+	}
+	boxes, domains := RelayMailboxes(cfg)
+	if !slices.Equal(boxes, []string{"scans@contoso.com"}) || domains != nil {
+		t.Errorf("sender mode: %v %v, want the account's mailbox alone", boxes, domains)
+	}
+	cfg.Serve.Mailbox = config.MailboxFrom
+	cfg.Serve.AllowedFrom = []string{"printer@contoso.com"}
+	boxes, domains = RelayMailboxes(cfg)
+	if want := []string{"scans@contoso.com", "printer@contoso.com", "erp@contoso.com"}; !slices.Equal(boxes, want) {
+		t.Errorf("from mode: mailboxes %v, want %v", boxes, want)
+	}
+	if want := []string{"@billing.contoso.com"}; !slices.Equal(domains, want) {
+		t.Errorf("from mode: domains %v, want %v", domains, want)
+	}
+	cfg.Serve.AllowedFrom = nil
+	if _, domains = RelayMailboxes(cfg); !slices.Contains(domains, "@contoso.com") {
+		t.Errorf("from mode, any sender: domains %v, want the sender's domain", domains)
+	}
+}
