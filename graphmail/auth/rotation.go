@@ -187,6 +187,14 @@ type slot struct {
 	cred   clientCred
 	fp     [32]byte
 	client confidential.Client
+	store  cache.ExportReplace // nil: MSAL's memory alone
+}
+
+// acquireLocker is a persistent token cache shared between processes that
+// can let one process at a time ask for a token it does not hold
+// (tokencache.Cache.LockForAcquire).
+type acquireLocker interface {
+	LockForAcquire(ctx context.Context, scope string) (unlock func())
 }
 
 // fileStamp is what a poll compares to notice a changed file cheaply.
@@ -233,7 +241,7 @@ func (p *Provider) newSlot(c clientCred, index int) (*slot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &slot{cred: c, fp: c.fingerprint(), client: client}, nil
+	return &slot{cred: c, fp: c.fingerprint(), client: client, store: store}, nil
 }
 
 // newConfidential creates an MSAL confidential client for the provider's
@@ -286,7 +294,15 @@ func (p *Provider) acquireConfidential(ctx context.Context, scope string, opts [
 		var firstErr error
 		for i := range slots {
 			s := slots[(start+i)%len(slots)]
+			unlock := func() {}
+			if l, ok := s.store.(acquireLocker); ok && len(opts) == 0 {
+				// Processes sharing the cache file ask one at a time;
+				// MSAL reads the file first, so the later ones find
+				// the token the first one got.
+				unlock = l.LockForAcquire(ctx, scope)
+			}
 			res, err := s.client.AcquireTokenByCredential(ctx, []string{scope}, opts...)
+			unlock()
 			if err == nil {
 				p.setActive(s)
 				t := tokenFrom(res)
