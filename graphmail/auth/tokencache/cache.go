@@ -247,6 +247,15 @@ func (c *Cache) read() (plain []byte, readable bool) {
 		return nil, true
 	}
 	plain, err = c.sealer.open(file)
+	if errors.Is(err, errOtherKey) {
+		// A rotated secret or certificate, or another identity using
+		// the same file: nothing is wrong; the next write replaces it.
+		if !c.warned["other"] {
+			c.warned["other"] = true
+			c.log.Info("token cache: written with another credential or identity; it will be replaced", "path", c.path)
+		}
+		return nil, false
+	}
 	if err != nil {
 		c.warnOnce(err.Error(), "token cache ignored; it will be rewritten", "reason", err.Error())
 		return nil, false

@@ -34,17 +34,20 @@ func TestSealOpen(t *testing.T) {
 		file   []byte
 		want   error
 	}{
-		{"other credential", newSealer([]byte("credentiaL"), "tenant", "client"), file, errDecrypt},
-		{"other tenant", newSealer([]byte("credential"), "tenanT", "client"), file, errDecrypt},
-		{"other client", newSealer([]byte("credential"), "tenant", "clienT"), file, errDecrypt},
+		// Another key is told apart from tampering by the key check.
+		{"other credential", newSealer([]byte("credentiaL"), "tenant", "client"), file, errOtherKey},
+		{"other tenant", newSealer([]byte("credential"), "tenanT", "client"), file, errOtherKey},
+		{"other client", newSealer([]byte("credential"), "tenant", "clienT"), file, errOtherKey},
 		// The NUL separator keeps ("ab","c") and ("a","bc") apart.
-		{"shifted ids", newSealer([]byte("credential"), "tenantc", "lient"), file, errDecrypt},
+		{"shifted ids", newSealer([]byte("credential"), "tenantc", "lient"), file, errOtherKey},
+		{"tampered ciphertext", s, append(bytes.Clone(file[:len(file)-1]), file[len(file)-1]^1), errDecrypt},
+		{"version 1 of another key", s, append([]byte("GMTC\x01"), file[5+checkSize:]...), errOtherKey},
 		{"empty", s, nil, errTruncated},
 		{"magic only", s, []byte("GM"), errTruncated},
 		{"no version", s, []byte("GMTC"), errTruncated},
 		{"header only", s, file[:headerSize], errTruncated},
 		{"foreign", s, []byte("\x89PNG\r\n"), errForeign},
-		{"version 2", s, append([]byte("GMTC\x02"), file[5:]...), errVersion},
+		{"version 3", s, append([]byte("GMTC\x03"), file[5:]...), errVersion},
 		{"appended byte", s, append(bytes.Clone(file), 0), errDecrypt},
 	}
 	for _, tc := range tests {
