@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 )
 
@@ -86,14 +85,23 @@ func (b *sandbox) overrides() map[string]any {
 	return m
 }
 
-// report tells where the message landed.
-func (b *sandbox) report(env *environment, res graphmail.Result) {
+// delivered is the file the newest delivered message was written to, or
+// "" when there is none.
+func (b *sandbox) delivered() string {
 	msgs := b.srv.Messages()
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Path != "" {
-			env.printf("sandbox: delivered to %s\n", msgs[i].Path)
-			return
+			return msgs[i].Path
 		}
+	}
+	return ""
+}
+
+// report tells where the message landed (file, from delivered).
+func (b *sandbox) report(env *environment, file string) {
+	if file != "" {
+		env.printf("sandbox: delivered to %s\n", file)
+		return
 	}
 	env.printf("sandbox: messages are in %s\n", b.dir)
 }
