@@ -35,7 +35,12 @@ AZURE_* variables azidentity uses. Try it without a tenant:
 			env.verbose, _ = cmd.Flags().GetBool("verbose")
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		// "graphmail sned --to x": the unknown command is the mistake,
+		// not the flag its command line was meant for.
+		if args := cmd.Flags().Args(); cmd.HasSubCommands() && len(args) > 0 {
+			return unknownCommand(cmd, args)
+		}
 		return &usageError{err}
 	})
 	root.Flags().Bool("version", false, "print the version (as graphmail version does)")
