@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -131,7 +132,13 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, Environ: env.environ, Overrides: o.set, RequireCredentials: !o.dryRun}
 	var box *sandbox
 	if o.sandbox {
-		box, err = startSandbox(o.sandboxDir, env)
+		// quiet like the rest of send: the sandbox's own log at warn,
+		// info with --verbose
+		level := slog.LevelWarn
+		if env.verbose {
+			level = slog.LevelInfo
+		}
+		box, err = startSandbox(o.sandboxDir, env, level)
 		if err != nil {
 			return err
 		}

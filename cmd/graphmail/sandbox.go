@@ -18,8 +18,9 @@ type sandbox struct {
 }
 
 // startSandbox starts the fake tenant, writing delivered messages to dir (a
-// new temporary directory when dir is "").
-func startSandbox(dir string, env *environment) (*sandbox, error) {
+// new temporary directory when dir is ""), logging on standard error at
+// level.
+func startSandbox(dir string, env *environment, level slog.Level) (*sandbox, error) {
 	var err error
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "graphmail-sandbox-"); err != nil {
@@ -30,7 +31,7 @@ func startSandbox(dir string, env *environment) (*sandbox, error) {
 	}
 	srv, err := graphmailtest.NewServer(graphmailtest.Options{
 		Dir:    dir,
-		Logger: slog.New(slog.NewTextHandler(env.stderr, nil)).With("component", "sandbox"),
+		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level})).With("component", "sandbox"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
