@@ -189,11 +189,7 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	if err != nil {
 		return err
 	}
-	sandboxFile := ""
-	if box != nil {
-		sandboxFile = box.delivered()
-	}
-	return printSent(env, o.asJSON, res, rcpts, sandboxFile, box)
+	return printSent(env, o.asJSON, res, rcpts, box)
 }
 
 // buildMessage turns flags and input files into a message.

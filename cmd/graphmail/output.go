@@ -124,8 +124,13 @@ type sendResult struct {
 
 // printSent reports a successful send: JSON with --json; else the summary
 // line when standard output is a terminal or with --verbose, and with
-// --sandbox where the message landed. rcpts < 0 means unknown (--mime).
-func printSent(env *environment, asJSON bool, res graphmail.Result, rcpts int, sandboxFile string, box *sandbox) error {
+// --sandbox (box) where the message landed. rcpts < 0 means unknown
+// (--mime).
+func printSent(env *environment, asJSON bool, res graphmail.Result, rcpts int, box *sandbox) error {
+	sandboxFile := ""
+	if box != nil {
+		sandboxFile = box.delivered()
+	}
 	if asJSON {
 		out := sendResult{
 			MessageID: res.MessageID, Path: res.Path, Mailbox: res.Mailbox, Attempts: res.Attempts,
