@@ -15,6 +15,8 @@ func newConfigCommand(env *environment) *cobra.Command {
 		Use:     "config",
 		Short:   "Inspect the configuration",
 		Example: "  graphmail config show\n  GRAPHMAIL_SMTP_FALLBACK=never graphmail config show --json",
+		Args:    unknownCommand,
+		RunE:    groupHelp,
 	}
 	var asJSON bool
 	show := &cobra.Command{
@@ -67,11 +69,15 @@ func loadConfig(cmd *cobra.Command, env *environment, requireCredentials bool) (
 	if err != nil {
 		return nil, err
 	}
-	return config.Load(config.Options{
+	cfg, err := config.Load(config.Options{
 		ConfigFile:         configFlag(cmd),
 		Overrides:          set,
 		LookupEnv:          env.lookupEnv,
 		Environ:            env.environ,
 		RequireCredentials: requireCredentials,
 	})
+	if err == nil {
+		env.useConfig(cfg)
+	}
+	return cfg, err
 }

@@ -96,7 +96,7 @@ func loginProvider(env *environment, cfg *config.Config, what string, interactiv
 	if err != nil {
 		return nil, err
 	}
-	return setup.NewDelegatedProvider(cfg, setup.NewHTTPClient(tlsCfg), setup.NewLogger(cfg.Log, env.stderr), interactive)
+	return setup.NewDelegatedProvider(cfg, setup.NewHTTPClient(tlsCfg), setup.NewLogger(env.cliLog(cfg), env.stderr), interactive)
 }
 
 func runLogin(ctx context.Context, env *environment, cfg *config.Config, o *loginOptions) error {

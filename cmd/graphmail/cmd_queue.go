@@ -31,6 +31,8 @@ taking dead letters back into the queue; purge deletes one.`,
   graphmail queue show 20261125T101500.123456789Z-1a2b3c
   graphmail queue retry all
   graphmail queue purge 20261125T101500.123456789Z-1a2b3c`,
+		Args: unknownCommand,
+		RunE: groupHelp,
 	}
 	open := func(cmd *cobra.Command) (*spool.Spool, error) {
 		cfg, err := loadConfig(cmd, env, false)
@@ -63,23 +65,29 @@ does the same.`,
 			return runQueue(cmd.Context(), env, cfg)
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
+	var listJSON, showJSON bool
+	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List queued and dead messages, oldest first",
-		Example: "  graphmail queue list --config /etc/graphmail/config.yaml",
+		Example: "  graphmail queue list --config /etc/graphmail/config.yaml\n  graphmail queue list --json | jq -r '.messages[] | select(.state==\"deadletter\") | .id'",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sp, err := open(cmd)
 			if err != nil {
 				return err
 			}
+			if listJSON {
+				return printQueueJSON(env, sp)
+			}
 			return printQueue(env, sp)
 		},
-	})
-	cmd.AddCommand(&cobra.Command{
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	cmd.AddCommand(list)
+	show := &cobra.Command{
 		Use:     "show ID",
 		Short:   "Show one message: envelope, attempts, last error, headers",
-		Example: "  graphmail queue show 20261125T101500.123456789Z-1a2b3c",
+		Example: "  graphmail queue show 20261125T101500.123456789Z-1a2b3c\n  graphmail queue show --json 20261125T101500.123456789Z-1a2b3c",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := oneID(args)
 			if err != nil {
@@ -92,6 +100,9 @@ does the same.`,
 			it, raw, err := sp.Show(id)
 			if err != nil {
 				return queueErr(err)
+			}
+			if showJSON {
+				return env.printJSON(newQueueMessage(it, raw[:min(it.Header.Size, len(raw))]))
 			}
 			env.printf("id:          %s\nstate:       %s\nmessage-id:  <%s>\nreceived:    %s\nclient:      %s\nfrom:        %s\nrecipients:  %d\nattempts:    %d\nsize:        %d\n",
 				it.ID, it.State, it.MessageID(), it.Meta.Received.Format(time.RFC3339), it.Meta.Client, it.Envelope.From, len(it.Envelope.To), it.Meta.Attempts, it.Size)
@@ -120,7 +131,9 @@ does the same.`,
 			env.printf("\n%s", quoteControls(raw[:min(it.Header.Size, len(raw))]))
 			return nil
 		},
-	})
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	cmd.AddCommand(show)
 	cmd.AddCommand(&cobra.Command{
 		Use:     "retry ID|all",
 		Short:   "Make a message (or all) due now; dead letters go back to the queue",
@@ -270,5 +283,5 @@ func openExistingSpool(env *environment, cfg *config.Config) (*spool.Spool, erro
 		return nil, &config.Error{Key: "spool.dir", Problem: "there is no spool at " + cfg.Spool.Dir + " (nothing was ever queued there)",
 			Hint: "check spool.dir (and --config): graphmail serve and the sendmail drop-in create the spool when they first queue a message"}
 	}
-	return daemon.OpenSpool(cfg, setup.NewLogger(cfg.Log, env.stderr))
+	return daemon.OpenSpool(cfg, setup.NewLogger(env.cliLog(cfg), env.stderr))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -26,7 +27,7 @@ beside it). Stop it with Ctrl-C.`,
   ls /tmp/mail`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := startSandbox(dir, env)
+			b, err := startSandbox(dir, env, slog.LevelInfo)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ type sendOptions struct {
 	set                  map[string]any
 	mime                 string // --mime FILE ("-" for standard input)
 	quiet                bool
+	asJSON               bool // --json: print the result as JSON
 }
 
 func newSendCommand(env *environment) *cobra.Command {
@@ -47,6 +49,10 @@ func newSendCommand(env *environment) *cobra.Command {
 		Short: "Send one message",
 		Long: `Send one message through Microsoft Graph (and the SMTP fallback when
 configured). The body comes from --body, --body-file, or standard input.
+
+Success is quiet: one summary line on standard output when it is a terminal
+(or with --verbose), nothing on standard error; --json prints the result as
+one JSON object instead.
 
 With --mime, send an existing RFC 5322 message (an .eml file, or "-" for
 standard input) byte for byte through Graph's MIME sendMail; --to, --cc and
@@ -94,6 +100,7 @@ SMTP fallback when it is within smtp.max_message_size.`,
 	f.StringArrayVar(&o.attach, "attach", nil, "attach a file (repeat for more); files over 3 MB need large_messages: upload_session or the SMTP fallback")
 	f.StringVar(&o.mime, "mime", "", "send this RFC 5322 message file as it is (\"-\": standard input); --to/--cc/--bcc add recipients")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar for large uploads")
+	f.BoolVar(&o.asJSON, "json", false, "print the result (message ID, path, attempts, request IDs) as one JSON object")
 	f.StringVar(&o.importance, "importance", "", "low, normal or high")
 	f.StringArrayVar(&o.headers, "header", nil, "extra header 'X-Name: value' (repeat for more; names must start with X-)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the request that would be sent and send nothing")
@@ -126,7 +133,13 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, Environ: env.environ, Overrides: o.set, RequireCredentials: !o.dryRun}
 	var box *sandbox
 	if o.sandbox {
-		box, err = startSandbox(o.sandboxDir, env)
+		// quiet like the rest of send: the sandbox's own log at warn,
+		// info with --verbose
+		level := slog.LevelWarn
+		if env.verbose {
+			level = slog.LevelInfo
+		}
+		box, err = startSandbox(o.sandboxDir, env, level)
 		if err != nil {
 			return err
 		}
@@ -180,24 +193,7 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	if err != nil {
 		return err
 	}
-	via := "Microsoft Graph"
-	switch {
-	case res.Path == "smtp" && res.FallbackReason != "":
-		via = "SMTP fallback (" + res.FallbackReason + ")"
-	case res.Path == "smtp":
-		via = "SMTP"
-	case res.UploadSession:
-		via = "Microsoft Graph (draft with upload session)"
-	}
-	if rcpts < 0 {
-		env.printf("sent message <%s> via %s\n", res.MessageID, via)
-	} else {
-		env.printf("sent message <%s> via %s to %d recipient(s)\n", res.MessageID, via, rcpts)
-	}
-	if box != nil {
-		box.report(env, res)
-	}
-	return nil
+	return printSent(env, o.asJSON, res, rcpts, box)
 }
 
 // buildMessage turns flags and input files into a message.

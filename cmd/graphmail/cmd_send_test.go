@@ -52,7 +52,7 @@ func TestSendSizeRouting(t *testing.T) {
 				srv.SetRoles(srv.App().ClientID, []string{"Mail.Send", "Mail.ReadWrite", "SMTP.SendAsApp"})
 			}
 			cfgFile := sandboxConfig(t, srv, map[string]any{"token_cache.path": "none", "retry.max_elapsed": "1s"})
-			args := []string{"send", "--config", cfgFile, "--to", "a@example.com", "--subject", "big", "--body", "see attachment", "--attach", big, "--quiet"}
+			args := []string{"send", "--config", cfgFile, "--to", "a@example.com", "--subject", "big", "--body", "see attachment", "--attach", big, "--quiet", "-v"}
 			for _, s := range tt.set {
 				args = append(args, "--set", s)
 			}

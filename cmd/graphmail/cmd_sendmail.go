@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,13 +89,8 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 	}
 	// Quiet success: standard error (which cron mails) shows warnings and
 	// errors only, unless log.level was set; log.file and log.syslog still
-	// record every message.
-	var quiet *slog.Level
-	if cfg.Sources["log.level"] == config.SourceDefault {
-		warn := slog.LevelWarn
-		quiet = &warn
-	}
-	a, err := buildApp(cfg, env, setup.Options{DryRun: cfg.Sendmail.Spool}, quiet)
+	// record every message (see buildApp).
+	a, err := buildApp(cfg, env, setup.Options{DryRun: cfg.Sendmail.Spool}, false)
 	if err != nil {
 		return err
 	}
@@ -148,7 +142,7 @@ func loadSendmailConfig(env *environment, opts sendmailcompat.Options, requireCr
 			paths = append(paths, p)
 		}
 	}
-	return config.Load(config.Options{
+	cfg, err := config.Load(config.Options{
 		ConfigFile:         opts.ConfigFile,
 		Overrides:          set,
 		LookupEnv:          env.lookupEnv,
@@ -156,6 +150,10 @@ func loadSendmailConfig(env *environment, opts sendmailcompat.Options, requireCr
 		SearchPaths:        paths,
 		RequireCredentials: requireCredentials,
 	})
+	if err == nil {
+		env.useConfig(cfg)
+	}
+	return cfg, err
 }
 
 // localDomains are the host names whose addresses are local (root@host):

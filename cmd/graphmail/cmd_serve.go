@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/graphmail/graphmail/graphmail/daemon"
+	"github.com/graphmail/graphmail/graphmail/setup"
 
 	"github.com/spf13/cobra"
 
@@ -64,7 +65,7 @@ func runServe(cmd *cobra.Command, env *environment) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, env, "", false)
+	a, err := buildApp(cfg, env, setup.Options{}, true)
 	if err != nil {
 		return err
 	}
@@ -99,10 +100,19 @@ func runServe(cmd *cobra.Command, env *environment) error {
 			}
 		}
 	}()
-	fmt.Fprintf(env.stderr, "graphmail: serving SMTP on %s (spool %s); Ctrl-C or SIGTERM to stop\n", d.Addr(), cfg.Spool.Dir)
+	// With log.format json standard error carries JSON only: the
+	// daemon's own "serving" record says what this line says.
+	plain := cfg.Log.Format != config.LogJSON
+	if plain {
+		fmt.Fprintf(env.stderr, "graphmail: serving SMTP on %s (spool %s); Ctrl-C or SIGTERM to stop\n", d.Addr(), cfg.Spool.Dir)
+	}
 	if err := d.Run(cmd.Context(), reload); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.stderr, "graphmail: stopped; undelivered messages stay in the spool")
+	if plain {
+		fmt.Fprintln(env.stderr, "graphmail: stopped; undelivered messages stay in the spool")
+	} else {
+		a.Log.Info("stopped; undelivered messages stay in the spool")
+	}
 	return nil
 }

@@ -17,26 +17,32 @@ func newVersionCommand(env *environment) *cobra.Command {
 		Example: "  graphmail version",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v := version
-			info, ok := debug.ReadBuildInfo()
-			if v == "" && ok {
-				v = info.Main.Version
-			}
-			if v == "" || v == "(devel)" {
-				v = "devel"
-			}
-			env.printf("graphmail %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			if ok {
-				for _, d := range info.Deps {
-					switch d.Path {
-					case "github.com/AzureAD/microsoft-authentication-library-for-go",
-						"github.com/microsoftgraph/msgraph-sdk-go",
-						"github.com/emersion/go-smtp":
-						env.printf("  %s %s\n", d.Path, d.Version)
-					}
-				}
-			}
+			printVersion(env)
 			return nil
 		},
+	}
+}
+
+// printVersion prints graphmail's version and the Microsoft libraries'
+// (graphmail version, graphmail --version).
+func printVersion(env *environment) {
+	v := version
+	info, ok := debug.ReadBuildInfo()
+	if v == "" && ok {
+		v = info.Main.Version
+	}
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	env.printf("graphmail %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if ok {
+		for _, d := range info.Deps {
+			switch d.Path {
+			case "github.com/AzureAD/microsoft-authentication-library-for-go",
+				"github.com/microsoftgraph/msgraph-sdk-go",
+				"github.com/emersion/go-smtp":
+				env.printf("  %s %s\n", d.Path, d.Version)
+			}
+		}
 	}
 }

@@ -88,24 +88,48 @@ func (e *classedError) Class() graphmail.Class { return e.class }
 // command is the command that failed ("graphmail sendmail"), named in the
 // hint of a usage error.
 func report(w io.Writer, err error, command string) {
+	for _, p := range problems(err, command) {
+		if p.key != "" {
+			fmt.Fprintf(w, "graphmail: error: %s: %s\n", p.key, p.text)
+		} else {
+			fmt.Fprintf(w, "graphmail: error: %s\n", p.text)
+		}
+		for _, h := range p.hints {
+			fmt.Fprintf(w, "graphmail: hint: %s\n", h)
+		}
+	}
+}
+
+// problem is one reported failure: a configuration key's problem, or an
+// error with the hints for it.
+type problem struct {
+	key   string // the configuration key, for a config.Errors entry
+	text  string
+	hints []string
+}
+
+// problems splits err into what report prints: one problem per key of a
+// configuration error, else the error with its hints (none after a
+// doctor report, which already showed each problem with its hint).
+func problems(err error, command string) []problem {
 	var ce config.Errors
 	if errors.As(err, &ce) {
+		out := make([]problem, 0, len(ce))
 		for _, e := range ce {
-			fmt.Fprintf(w, "graphmail: error: %s: %s\n", e.Key, e.Problem)
+			p := problem{key: e.Key, text: e.Problem}
 			if e.Hint != "" {
-				fmt.Fprintf(w, "graphmail: hint: %s\n", e.Hint)
+				p.hints = []string{e.Hint}
 			}
+			out = append(out, p)
 		}
-		return
+		return out
 	}
-	fmt.Fprintf(w, "graphmail: error: %s\n", strings.TrimPrefix(err.Error(), "graphmail: "))
+	p := problem{text: strings.TrimPrefix(err.Error(), "graphmail: ")}
 	var df *doctorFailed
-	if errors.As(err, &df) {
-		return // the report already showed each problem with its hint
+	if !errors.As(err, &df) {
+		p.hints = hintsFor(err, command)
 	}
-	for _, h := range hintsFor(err, command) {
-		fmt.Fprintf(w, "graphmail: hint: %s\n", h)
-	}
+	return []problem{p}
 }
 
 func isDoctorFailedWithoutCause(err error) bool {

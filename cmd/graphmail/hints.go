@@ -9,6 +9,7 @@ package main
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
@@ -35,6 +36,10 @@ func hintsFor(err error, command string) []string {
 	var ie *inputError
 	if errors.As(err, &ie) {
 		add(ie.hint)
+	}
+	var uc *unknownCommandError
+	if errors.As(err, &uc) && len(uc.suggestions) > 0 {
+		add("did you mean '" + strings.Join(uc.suggestions, "' or '") + "'?")
 	}
 	if graphmail.ClassOf(err) == graphmail.Usage {
 		if command == "" {

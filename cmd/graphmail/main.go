@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -54,7 +55,11 @@ func runEnv(ctx context.Context, args []string, env *environment) int {
 		command = cmd.CommandPath()
 	}
 	code := exitCode(err)
-	report(env.stderr, err, command)
+	if env.jsonErrors {
+		reportJSON(env.stderr, err, command, code, time.Now())
+	} else {
+		report(env.stderr, err, command)
+	}
 	return code
 }
 
@@ -68,6 +73,13 @@ type environment struct {
 	// openURL opens the sign-in page of "graphmail login --browser"; nil
 	// means xdg-open, or printing the URL.
 	openURL func(url string) error
+
+	// verbose is --verbose: send prints its summary line and standard
+	// error shows info logs (when log.level is not set).
+	verbose bool
+	// jsonErrors: the loaded configuration has log.format json, so the
+	// final error is reported as a JSON object (see useConfig).
+	jsonErrors bool
 }
 
 func (e *environment) printf(format string, args ...any) {

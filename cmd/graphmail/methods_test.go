@@ -53,7 +53,7 @@ func mintToFile(t *testing.T, srv *graphmailtest.Server, path, subject string, l
 // sendWith runs graphmail send with the config and extra arguments.
 func sendWith(t *testing.T, cfgFile string, extra ...string) (int, string, string) {
 	t.Helper()
-	args := append([]string{"send", "--config", cfgFile, "--to", "a@example.com", "--subject", "s", "--body", "b"}, extra...)
+	args := append([]string{"send", "-v", "--config", cfgFile, "--to", "a@example.com", "--subject", "s", "--body", "b"}, extra...)
 	var stdout, stderr syncBuffer
 	code := runEnv(context.Background(), args, testEnv(&stdout, &stderr))
 	return code, stdout.String(), stderr.String()
@@ -65,7 +65,7 @@ func sendWith(t *testing.T, cfgFile string, extra ...string) (int, string, strin
 func sendAsProcess(t *testing.T, env map[string]string, cfgFile string, extra ...string) (int, string, string) {
 	t.Helper()
 	home := t.TempDir()
-	args := append([]string{"send", "--config", cfgFile, "--to", "a@example.com", "--subject", "s", "--body", "b"}, extra...)
+	args := append([]string{"send", "-v", "--config", cfgFile, "--to", "a@example.com", "--subject", "s", "--body", "b"}, extra...)
 	cmd := exec.Command("graphmail", args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache")}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 )
 
@@ -19,8 +18,9 @@ type sandbox struct {
 }
 
 // startSandbox starts the fake tenant, writing delivered messages to dir (a
-// new temporary directory when dir is "").
-func startSandbox(dir string, env *environment) (*sandbox, error) {
+// new temporary directory when dir is ""), logging on standard error at
+// level.
+func startSandbox(dir string, env *environment, level slog.Level) (*sandbox, error) {
 	var err error
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "graphmail-sandbox-"); err != nil {
@@ -31,7 +31,7 @@ func startSandbox(dir string, env *environment) (*sandbox, error) {
 	}
 	srv, err := graphmailtest.NewServer(graphmailtest.Options{
 		Dir:    dir,
-		Logger: slog.New(slog.NewTextHandler(env.stderr, nil)).With("component", "sandbox"),
+		Logger: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level})).With("component", "sandbox"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
@@ -86,14 +86,23 @@ func (b *sandbox) overrides() map[string]any {
 	return m
 }
 
-// report tells where the message landed.
-func (b *sandbox) report(env *environment, res graphmail.Result) {
+// delivered is the file the newest delivered message was written to, or
+// "" when there is none.
+func (b *sandbox) delivered() string {
 	msgs := b.srv.Messages()
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Path != "" {
-			env.printf("sandbox: delivered to %s\n", msgs[i].Path)
-			return
+			return msgs[i].Path
 		}
+	}
+	return ""
+}
+
+// report tells where the message landed (file, from delivered).
+func (b *sandbox) report(env *environment, file string) {
+	if file != "" {
+		env.printf("sandbox: delivered to %s\n", file)
+		return
 	}
 	env.printf("sandbox: messages are in %s\n", b.dir)
 }

@@ -56,6 +56,11 @@ type LogOptions struct {
 	// sendmail drop-in is quiet (warn) on standard error, which cron would
 	// mail, while log.file and log.syslog still record every message.
 	StderrLevel *slog.Level
+	// OmitFromStderr, when set, keeps the records it reports true for
+	// off Stderr; log.file and log.syslog still get them. A one-shot
+	// command reports a failed message once, as its error, not also as
+	// the audit line.
+	OmitFromStderr func(slog.Record) bool
 	// SyslogNetwork and SyslogAddr name the syslog socket; "" means the
 	// local default (/dev/log and friends).
 	SyslogNetwork, SyslogAddr string
@@ -81,7 +86,11 @@ func OpenLog(l config.Log, o LogOptions) (*Log, error) {
 	recordLevel := min(level(l.Level), slog.LevelInfo)
 	var hs []slog.Handler
 	if o.Stderr != nil {
-		hs = append(hs, newHandler(l.Format, o.Stderr, stderrLevel, false))
+		h := newHandler(l.Format, o.Stderr, stderrLevel, false)
+		if o.OmitFromStderr != nil {
+			h = omitHandler{h, o.OmitFromStderr}
+		}
+		hs = append(hs, h)
 	}
 	lg := &Log{}
 	if l.File != "" {
@@ -172,6 +181,27 @@ func (f fanout) WithGroup(name string) slog.Handler {
 		out[i] = h.WithGroup(name)
 	}
 	return out
+}
+
+// omitHandler drops the records omit reports true for.
+type omitHandler struct {
+	slog.Handler
+	omit func(slog.Record) bool
+}
+
+func (h omitHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.omit(r) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h omitHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return omitHandler{h.Handler.WithAttrs(attrs), h.omit}
+}
+
+func (h omitHandler) WithGroup(name string) slog.Handler {
+	return omitHandler{h.Handler.WithGroup(name), h.omit}
 }
 
 // logFileMode is the mode of a log file graphmail creates: the group (adm,

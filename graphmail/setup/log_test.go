@@ -46,6 +46,29 @@ func TestLogFileRecordsWhatStderrHides(t *testing.T) {
 	}
 }
 
+// TestOmitFromStderr: the records OmitFromStderr picks stay off standard
+// error, also through a logger with attributes, and still reach log.file.
+func TestOmitFromStderr(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "graphmail.log")
+	var stderr bytes.Buffer
+	omit := func(r slog.Record) bool { return r.Message == "send failed" }
+	lg, err := setup.OpenLog(config.Log{Level: config.LogWarn, File: path}, setup.LogOptions{Stderr: &stderr, OmitFromStderr: omit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg.With("component", "x").Warn("send failed", "outcome", "failed")
+	lg.WithGroup("g").Warn("token cache ignored")
+	if err := lg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := stderr.String(); strings.Contains(s, "send failed") || !strings.Contains(s, "token cache ignored") {
+		t.Errorf("stderr %q: want only the other warning", s)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "send failed") {
+		t.Errorf("log file %q lacks the omitted record", b)
+	}
+}
+
 // TestLogFileFollowsRotation: after logrotate renames the file (no
 // copytruncate, no signal), the next line goes to a new file at the path;
 // Reopen does the same on demand.
