@@ -81,10 +81,10 @@ SMTP fallback when it is within smtp.max_message_size.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.to, "to", nil, "recipient (repeat or comma-separate)")
-	f.StringSliceVar(&o.cc, "cc", nil, "carbon-copy recipient")
-	f.StringSliceVar(&o.bcc, "bcc", nil, "blind carbon-copy recipient (never shown to others)")
-	f.StringSliceVar(&o.replyTo, "reply-to", nil, "address replies should go to")
+	f.Var(addressFlag{&o.to}, "to", "recipient: an address or an RFC 5322 list ('a@x.com, \"Smith, Bob\" <b@x.com>'); repeat for more")
+	f.Var(addressFlag{&o.cc}, "cc", "carbon-copy recipient (an address or a list; repeat for more)")
+	f.Var(addressFlag{&o.bcc}, "bcc", "blind carbon-copy recipient, never shown to others (an address or a list; repeat for more)")
+	f.Var(addressFlag{&o.replyTo}, "reply-to", "address replies should go to (an address or a list)")
 	f.StringVar(&o.from, "from", "", "author shown to recipients (default: the sender mailbox); needs Send As rights")
 	f.StringVar(&o.subject, "subject", "", "subject line")
 	f.StringVar(&o.body, "body", "", "message body")
@@ -211,13 +211,12 @@ func buildMessage(env *environment, o *sendOptions) (*graphmail.Message, error) 
 		in   []string
 		out  *[]graphmail.Address
 	}{{"to", o.to, &m.To}, {"cc", o.cc, &m.Cc}, {"bcc", o.bcc, &m.Bcc}, {"reply-to", o.replyTo, &m.ReplyTo}} {
-		for _, s := range l.in {
-			a, err := graphmail.ParseAddress(s)
-			if err != nil {
-				return nil, &inputError{err: fmt.Errorf("--%s: %q is not an e-mail address", l.flag, s), hint: "write addresses as user@example.com or 'Name <user@example.com>'"}
-			}
-			*l.out = append(*l.out, a)
+		if *l.out, err = parseAddresses(l.flag, l.in); err != nil {
+			return nil, err
 		}
+	}
+	if len(m.Recipients()) == 0 {
+		return nil, usagef("no recipients: give at least one --to, --cc or --bcc")
 	}
 	if o.from != "" {
 		if m.From, err = graphmail.ParseAddress(o.from); err != nil {
@@ -311,13 +310,11 @@ func readMIME(env *environment, o *sendOptions) ([]byte, []graphmail.Address, er
 		flag string
 		in   []string
 	}{{"to", o.to}, {"cc", o.cc}, {"bcc", o.bcc}} {
-		for _, s := range l.in {
-			a, err := graphmail.ParseAddress(s)
-			if err != nil {
-				return nil, nil, &inputError{err: fmt.Errorf("--%s: %q is not an e-mail address", l.flag, s), hint: "write addresses as user@example.com or 'Name <user@example.com>'"}
-			}
-			extra = append(extra, a)
+		list, err := parseAddresses(l.flag, l.in)
+		if err != nil {
+			return nil, nil, err
 		}
+		extra = append(extra, list...)
 	}
 	var (
 		raw []byte
