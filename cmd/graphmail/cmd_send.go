@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/graphmail/graphmail/graphmail/setup"
 
@@ -37,6 +39,9 @@ type sendOptions struct {
 	set                  map[string]any
 	mime                 string // --mime FILE ("-" for standard input)
 	quiet                bool
+	skipEmpty            bool     // --skip-empty
+	charset              string   // --charset: the body's character set
+	inline               []string // --inline CID=FILE
 }
 
 func newSendCommand(env *environment) *cobra.Command {
@@ -88,9 +93,12 @@ SMTP fallback when it is within smtp.max_message_size.`,
 	f.StringVar(&o.from, "from", "", "author shown to recipients (default: the sender mailbox); needs Send As rights")
 	f.StringVar(&o.subject, "subject", "", "subject line")
 	f.StringVar(&o.body, "body", "", "message body")
-	f.StringVar(&o.bodyFile, "body-file", "", "read the body from this file")
+	f.StringVar(&o.bodyFile, "body-file", "", "read the body from this file (\"-\": standard input)")
+	f.BoolVar(&o.skipEmpty, "skip-empty", false, "send nothing and exit 0 when the body read from standard input or --body-file is empty or only white space")
+	f.StringVar(&o.charset, "charset", "", "the body's character set, converted to UTF-8 (e.g. iso-8859-1, windows-1252); default UTF-8")
 	f.BoolVar(&o.html, "html", false, "the body is HTML")
 	f.StringArrayVar(&o.attach, "attach", nil, "attach a file (repeat for more); files over 3 MB need large_messages: upload_session or the SMTP fallback")
+	f.StringArrayVar(&o.inline, "inline", nil, "inline image CID=FILE for an HTML body that shows it as <img src=\"cid:CID\"> (repeat for more; needs --html)")
 	f.StringVar(&o.mime, "mime", "", "send this RFC 5322 message file as it is (\"-\": standard input); --to/--cc/--bcc add recipients")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar for large uploads")
 	f.StringVar(&o.importance, "importance", "", "low, normal or high")
@@ -115,7 +123,8 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	} else {
 		msg, err = buildMessage(env, o)
 	}
-	if err != nil {
+	skip := errors.Is(err, errSkipEmpty)
+	if err != nil && !skip {
 		return err
 	}
 	policy, err := viaPolicy(o.via)
@@ -123,6 +132,9 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 		return err
 	}
 	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, Environ: env.environ, Overrides: o.set, RequireCredentials: !o.dryRun}
+	if skip {
+		return skipEmpty(env, lopts)
+	}
 	var box *sandbox
 	if o.sandbox {
 		box, err = startSandbox(o.sandboxDir, env)
@@ -196,7 +208,26 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	return nil
 }
 
-// buildMessage turns flags and input files into a message.
+// skipEmpty ends a --skip-empty send whose body is empty: nothing is sent,
+// and a debug line in the configured log says so. The configuration is
+// read for the log settings only; credentials are not needed.
+func skipEmpty(env *environment, lopts config.Options) error {
+	lopts.RequireCredentials = false
+	cfg, err := config.Load(lopts)
+	if err != nil {
+		return err
+	}
+	lg, err := setup.OpenLog(cfg.Log, setup.LogOptions{Stderr: env.stderr})
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	lg.Debug("the body is empty; nothing sent (--skip-empty)")
+	return nil
+}
+
+// buildMessage turns flags and input files into a message; with
+// --skip-empty and an empty body it returns errSkipEmpty.
 func buildMessage(env *environment, o *sendOptions) (*graphmail.Message, error) {
 	if len(o.to)+len(o.cc)+len(o.bcc) == 0 {
 		return nil, usagef("no recipients: give at least one --to, --cc or --bcc")
@@ -247,48 +278,112 @@ func buildMessage(env *environment, o *sendOptions) (*graphmail.Message, error) 
 		m.Text = body
 	}
 	for _, path := range o.attach {
-		a, err := readAttachment(path)
+		a, err := readAttachment("--attach", path)
 		if err != nil {
 			return nil, err
 		}
 		m.Attachments = append(m.Attachments, a)
 	}
+	if len(o.inline) > 0 && !o.html {
+		return nil, usagef("--inline needs an HTML body (--html) that refers to the image as cid:ID")
+	}
+	for _, v := range o.inline {
+		cid, path, ok := strings.Cut(v, "=")
+		if !ok || cid == "" || path == "" {
+			return nil, usagef("--inline %s: write it as CID=FILE, e.g. --inline logo=logo.png for <img src=\"cid:logo\">", quoteShort(v))
+		}
+		a, err := readAttachment("--inline", path)
+		if err != nil {
+			return nil, err
+		}
+		a.Inline, a.ContentID = true, cid
+		m.Attachments = append(m.Attachments, a)
+	}
 	return m, nil
 }
 
+// errSkipEmpty: --skip-empty and the body read is empty; nothing is sent.
+var errSkipEmpty = errors.New("the body is empty")
+
+// readBody returns the body: --body, --body-file (a file, or "-" for
+// standard input), or standard input. With no body given and standard
+// input a terminal the body is empty: nobody is typing into a cron job,
+// so send never waits for it. A closed standard input reads as empty
+// (cron and systemd give /dev/null or a closed pipe). The body is
+// converted from --charset to UTF-8; without --charset it must be UTF-8.
+// With --skip-empty an empty or white-space-only body read from standard
+// input or a file is errSkipEmpty.
 func readBody(env *environment, o *sendOptions) (string, error) {
+	var (
+		raw  []byte
+		err  error
+		read = true // read from standard input or a file (for --skip-empty)
+	)
 	switch {
 	case o.bodySet:
-		return o.body, nil
+		raw, read = []byte(o.body), false
+	case o.bodyFile == "-":
+		raw, err = readStdin(env)
 	case o.bodyFile != "":
-		b, err := os.ReadFile(o.bodyFile)
-		if err != nil {
+		if raw, err = os.ReadFile(o.bodyFile); err != nil {
 			return "", &inputError{err: fmt.Errorf("--body-file: %w", err), hint: "check the path and that the file is readable"}
 		}
-		return string(b), nil
+	case stdinIsTerminal(env):
+		// No body given at a terminal: an empty body, without waiting.
+	default:
+		raw, err = readStdin(env)
 	}
-	if f, ok := env.stdin.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return "", usagef("no body: give --body, --body-file, or pipe the body on standard input")
-		}
+	if err != nil {
+		return "", err
+	}
+	if read && o.skipEmpty && len(bytes.TrimSpace(raw)) == 0 {
+		return "", errSkipEmpty
+	}
+	body, err := toUTF8(raw, o.charset)
+	var be *bodyEncodingError
+	switch {
+	case errors.As(err, &be) && o.charset == "":
+		return "", &inputError{err: err, hint: "give the body's character set with --charset, e.g. --charset iso-8859-1 (Latin-1) or --charset windows-1252"}
+	case errors.As(err, &be):
+		return "", &inputError{err: err, hint: "check the --charset value against the body's encoding"}
+	case err != nil:
+		return "", &usageError{err: err}
+	}
+	return body, nil
+}
+
+// stdinIsTerminal reports whether standard input is a terminal.
+func stdinIsTerminal(env *environment) bool {
+	f, ok := env.stdin.(*os.File)
+	return ok && isTerminal(f)
+}
+
+// readStdin reads standard input to its end. A closed standard input
+// (started with <&-) reads as empty.
+func readStdin(env *environment) ([]byte, error) {
+	if env.stdin == nil {
+		return nil, nil
 	}
 	b, err := io.ReadAll(env.stdin)
-	if err != nil {
-		return "", &inputError{err: fmt.Errorf("reading the body from standard input: %w", err)}
+	if errors.Is(err, syscall.EBADF) || errors.Is(err, os.ErrClosed) {
+		return nil, nil
 	}
-	return string(b), nil
+	if err != nil {
+		return nil, &inputError{err: fmt.Errorf("reading the body from standard input: %w", err)}
+	}
+	return b, nil
 }
 
 // readAttachment records a file to attach. Its content is read when the
 // message is sent: whole for a request under 4 MB or the SMTP fallback, in
 // chunks for an upload session.
-func readAttachment(path string) (graphmail.Attachment, error) {
+func readAttachment(flag, path string) (graphmail.Attachment, error) {
 	if _, err := os.Stat(path); err != nil {
-		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach: %w", err), hint: "check the path and that the file is readable"}
+		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("%s: %w", flag, err), hint: "check the path and that the file is readable"}
 	}
 	a, err := graphmail.AttachFile(path)
 	if err != nil {
-		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach %s: %w", path, errors.Unwrap(err)), hint: "attach regular, readable files"}
+		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("%s %s: %w", flag, path, errors.Unwrap(err)), hint: "attach regular, readable files"}
 	}
 	return a, nil
 }
@@ -300,7 +395,8 @@ func readMIME(env *environment, o *sendOptions) ([]byte, []graphmail.Address, er
 		flag string
 	}{{o.subject != "", "--subject"}, {o.bodySet, "--body"}, {o.bodyFile != "", "--body-file"}, {o.html, "--html"},
 		{len(o.attach) > 0, "--attach"}, {o.importance != "", "--importance"}, {len(o.headers) > 0, "--header"},
-		{o.from != "", "--from"}, {len(o.replyTo) > 0, "--reply-to"}} {
+		{o.from != "", "--from"}, {len(o.replyTo) > 0, "--reply-to"}, {o.skipEmpty, "--skip-empty"},
+		{o.charset != "", "--charset"}, {len(o.inline) > 0, "--inline"}} {
 		if c.set {
 			return nil, nil, usagef("%s cannot be combined with --mime: the message is sent as it is", c.flag)
 		}
@@ -321,7 +417,7 @@ func readMIME(env *environment, o *sendOptions) ([]byte, []graphmail.Address, er
 		err error
 	)
 	if o.mime == "-" {
-		raw, err = io.ReadAll(env.stdin)
+		raw, err = readStdin(env)
 	} else {
 		raw, err = os.ReadFile(o.mime)
 	}
