@@ -300,7 +300,18 @@ func (c *Client) planDraft(p *Plan, o *outgoing, draftMIME []byte, atts []Attach
 				PlannedRequest{Method: http.MethodPut, URL: "{uploadUrl}", ContentType: "application/octet-stream", Bytes: a.Len(), Chunks: int((a.Len() + defaultChunkSize - 1) / defaultChunkSize), What: fmt.Sprintf("upload %q", a.Name)})
 			continue
 		}
-		p.Requests = append(p.Requests, PlannedRequest{Method: http.MethodPost, URL: draft + "/attachments", ContentType: "application/json", Bytes: base64Len(a.Len()), What: fmt.Sprintf("attach %q", a.Name)})
+		if a.Content == nil && a.Open != nil {
+			b, err := readAll(a)
+			if err != nil {
+				return err
+			}
+			a.Content = b
+		}
+		b, err := attachmentJSON(a)
+		if err != nil {
+			return err
+		}
+		p.Requests = append(p.Requests, PlannedRequest{Method: http.MethodPost, URL: draft + "/attachments", ContentType: "application/json", Bytes: int64(len(b)), What: fmt.Sprintf("attach %q", a.Name)})
 	}
 	p.Requests = append(p.Requests, PlannedRequest{Method: http.MethodPost, URL: draft + "/send", What: "send the draft"})
 	return nil

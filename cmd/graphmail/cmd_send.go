@@ -30,7 +30,7 @@ type sendOptions struct {
 	attach               []string
 	importance           string
 	headers              []string
-	dryRun               bool
+	dryRun               dryRunMode
 	via                  string
 	sandbox              bool
 	sandboxDir           string
@@ -103,7 +103,8 @@ SMTP fallback when it is within smtp.max_message_size.`,
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar for large uploads")
 	f.StringVar(&o.importance, "importance", "", "low, normal or high")
 	f.StringArrayVar(&o.headers, "header", nil, "extra header 'X-Name: value' (repeat for more; names must start with X-)")
-	f.BoolVar(&o.dryRun, "dry-run", false, "print the request that would be sent and send nothing")
+	f.Var(&o.dryRun, "dry-run", "send nothing; show the plan: path, requests, SMTP envelope, attachments (size, sha256) and the body without attachment content (--dry-run=full: the exact body)")
+	f.Lookup("dry-run").NoOptDefVal = "true"
 	f.StringVar(&o.via, "via", "", "path: auto (Graph, SMTP fallback), graph or smtp; default from smtp.fallback")
 	f.BoolVar(&o.sandbox, "sandbox", false, "send to a built-in local fake Microsoft 365 tenant instead of a real one")
 	f.StringVar(&o.sandboxDir, "sandbox-dir", "", "with --sandbox: where delivered messages are written (default: a new temporary directory)")
@@ -131,7 +132,7 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	if err != nil {
 		return err
 	}
-	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, Environ: env.environ, Overrides: o.set, RequireCredentials: !o.dryRun}
+	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, Environ: env.environ, Overrides: o.set, RequireCredentials: o.dryRun == dryRunOff}
 	if skip {
 		return skipEmpty(env, lopts)
 	}
@@ -156,22 +157,14 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 		return err
 	}
 	bar := newProgressBar(env, o.quiet)
-	a, err := newApp(cfg, env, policy, o.dryRun, func(c *graphmail.Config) { c.Progress = bar.update })
+	a, err := newApp(cfg, env, policy, o.dryRun != dryRunOff, func(c *graphmail.Config) { c.Progress = bar.update })
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
-	if o.dryRun && raw != nil {
-		body, err := graphmail.MIMERequest(raw, extra)
-		if err != nil {
-			return err
-		}
-		env.printf("POST %s/v1.0/users/%s/sendMail\nContent-Type: text/plain\n\n%s\n", cfg.GraphEndpoint, cfg.Sender, body)
-		return nil
-	}
-	if o.dryRun {
-		return printDryRun(env, a, cfg, msg)
+	if o.dryRun != dryRunOff {
+		return printDryRun(env, a, cfg, o.dryRun, msg, raw, extra)
 	}
 	var (
 		res   graphmail.Result
@@ -441,26 +434,3 @@ func viaPolicy(via string) (graphmail.Policy, error) {
 	return "", usagef("--via must be auto, graph or smtp, not %q", via)
 }
 
-// printDryRun shows the request that would be sent. Tokens are never part
-// of it: the Authorization header is added by the transport.
-func printDryRun(env *environment, a *app, cfg *config.Config, m *graphmail.Message) error {
-	sender := cfg.Sender
-	if sender == "" {
-		sender = "{sender}"
-	}
-	if a.Policy == graphmail.PolicyOnly {
-		raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{DefaultFrom: graphmail.Address{Address: sender}, Hostname: setup.MailDomain(sender)})
-		if err != nil {
-			return err
-		}
-		env.printf("# SMTP %s:%d  MAIL FROM:<%s>  RCPT TO: %d recipient(s)\n", cfg.SMTP.Host, cfg.SMTP.Port, sender, len(m.Recipients()))
-		_, err = env.stdout.Write(raw)
-		return err
-	}
-	body, ctype, err := a.Mail.GraphRequest(m)
-	if err != nil {
-		return err
-	}
-	env.printf("POST %s/v1.0/users/%s/sendMail\nContent-Type: %s\n\n%s\n", cfg.GraphEndpoint, sender, ctype, body)
-	return nil
-}
