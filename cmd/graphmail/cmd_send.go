@@ -433,4 +433,3 @@ func viaPolicy(via string) (graphmail.Policy, error) {
 	}
 	return "", usagef("--via must be auto, graph or smtp, not %q", via)
 }
-
