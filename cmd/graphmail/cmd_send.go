@@ -50,7 +50,10 @@ func newSendCommand(env *environment) *cobra.Command {
 		Use:   "send --to ADDRESS --subject TEXT [--body TEXT | --body-file FILE | < body] | send --mime FILE [--to/--cc/--bcc ADDRESS]",
 		Short: "Send one message",
 		Long: `Send one message through Microsoft Graph (and the SMTP fallback when
-configured). The body comes from --body, --body-file, or standard input.
+configured). The body comes from --body, --body-file ("-": standard
+input), or standard input; with none given and standard input a terminal,
+/dev/null or closed, the body is empty (an attachment-only job).
+--skip-empty sends nothing when the body read is empty or white space.
 
 With --mime, send an existing RFC 5322 message (an .eml file, or "-" for
 standard input) byte for byte through Graph's MIME sendMail; --to, --cc and
@@ -72,7 +75,10 @@ SMTP fallback when it is within smtp.max_message_size.`,
   # an existing message, with an extra (Bcc) recipient
   graphmail send --mime message.eml --bcc audit@contoso.com
 
-  # show the Graph request that would be sent, send nothing
+  # mail only if the job printed something
+  backup.sh 2>&1 | graphmail send --to ops@contoso.com --subject backup --skip-empty
+
+  # show the plan (path, requests, attachments), send nothing
   graphmail send --dry-run --to a@contoso.com --subject test --body hi`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
