@@ -34,7 +34,9 @@
 //
 // RenderMIME and WriteMIME render a Message as MIME, as the fallback gets
 // it; Client.GraphRequest and MIMERequest show what would be posted to
-// Graph, for a dry run.
+// Graph. Client.Plan and PlanMIME tell, for a dry run, how Send and
+// SendMIME would deliver a message — path, requests, SMTP envelope and a
+// summary of the attachments — by the same decision Send makes.
 //
 // # Errors
 //

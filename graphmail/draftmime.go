@@ -146,18 +146,20 @@ func (r *headedReader) ReadAt(p []byte, off int64) (int, error) {
 // chunk at a time, or posted whole when under minUploadBytes.
 func (c *Client) sendLargeMIME(ctx context.Context, o *outgoing, plan *draftPlan) (Result, error) {
 	res := Result{Path: "graph", MessageID: o.id, UploadSession: true}
-	for _, a := range plan.atts {
-		if a.Len() > MaxAttachmentBytes {
-			return res, newTooLargeError(0, 0, 0, true)
-		}
+	if err := checkUploadable(plan.atts); err != nil {
+		return res, err
 	}
 	if c.api.adapter == nil {
 		return res, errNoCredential
 	}
 	body := []byte(base64.StdEncoding.EncodeToString(plan.draft))
 	c.log.Info("sending as a draft with its large parts uploaded", "message_id", o.id, "parts", len(plan.atts), "draft_bytes", len(plan.draft))
-	return c.sendViaDraft(ctx, res, body, "text/plain", plan.atts, func(a Attachment) bool { return a.Len() >= minUploadBytes })
+	return c.sendViaDraft(ctx, res, body, "text/plain", plan.atts, uploadsCut)
 }
+
+// uploadsCut says which parts cut from a raw message go through an upload
+// session: those of at least minUploadBytes.
+func uploadsCut(a Attachment) bool { return a.Len() >= minUploadBytes }
 
 // planLargeMIME cuts o's message for sendLargeMIME; errNotCuttable when no
 // cut brings it within the limit.

@@ -241,21 +241,18 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		}
 		c.log.Info("smtp could not take it; sending through graph to the envelope recipients only", "message_id", o.id, "error", ferr)
 	}
-	switch {
-	case c.policy == PolicyOnly:
+	kind, plan, perr := c.pick(o, size)
+	if perr != nil {
+		return Result{MessageID: o.id}, perr
+	}
+	switch kind {
+	case routeFallback:
 		return c.sendFallback(ctx, o, "")
-	case size <= MaxRequestBytes:
+	case routeGraph:
 		res, err = c.sendGraph(ctx, o)
-	case c.large == LargeUploadSession && o.msg != nil:
+	case routeDraft:
 		res, err = c.sendLarge(ctx, o.msg)
-	case c.large == LargeUploadSession:
-		plan, perr := c.planLargeMIME(o)
-		if errors.Is(perr, errNotCuttable) {
-			return c.sendTooLarge(ctx, o, size)
-		}
-		if perr != nil {
-			return Result{MessageID: o.id}, perr
-		}
+	case routeDraftMIME:
 		res, err = c.sendLargeMIME(ctx, o, plan)
 	default:
 		return c.sendTooLarge(ctx, o, size)
@@ -284,6 +281,48 @@ func (c *Client) route(ctx context.Context, o *outgoing, size int64) (Result, er
 		}
 	}
 	return fres, ferr
+}
+
+// routeKind is the transport pick chooses for a message.
+type routeKind int
+
+const (
+	// routeFallback: PolicyOnly, the fallback alone.
+	routeFallback routeKind = iota
+	// routeGraph: one sendMail request, Graph JSON or MIME.
+	routeGraph
+	// routeDraft: a Message over the request limit as a draft, its large
+	// attachments through upload sessions (sendLarge).
+	routeDraft
+	// routeDraftMIME: a raw message over the limit cut into a draft and
+	// parts (sendLargeMIME).
+	routeDraftMIME
+	// routeTooLarge: over the limit with no upload session: the fallback
+	// if tooLarge allows it, else a *TooLargeError.
+	routeTooLarge
+)
+
+// pick is route's decision, shared with Plan: policy × size × large-message
+// mode. For routeDraftMIME it returns the cut of the message.
+func (c *Client) pick(o *outgoing, size int64) (routeKind, *draftPlan, error) {
+	switch {
+	case c.policy == PolicyOnly:
+		return routeFallback, nil, nil
+	case size <= MaxRequestBytes:
+		return routeGraph, nil, nil
+	case c.large == LargeUploadSession && o.msg != nil:
+		return routeDraft, nil, nil
+	case c.large == LargeUploadSession:
+		plan, err := c.planLargeMIME(o)
+		if errors.Is(err, errNotCuttable) {
+			return routeTooLarge, nil, nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		return routeDraftMIME, plan, nil
+	}
+	return routeTooLarge, nil, nil
 }
 
 // fallbackReason decides whether a Graph failure may be handed to the
@@ -336,19 +375,28 @@ func (c *Client) sendGraph(ctx context.Context, o *outgoing) (Result, error) {
 // sendTooLarge handles a message over Graph's request limit that no
 // upload session carries: the fallback takes it if it may and it fits.
 func (c *Client) sendTooLarge(ctx context.Context, o *outgoing, reqSize int64) (Result, error) {
-	mimeSize, err := c.mimeSize(o)
+	reason, err := c.tooLarge(o, reqSize)
 	if err != nil {
 		return Result{}, err
 	}
-	if c.policy == PolicyNever || c.fallback == nil {
-		return Result{}, newTooLargeError(reqSize, mimeSize, 0, false)
-	}
-	if mimeSize > c.maxFallback {
-		return Result{}, newTooLargeError(reqSize, mimeSize, c.maxFallback, false)
-	}
-	reason := fmt.Sprintf("message too large for graph (%s request)", formatBytes(reqSize))
 	c.log.Info("falling back to smtp", "message_id", o.id, "reason", reason)
 	return c.sendFallback(ctx, o, reason)
+}
+
+// tooLarge decides for routeTooLarge: the reason to hand o to the
+// fallback when it may take it, else a *TooLargeError.
+func (c *Client) tooLarge(o *outgoing, reqSize int64) (string, error) {
+	mimeSize, err := c.mimeSize(o)
+	if err != nil {
+		return "", err
+	}
+	if c.policy == PolicyNever || c.fallback == nil {
+		return "", newTooLargeError(reqSize, mimeSize, 0, false)
+	}
+	if mimeSize > c.maxFallback {
+		return "", newTooLargeError(reqSize, mimeSize, c.maxFallback, false)
+	}
+	return fmt.Sprintf("message too large for graph (%s request)", formatBytes(reqSize)), nil
 }
 
 // sendFallback hands o to the fallback: a Message rendered for SMTP

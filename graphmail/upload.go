@@ -36,10 +36,8 @@ func (e *UploadError) Unwrap() error { return e.Err }
 // could not be sent is deleted.
 func (c *Client) sendLarge(ctx context.Context, m *Message) (Result, error) {
 	res := Result{Path: "graph", MessageID: m.MessageID, UploadSession: true}
-	for _, a := range m.Attachments {
-		if a.Len() > MaxAttachmentBytes {
-			return res, newTooLargeError(0, 0, 0, true)
-		}
+	if err := checkUploadable(m.Attachments); err != nil {
+		return res, err
 	}
 	if c.api.adapter == nil {
 		return res, errNoCredential
@@ -48,7 +46,22 @@ func (c *Client) sendLarge(ctx context.Context, m *Message) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	return c.sendViaDraft(ctx, res, draft, "application/json", m.Attachments, func(a Attachment) bool { return a.Len() > LargeAttachmentBytes })
+	return c.sendViaDraft(ctx, res, draft, "application/json", m.Attachments, uploadsLarge)
+}
+
+// uploadsLarge says which attachments of a Message sent as a draft go
+// through an upload session: those over LargeAttachmentBytes.
+func uploadsLarge(a Attachment) bool { return a.Len() > LargeAttachmentBytes }
+
+// checkUploadable fails with a *TooLargeError when an attachment is over
+// what an upload session takes.
+func checkUploadable(atts []Attachment) error {
+	for _, a := range atts {
+		if a.Len() > MaxAttachmentBytes {
+			return newTooLargeError(0, 0, 0, true)
+		}
+	}
+	return nil
 }
 
 // sendViaDraft creates a draft from body (Graph JSON, or base64 MIME as

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/graphmail/graphmail/graphmail/setup"
@@ -30,7 +32,7 @@ type sendOptions struct {
 	attach               []string
 	importance           string
 	headers              []string
-	dryRun               bool
+	dryRun               dryRunMode
 	via                  string
 	sandbox              bool
 	sandboxDir           string
@@ -39,7 +41,10 @@ type sendOptions struct {
 	set                  map[string]any
 	mime                 string // --mime FILE ("-" for standard input)
 	quiet                bool
-	asJSON               bool // --json: print the result as JSON
+	asJSON               bool     // --json: print the result as JSON
+	skipEmpty            bool     // --skip-empty
+	charset              string   // --charset: the body's character set
+	inline               []string // --inline CID=FILE
 }
 
 func newSendCommand(env *environment) *cobra.Command {
@@ -48,7 +53,10 @@ func newSendCommand(env *environment) *cobra.Command {
 		Use:   "send --to ADDRESS --subject TEXT [--body TEXT | --body-file FILE | < body] | send --mime FILE [--to/--cc/--bcc ADDRESS]",
 		Short: "Send one message",
 		Long: `Send one message through Microsoft Graph (and the SMTP fallback when
-configured). The body comes from --body, --body-file, or standard input.
+configured). The body comes from --body, --body-file ("-": standard
+input), or standard input; with none given and standard input a terminal,
+/dev/null or closed, the body is empty (an attachment-only job).
+--skip-empty sends nothing when the body read is empty or white space.
 
 Success is quiet: one summary line on standard output when it is a terminal
 (or with --verbose), nothing on standard error; --json prints the result as
@@ -74,7 +82,10 @@ SMTP fallback when it is within smtp.max_message_size.`,
   # an existing message, with an extra (Bcc) recipient
   graphmail send --mime message.eml --bcc audit@contoso.com
 
-  # show the Graph request that would be sent, send nothing
+  # mail only if the job printed something
+  backup.sh 2>&1 | graphmail send --to ops@contoso.com --subject backup --skip-empty
+
+  # show the plan (path, requests, attachments), send nothing
   graphmail send --dry-run --to a@contoso.com --subject test --body hi`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -88,22 +99,26 @@ SMTP fallback when it is within smtp.max_message_size.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.to, "to", nil, "recipient (repeat or comma-separate)")
-	f.StringSliceVar(&o.cc, "cc", nil, "carbon-copy recipient")
-	f.StringSliceVar(&o.bcc, "bcc", nil, "blind carbon-copy recipient (never shown to others)")
-	f.StringSliceVar(&o.replyTo, "reply-to", nil, "address replies should go to")
+	f.Var(addressFlag{&o.to}, "to", "recipient: an address or an RFC 5322 list ('a@x.com, \"Smith, Bob\" <b@x.com>'); repeat for more")
+	f.Var(addressFlag{&o.cc}, "cc", "carbon-copy recipient (an address or a list; repeat for more)")
+	f.Var(addressFlag{&o.bcc}, "bcc", "blind carbon-copy recipient, never shown to others (an address or a list; repeat for more)")
+	f.Var(addressFlag{&o.replyTo}, "reply-to", "address replies should go to (an address or a list)")
 	f.StringVar(&o.from, "from", "", "author shown to recipients (default: the sender mailbox); needs Send As rights")
 	f.StringVar(&o.subject, "subject", "", "subject line")
 	f.StringVar(&o.body, "body", "", "message body")
-	f.StringVar(&o.bodyFile, "body-file", "", "read the body from this file")
+	f.StringVar(&o.bodyFile, "body-file", "", "read the body from this file (\"-\": standard input)")
+	f.BoolVar(&o.skipEmpty, "skip-empty", false, "send nothing and exit 0 when the body read from standard input or --body-file is empty or only white space")
+	f.StringVar(&o.charset, "charset", "", "the body's character set, converted to UTF-8 (e.g. iso-8859-1, windows-1252); default UTF-8")
 	f.BoolVar(&o.html, "html", false, "the body is HTML")
 	f.StringArrayVar(&o.attach, "attach", nil, "attach a file (repeat for more); files over 3 MB need large_messages: upload_session or the SMTP fallback")
+	f.StringArrayVar(&o.inline, "inline", nil, "inline image CID=FILE for an HTML body that shows it as <img src=\"cid:CID\"> (repeat for more; needs --html)")
 	f.StringVar(&o.mime, "mime", "", "send this RFC 5322 message file as it is (\"-\": standard input); --to/--cc/--bcc add recipients")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar for large uploads")
 	f.BoolVar(&o.asJSON, "json", false, "print the result (message ID, path, attempts, request IDs) as one JSON object")
 	f.StringVar(&o.importance, "importance", "", "low, normal or high")
 	f.StringArrayVar(&o.headers, "header", nil, "extra header 'X-Name: value' (repeat for more; names must start with X-)")
-	f.BoolVar(&o.dryRun, "dry-run", false, "print the request that would be sent and send nothing")
+	f.Var(&o.dryRun, "dry-run", "send nothing; show the plan: path, requests, SMTP envelope, attachments (size, sha256) and the body without attachment content (--dry-run=full: the exact body)")
+	f.Lookup("dry-run").NoOptDefVal = "true"
 	f.StringVar(&o.via, "via", "", "path: auto (Graph, SMTP fallback), graph or smtp; default from smtp.fallback")
 	f.BoolVar(&o.sandbox, "sandbox", false, "send to a built-in local fake Microsoft 365 tenant instead of a real one")
 	f.StringVar(&o.sandboxDir, "sandbox-dir", "", "with --sandbox: where delivered messages are written (default: a new temporary directory)")
@@ -123,14 +138,18 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	} else {
 		msg, err = buildMessage(env, o)
 	}
-	if err != nil {
+	skip := errors.Is(err, errSkipEmpty)
+	if err != nil && !skip {
 		return err
 	}
 	policy, err := viaPolicy(o.via)
 	if err != nil {
 		return err
 	}
-	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, Environ: env.environ, Overrides: o.set, RequireCredentials: !o.dryRun}
+	lopts := config.Options{ConfigFile: o.configFile, LookupEnv: env.lookupEnv, Environ: env.environ, Overrides: o.set, RequireCredentials: o.dryRun == dryRunOff}
+	if skip {
+		return skipEmpty(env, lopts)
+	}
 	var box *sandbox
 	if o.sandbox {
 		// quiet like the rest of send: the sandbox's own log at warn,
@@ -158,25 +177,17 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 		return err
 	}
 	bar := newProgressBar(env, o.quiet)
-	a, err := newApp(cfg, env, policy, o.dryRun, func(c *graphmail.Config) { c.Progress = bar.update })
+	a, err := newApp(cfg, env, policy, o.dryRun != dryRunOff, func(c *graphmail.Config) { c.Progress = bar.update })
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if !o.dryRun && !o.sandbox {
+	if o.dryRun == dryRunOff && !o.sandbox {
 		setup.WarnCredentialExpiry(a, time.Now())
 	}
 
-	if o.dryRun && raw != nil {
-		body, err := graphmail.MIMERequest(raw, extra)
-		if err != nil {
-			return err
-		}
-		env.printf("POST %s/v1.0/users/%s/sendMail\nContent-Type: text/plain\n\n%s\n", cfg.GraphEndpoint, cfg.Sender, body)
-		return nil
-	}
-	if o.dryRun {
-		return printDryRun(env, a, cfg, msg)
+	if o.dryRun != dryRunOff {
+		return printDryRun(env, a, cfg, o.dryRun, msg, raw, extra)
 	}
 	var (
 		res   graphmail.Result
@@ -196,7 +207,26 @@ func runSend(ctx context.Context, env *environment, o *sendOptions) error {
 	return printSent(env, o.asJSON, res, rcpts, box)
 }
 
-// buildMessage turns flags and input files into a message.
+// skipEmpty ends a --skip-empty send whose body is empty: nothing is sent,
+// and a debug line in the configured log says so. The configuration is
+// read for the log settings only; credentials are not needed.
+func skipEmpty(env *environment, lopts config.Options) error {
+	lopts.RequireCredentials = false
+	cfg, err := config.Load(lopts)
+	if err != nil {
+		return err
+	}
+	lg, err := setup.OpenLog(cfg.Log, setup.LogOptions{Stderr: env.stderr})
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	lg.Debug("the body is empty; nothing sent (--skip-empty)")
+	return nil
+}
+
+// buildMessage turns flags and input files into a message; with
+// --skip-empty and an empty body it returns errSkipEmpty.
 func buildMessage(env *environment, o *sendOptions) (*graphmail.Message, error) {
 	if len(o.to)+len(o.cc)+len(o.bcc) == 0 {
 		return nil, usagef("no recipients: give at least one --to, --cc or --bcc")
@@ -211,13 +241,12 @@ func buildMessage(env *environment, o *sendOptions) (*graphmail.Message, error) 
 		in   []string
 		out  *[]graphmail.Address
 	}{{"to", o.to, &m.To}, {"cc", o.cc, &m.Cc}, {"bcc", o.bcc, &m.Bcc}, {"reply-to", o.replyTo, &m.ReplyTo}} {
-		for _, s := range l.in {
-			a, err := graphmail.ParseAddress(s)
-			if err != nil {
-				return nil, &inputError{err: fmt.Errorf("--%s: %q is not an e-mail address", l.flag, s), hint: "write addresses as user@example.com or 'Name <user@example.com>'"}
-			}
-			*l.out = append(*l.out, a)
+		if *l.out, err = parseAddresses(l.flag, l.in); err != nil {
+			return nil, err
 		}
+	}
+	if len(m.Recipients()) == 0 {
+		return nil, usagef("no recipients: give at least one --to, --cc or --bcc")
 	}
 	if o.from != "" {
 		if m.From, err = graphmail.ParseAddress(o.from); err != nil {
@@ -248,48 +277,112 @@ func buildMessage(env *environment, o *sendOptions) (*graphmail.Message, error) 
 		m.Text = body
 	}
 	for _, path := range o.attach {
-		a, err := readAttachment(path)
+		a, err := readAttachment("--attach", path)
 		if err != nil {
 			return nil, err
 		}
 		m.Attachments = append(m.Attachments, a)
 	}
+	if len(o.inline) > 0 && !o.html {
+		return nil, usagef("--inline needs an HTML body (--html) that refers to the image as cid:ID")
+	}
+	for _, v := range o.inline {
+		cid, path, ok := strings.Cut(v, "=")
+		if !ok || cid == "" || path == "" {
+			return nil, usagef("--inline %s: write it as CID=FILE, e.g. --inline logo=logo.png for <img src=\"cid:logo\">", quoteShort(v))
+		}
+		a, err := readAttachment("--inline", path)
+		if err != nil {
+			return nil, err
+		}
+		a.Inline, a.ContentID = true, cid
+		m.Attachments = append(m.Attachments, a)
+	}
 	return m, nil
 }
 
+// errSkipEmpty: --skip-empty and the body read is empty; nothing is sent.
+var errSkipEmpty = errors.New("the body is empty")
+
+// readBody returns the body: --body, --body-file (a file, or "-" for
+// standard input), or standard input. With no body given and standard
+// input a terminal the body is empty: nobody is typing into a cron job,
+// so send never waits for it. A closed standard input reads as empty
+// (cron and systemd give /dev/null or a closed pipe). The body is
+// converted from --charset to UTF-8; without --charset it must be UTF-8.
+// With --skip-empty an empty or white-space-only body read from standard
+// input or a file is errSkipEmpty.
 func readBody(env *environment, o *sendOptions) (string, error) {
+	var (
+		raw  []byte
+		err  error
+		read = true // read from standard input or a file (for --skip-empty)
+	)
 	switch {
 	case o.bodySet:
-		return o.body, nil
+		raw, read = []byte(o.body), false
+	case o.bodyFile == "-":
+		raw, err = readStdin(env)
 	case o.bodyFile != "":
-		b, err := os.ReadFile(o.bodyFile)
-		if err != nil {
+		if raw, err = os.ReadFile(o.bodyFile); err != nil {
 			return "", &inputError{err: fmt.Errorf("--body-file: %w", err), hint: "check the path and that the file is readable"}
 		}
-		return string(b), nil
+	case stdinIsTerminal(env):
+		// No body given at a terminal: an empty body, without waiting.
+	default:
+		raw, err = readStdin(env)
 	}
-	if f, ok := env.stdin.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return "", usagef("no body: give --body, --body-file, or pipe the body on standard input")
-		}
+	if err != nil {
+		return "", err
+	}
+	if read && o.skipEmpty && len(bytes.TrimSpace(raw)) == 0 {
+		return "", errSkipEmpty
+	}
+	body, err := toUTF8(raw, o.charset)
+	var be *bodyEncodingError
+	switch {
+	case errors.As(err, &be) && o.charset == "":
+		return "", &inputError{err: err, hint: "give the body's character set with --charset, e.g. --charset iso-8859-1 (Latin-1) or --charset windows-1252"}
+	case errors.As(err, &be):
+		return "", &inputError{err: err, hint: "check the --charset value against the body's encoding"}
+	case err != nil:
+		return "", &usageError{err: err}
+	}
+	return body, nil
+}
+
+// stdinIsTerminal reports whether standard input is a terminal.
+func stdinIsTerminal(env *environment) bool {
+	f, ok := env.stdin.(*os.File)
+	return ok && isTerminal(f)
+}
+
+// readStdin reads standard input to its end. A closed standard input
+// (started with <&-) reads as empty.
+func readStdin(env *environment) ([]byte, error) {
+	if env.stdin == nil {
+		return nil, nil
 	}
 	b, err := io.ReadAll(env.stdin)
-	if err != nil {
-		return "", &inputError{err: fmt.Errorf("reading the body from standard input: %w", err)}
+	if errors.Is(err, syscall.EBADF) || errors.Is(err, os.ErrClosed) {
+		return nil, nil
 	}
-	return string(b), nil
+	if err != nil {
+		return nil, &inputError{err: fmt.Errorf("reading the body from standard input: %w", err)}
+	}
+	return b, nil
 }
 
 // readAttachment records a file to attach. Its content is read when the
 // message is sent: whole for a request under 4 MB or the SMTP fallback, in
 // chunks for an upload session.
-func readAttachment(path string) (graphmail.Attachment, error) {
+func readAttachment(flag, path string) (graphmail.Attachment, error) {
 	if _, err := os.Stat(path); err != nil {
-		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach: %w", err), hint: "check the path and that the file is readable"}
+		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("%s: %w", flag, err), hint: "check the path and that the file is readable"}
 	}
 	a, err := graphmail.AttachFile(path)
 	if err != nil {
-		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("--attach %s: %w", path, errors.Unwrap(err)), hint: "attach regular, readable files"}
+		return graphmail.Attachment{}, &inputError{err: fmt.Errorf("%s %s: %w", flag, path, errors.Unwrap(err)), hint: "attach regular, readable files"}
 	}
 	return a, nil
 }
@@ -301,7 +394,8 @@ func readMIME(env *environment, o *sendOptions) ([]byte, []graphmail.Address, er
 		flag string
 	}{{o.subject != "", "--subject"}, {o.bodySet, "--body"}, {o.bodyFile != "", "--body-file"}, {o.html, "--html"},
 		{len(o.attach) > 0, "--attach"}, {o.importance != "", "--importance"}, {len(o.headers) > 0, "--header"},
-		{o.from != "", "--from"}, {len(o.replyTo) > 0, "--reply-to"}} {
+		{o.from != "", "--from"}, {len(o.replyTo) > 0, "--reply-to"}, {o.skipEmpty, "--skip-empty"},
+		{o.charset != "", "--charset"}, {len(o.inline) > 0, "--inline"}} {
 		if c.set {
 			return nil, nil, usagef("%s cannot be combined with --mime: the message is sent as it is", c.flag)
 		}
@@ -311,20 +405,18 @@ func readMIME(env *environment, o *sendOptions) ([]byte, []graphmail.Address, er
 		flag string
 		in   []string
 	}{{"to", o.to}, {"cc", o.cc}, {"bcc", o.bcc}} {
-		for _, s := range l.in {
-			a, err := graphmail.ParseAddress(s)
-			if err != nil {
-				return nil, nil, &inputError{err: fmt.Errorf("--%s: %q is not an e-mail address", l.flag, s), hint: "write addresses as user@example.com or 'Name <user@example.com>'"}
-			}
-			extra = append(extra, a)
+		list, err := parseAddresses(l.flag, l.in)
+		if err != nil {
+			return nil, nil, err
 		}
+		extra = append(extra, list...)
 	}
 	var (
 		raw []byte
 		err error
 	)
 	if o.mime == "-" {
-		raw, err = io.ReadAll(env.stdin)
+		raw, err = readStdin(env)
 	} else {
 		raw, err = os.ReadFile(o.mime)
 	}
@@ -346,28 +438,4 @@ func viaPolicy(via string) (graphmail.Policy, error) {
 		return graphmail.PolicyOnly, nil
 	}
 	return "", usagef("--via must be auto, graph or smtp, not %q", via)
-}
-
-// printDryRun shows the request that would be sent. Tokens are never part
-// of it: the Authorization header is added by the transport.
-func printDryRun(env *environment, a *app, cfg *config.Config, m *graphmail.Message) error {
-	sender := cfg.Sender
-	if sender == "" {
-		sender = "{sender}"
-	}
-	if a.Policy == graphmail.PolicyOnly {
-		raw, err := graphmail.RenderMIME(m, graphmail.MIMEOptions{DefaultFrom: graphmail.Address{Address: sender}, Hostname: setup.MailDomain(sender)})
-		if err != nil {
-			return err
-		}
-		env.printf("# SMTP %s:%d  MAIL FROM:<%s>  RCPT TO: %d recipient(s)\n", cfg.SMTP.Host, cfg.SMTP.Port, sender, len(m.Recipients()))
-		_, err = env.stdout.Write(raw)
-		return err
-	}
-	body, ctype, err := a.Mail.GraphRequest(m)
-	if err != nil {
-		return err
-	}
-	env.printf("POST %s/v1.0/users/%s/sendMail\nContent-Type: %s\n\n%s\n", cfg.GraphEndpoint, sender, ctype, body)
-	return nil
 }

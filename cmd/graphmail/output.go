@@ -16,20 +16,17 @@ import (
 	"github.com/graphmail/graphmail/graphmail"
 )
 
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
+// writesToTerminal reports whether w is a terminal (isTerminal: not
+// merely a character device such as /dev/null).
+func writesToTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && isTerminal(f)
 }
 
 // chatty reports whether a command prints its human summary line on
 // success: when standard output is a terminal, or with --verbose.
 func (e *environment) chatty() bool {
-	return e.verbose || isTerminal(e.stdout)
+	return e.verbose || writesToTerminal(e.stdout)
 }
 
 // cliLog is the log section a one-shot command logs with: standard error

@@ -151,6 +151,9 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 			a.closers = append(a.closers, closeFn)
 		}
 	}
+	if dryRun {
+		dryRunConfig(cfg, a.Policy, &gcfg)
+	}
 	for _, m := range mutators {
 		m(&gcfg)
 	}
@@ -158,6 +161,22 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// dryRunConfig makes a dry run's client plan like the real one without a
+// credential: a stand-in fallback where the policy allows one, and with
+// auth.method delegated the signed-in user's /me when the sender is unset
+// or is delegated.user (the real run asks the token cache who signed in).
+func dryRunConfig(cfg *config.Config, policy graphmail.Policy, gcfg *graphmail.Config) {
+	if policy != graphmail.PolicyNever {
+		gcfg.Fallback = dryRunFallback{}
+	}
+	if cfg.Auth.Method == config.MethodDelegated {
+		if cfg.Sender == "" && cfg.Delegated.User != "" {
+			gcfg.Sender = cfg.Delegated.User
+		}
+		gcfg.UseMe = cfg.Sender == "" || strings.EqualFold(cfg.Sender, cfg.Delegated.User)
+	}
 }
 
 // resolveDelegatedSender finds the signed-in user and returns their name:
