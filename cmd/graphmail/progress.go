@@ -25,10 +25,8 @@ func newProgressBar(env *environment, quiet bool) *progressBar {
 	if quiet {
 		return b
 	}
-	if f, ok := env.stderr.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			b.w = f
-		}
+	if f, ok := env.stderr.(*os.File); ok && isTerminal(f) {
+		b.w = f
 	}
 	return b
 }
