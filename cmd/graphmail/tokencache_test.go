@@ -129,3 +129,52 @@ func TestTokenCacheConcurrentRuns(t *testing.T) {
 		t.Errorf("delivered %d, want 40", n)
 	}
 }
+
+// TestTokenCachePerIdentity: two configurations for different app
+// registrations on one host, both with the default token cache, alternate
+// runs: each identity keeps its own file, so six sends cost two token
+// requests, and no run warns.
+func TestTokenCachePerIdentity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it many times")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	second := srv.App()
+	second.ClientID = "00000000-0000-4000-8000-0000000000b2"
+	if second.Secret, err = graphmailtest.NewSecret(); err != nil {
+		t.Fatal(err)
+	}
+	srv.AddApp(second)
+	dir := t.TempDir()
+	configs := []string{filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")}
+	if err := writeSandboxFiles(srv, configs[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSandboxFiles(srv, configs[1], map[string]any{"client_id": second.ClientID, "client_secret": second.Secret}); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + dir, "XDG_CACHE_HOME=" + filepath.Join(dir, "cache"), "PATH=" + os.Getenv("PATH")}
+	for i := range 6 {
+		cmd := exec.Command(bin, "send", "--config", configs[i%2], "--to", "you@example.com", "--subject", "cron run", "--body", "report")
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(out), "level=WARN") {
+			t.Fatalf("run %d: %v\n%s", i, err, out)
+		}
+	}
+	if n := srv.TokenRequests(graphmailtest.ResourceGraph); n != 2 {
+		t.Errorf("six alternating sends made %d token request(s), want 2 (one per identity)", n)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "cache", "graphmail", "tokens-*.bin"))
+	if len(files) != 2 {
+		t.Errorf("cache files %v, want one per identity", files)
+	}
+}

@@ -1,6 +1,8 @@
 package setup
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -28,9 +30,25 @@ func tokenCacheFor(cfg *config.Config, log *slog.Logger) func(key []byte, index 
 	if cfg.TokenCache.Path == "none" {
 		return nil
 	}
-	return func(key []byte, index int) cache.ExportReplace {
-		return openTokenCache(cfg, CachePathFor(cfg.TokenCache.Path, index), key, log)
+	base := cfg.TokenCache.Path
+	if cfg.Sources["token_cache.path"] == config.SourceDefault {
+		base = IdentityCachePath(base, cfg.AuthorityHost, cfg.TenantID, cfg.ClientID)
 	}
+	return func(key []byte, index int) cache.ExportReplace {
+		return openTokenCache(cfg, CachePathFor(base, index), key, log)
+	}
+}
+
+// IdentityCachePath is the default token cache file of one identity (an
+// app registration in a tenant at an authority): path with a short hash
+// of the identity before its extension, such as tokens-3f9a0c1b2d4e.bin.
+// Two configurations for different apps on one host then keep their
+// tokens apart instead of replacing each other's file on every run. A
+// token_cache.path set explicitly is used as it is.
+func IdentityCachePath(path, authority, tenant, client string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(authority) + "\x00" + strings.ToLower(tenant) + "\x00" + strings.ToLower(client)))
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-" + hex.EncodeToString(sum[:6]) + ext
 }
 
 // CachePathFor is the token cache file of the credential at index (0 for
