@@ -116,6 +116,9 @@ type Client struct {
 	endpoint string        // Graph's base URL without the version
 	interval time.Duration // between message starts; 0: no pacing
 	api      *graphAPI
+	// refresh, when the credential supports it, makes its next token for
+	// the Graph scope a fresh one (a server refused the cached one).
+	refresh func()
 	raw      *http.Client // for upload URLs: no SDK middleware, no token
 }
 
@@ -198,6 +201,9 @@ func New(cfg Config) (*Client, error) {
 	mailbox := "/users/" + url.PathEscape(cfg.Sender)
 	if cfg.UseMe {
 		mailbox = "/me"
+	}
+	if inv, ok := cfg.Credential.(interface{ Invalidate(scope string) }); ok {
+		c.refresh = func() { inv.Invalidate(scope) }
 	}
 	if c.api, err = newGraphAPI(endpoint, mailbox, scope, cfg.Credential, cfg.HTTPClient, c.now); err != nil {
 		return nil, err

@@ -162,6 +162,7 @@ var graphErrorMappings = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFr
 // *GraphError, or the credential's own error when no token could be had.
 func (c *Client) callGraph(ctx context.Context, x *exchange, ri *abs.RequestInformation, want bool, res *Result) ([]byte, error) {
 	start := c.now()
+	refreshed := false
 	for attempt := 1; ; attempt++ {
 		res.Attempts++
 		x.mu.Lock()
@@ -192,6 +193,20 @@ func (c *Client) callGraph(ctx context.Context, x *exchange, ri *abs.RequestInfo
 			ge.StatusCode, ge.Err = 0, ctx.Err()
 			return nil, ge
 		}
+		if staleToken(ge) && !refreshed && c.refresh != nil {
+			// The token came from the cache and Graph refused it: a
+			// revoked session or a rolled-over key (401 without the
+			// claims challenge the SDK answers itself), or a token that
+			// predates a permission just granted (403). Once, with a
+			// fresh token, instead of failing until it expires.
+			refreshed = true
+			c.refresh()
+			// The SDK keeps an Authorization header it finds on the
+			// request: drop it so the retry asks for the new token.
+			ri.Headers.Remove("Authorization")
+			c.log.Info("graph refused the cached token; retrying once with a new one", "status", ge.StatusCode, "code", ge.Code, "client_request_id", x.clientRequestID)
+			continue
+		}
 		if !ge.Temporary() || attempt >= c.retry.MaxAttempts {
 			return nil, ge
 		}
@@ -208,6 +223,13 @@ func (c *Client) callGraph(ctx context.Context, x *exchange, ri *abs.RequestInfo
 			return nil, ge
 		}
 	}
+}
+
+// staleToken reports whether Graph's refusal may be the token's fault:
+// 401, or 403 ErrorAccessDenied (a permission granted after the token was
+// issued shows only in a new token).
+func staleToken(ge *GraphError) bool {
+	return ge.StatusCode == http.StatusUnauthorized || ge.StatusCode == http.StatusForbidden && ge.Code == "ErrorAccessDenied"
 }
 
 // send makes one attempt, holding one of the mailbox's in-flight slots.

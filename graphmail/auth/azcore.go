@@ -27,3 +27,6 @@ func (c credential) GetToken(ctx context.Context, opts policy.TokenRequestOption
 	}
 	return azcore.AccessToken{Token: t.Value, ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn}, nil
 }
+
+// Invalidate makes the next token for scope a fresh one (Provider.Invalidate).
+func (c credential) Invalidate(scope string) { c.p.Invalidate(scope) }

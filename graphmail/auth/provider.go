@@ -130,6 +130,8 @@ type Provider struct {
 	log       *slog.Logger
 	now       func() time.Time
 	group     singleflight.Group
+	staleMu   sync.Mutex
+	stale     map[string]bool // scopes whose cached token a server refused (Invalidate)
 
 	// The confidential client methods (secret, certificate, workload
 	// identity): one MSAL client per credential, see rotation.go.
@@ -267,6 +269,12 @@ func (p *Provider) Method() Method { return p.method }
 // forceRefresh the cache is bypassed: use it once after a server rejected a
 // cached token. Concurrent calls for the same scope share one request.
 func (p *Provider) Token(ctx context.Context, scope string, forceRefresh bool) (Token, error) {
+	p.staleMu.Lock()
+	if p.stale[scope] {
+		delete(p.stale, scope)
+		forceRefresh = true
+	}
+	p.staleMu.Unlock()
 	key := scope
 	if forceRefresh {
 		key = "refresh\x00" + scope
@@ -302,6 +310,20 @@ func (p *Provider) acquire(ctx context.Context, scope string, forceRefresh bool)
 		return p.acquireDelegated(ctx, scope, forceRefresh)
 	}
 	return p.acquireConfidential(ctx, scope, opts)
+}
+
+// Invalidate tells p that a server refused its cached token for scope (a
+// 401 without a claims challenge: a revoked session, a signing-key
+// rollover; or a 403 from a token that predates a permission just
+// granted): the next Token call for scope asks the identity platform for
+// a new one instead of using the cache.
+func (p *Provider) Invalidate(scope string) {
+	p.staleMu.Lock()
+	defer p.staleMu.Unlock()
+	if p.stale == nil {
+		p.stale = map[string]bool{}
+	}
+	p.stale[scope] = true
 }
 
 // TenantID returns the tenant the provider authenticates against.

@@ -318,6 +318,12 @@ func (s *Server) authorizeGraph(r *http.Request) (*Claims, *graphError) {
 	if aud := strings.TrimRight(c.Audience, "/"); aud != ResourceGraph && aud != "00000003-0000-0000-c000-000000000000" {
 		return nil, unauth("Access token validation failure. Invalid audience.")
 	}
+	if s.tokenRevoked(c) {
+		// As after continuous access evaluation revoked the session, or a
+		// signing-key rollover: valid-looking, refused, no claims
+		// challenge.
+		return nil, unauth("Access token has been revoked.")
+	}
 	return c, nil
 }
 

@@ -39,6 +39,8 @@ type Claims struct {
 	IDType string
 	// Expiry, NotBefore and IssuedAt are the exp, nbf and iat claims.
 	Expiry, NotBefore, IssuedAt time.Time
+	// UTI is the token's unique identifier (the uti claim).
+	UTI string
 }
 
 // HasRole reports whether the token carries the application permission.
@@ -123,10 +125,16 @@ func (s *Server) issueAccessToken(clientID, resource string, roles []string) (st
 	now := s.now()
 	exp := now.Add(s.lifetime)
 	oid := s.servicePrincipalID(clientID)
+	iat := now.Unix()
+	s.mu.Lock()
+	if r := s.revokedUntil; !r.IsZero() && iat <= r.Unix() {
+		iat = r.Unix() + 1 // issued after RevokeIssuedTokens, same second
+	}
+	s.mu.Unlock()
 	c := accessClaims{
 		Aud:   resource,
 		Iss:   s.stsIssuer(),
-		Iat:   now.Unix(),
+		Iat:   iat,
 		Nbf:   now.Unix(),
 		Exp:   exp.Unix(),
 		AppID: clientID,
@@ -188,6 +196,7 @@ func (s *Server) ParseToken(raw string) (*Claims, error) {
 		Expiry:    time.Unix(c.Exp, 0),
 		NotBefore: time.Unix(c.Nbf, 0),
 		IssuedAt:  time.Unix(c.Iat, 0),
+		UTI:       c.UTI,
 	}, nil
 }
 

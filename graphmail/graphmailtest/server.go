@@ -151,6 +151,7 @@ type Server struct {
 	restDisabled map[string]bool
 	sendAs       map[string]map[string]bool // mailbox → from addresses allowed
 	unresolved   map[string]bool            // recipients Exchange cannot resolve
+	revokedUntil time.Time                  // Graph refuses tokens issued up to this instant
 	tokens       map[string]int             // resource → successful issuances
 	messages     []Delivered
 	failures     []*queuedFailure
@@ -384,6 +385,25 @@ func (s *Server) SetMailboxRESTDisabled(upn string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.restDisabled[strings.ToLower(upn)] = true
+}
+
+// RevokeIssuedTokens makes Graph refuse every access token issued so far
+// with 401 InvalidAuthenticationToken and no claims challenge, as after a
+// revoked session or a signing-key rollover; tokens issued afterwards are
+// accepted. Token issue times (iat) have one-second resolution, so a
+// token issued in the same second is dated the next one.
+func (s *Server) RevokeIssuedTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revokedUntil = s.now().Truncate(time.Second)
+}
+
+// tokenRevoked reports whether the token c was issued before
+// RevokeIssuedTokens.
+func (s *Server) tokenRevoked(c *Claims) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.revokedUntil.IsZero() && !c.IssuedAt.After(s.revokedUntil)
 }
 
 // SetUnresolvable makes Exchange refuse addr as it does an address it
