@@ -119,7 +119,7 @@ type Client struct {
 	// refresh, when the credential supports it, makes its next token for
 	// the Graph scope a fresh one (a server refused the cached one).
 	refresh func()
-	raw      *http.Client // for upload URLs: no SDK middleware, no token
+	raw     *http.Client // for upload URLs: no SDK middleware, no token
 }
 
 // New creates a Client. It does not contact Graph.
