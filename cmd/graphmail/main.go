@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -23,8 +24,26 @@ func main() {
 		// PHP call it with sendmail's own options.
 		args = append([]string{"sendmail"}, args...)
 	}
+	oneShotGC(args)
 	os.Exit(run(args, os.Stdin, os.Stdout, os.Stderr))
 }
+
+// oneShotGC turns the garbage collector into a memory bound for commands
+// that run once and exit (send, sendmail, queue, doctor…): they allocate a
+// few MiB, and collecting costs more than it frees; past oneShotHeap the
+// collector runs as usual, so a large upload stays bounded. serve keeps
+// the default. GOGC or GOMEMLIMIT in the environment win.
+func oneShotGC(args []string) {
+	if len(args) > 0 && args[0] == "serve" || os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(oneShotHeap)
+}
+
+// oneShotHeap is the memory a one-shot command uses before the collector
+// runs.
+const oneShotHeap = 32 << 20
 
 // run executes one command line and returns the process exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

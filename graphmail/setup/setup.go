@@ -270,13 +270,19 @@ func NewHTTPClient(tlsCfg *tls.Config) *http.Client {
 
 // TLSConfig trusts the system roots plus ca_file.
 func TLSConfig(caFile string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: systemRoots()}
 	if caFile == "" {
 		return c, nil
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
+	pool := c.RootCAs
+	if pool == nil {
+		if p, err := x509.SystemCertPool(); err == nil && p != nil {
+			pool = p
+		} else {
+			pool = x509.NewCertPool()
+		}
+	} else {
+		pool = pool.Clone()
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
