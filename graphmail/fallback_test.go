@@ -37,7 +37,8 @@ func TestFallbackMatrix(t *testing.T) {
 		}, graphmail.PolicyAuto, false, ""},
 		{"403 access denied is not bypassed", func(s *graphmailtest.Server) { s.SetRoles(s.App().ClientID, []string{"SMTP.SendAsApp"}) }, graphmail.PolicyAuto, false, ""},
 		{"401", func(s *graphmailtest.Server) {
-			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 401, Code: "InvalidAuthenticationToken"})
+			// twice: the first refusal is retried once with a fresh token
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 401, Code: "InvalidAuthenticationToken", Times: 2})
 		}, graphmail.PolicyAuto, false, ""},
 		{"503 with policy never", func(s *graphmailtest.Server) {
 			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 503, Times: -1})

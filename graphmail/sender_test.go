@@ -235,7 +235,8 @@ func TestErrorClasses(t *testing.T) {
 		class     graphmail.Class
 	}{
 		{"401", func(s *graphmailtest.Server) {
-			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 401, Code: "InvalidAuthenticationToken"})
+			// twice: the first refusal is retried once with a fresh token
+			s.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 401, Code: "InvalidAuthenticationToken", Times: 2})
 		}, 401, "InvalidAuthenticationToken", false, true, graphmail.NeedsOperator},
 		{"403 no Mail.Send", func(s *graphmailtest.Server) { s.SetRoles(s.App().ClientID, []string{"SMTP.SendAsApp"}) }, 403, "ErrorAccessDenied", false, true, graphmail.NeedsOperator},
 		{"unknown mailbox", nil, 404, "ErrorInvalidUser", false, false, graphmail.Misconfigured},

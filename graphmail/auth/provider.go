@@ -131,7 +131,8 @@ type Provider struct {
 	now       func() time.Time
 	group     singleflight.Group
 	staleMu   sync.Mutex
-	stale     map[string]bool // scopes whose cached token a server refused (Invalidate)
+	stale     map[string]bool  // scopes whose cached token a server refused (Invalidate)
+	memo      map[string]Token // the last token per scope, handed out while fresh
 
 	// The confidential client methods (secret, certificate, workload
 	// identity): one MSAL client per credential, see rotation.go.
@@ -274,6 +275,14 @@ func (p *Provider) Token(ctx context.Context, scope string, forceRefresh bool) (
 		delete(p.stale, scope)
 		forceRefresh = true
 	}
+	if t, ok := p.memo[scope]; ok && !forceRefresh && p.fresh(t) {
+		// A daemon asks for every message: the token it got last is
+		// handed out while fresh, without MSAL's cache lookup (and the
+		// token cache file's lock, read and decryption).
+		p.staleMu.Unlock()
+		t.FromCache = true
+		return t, nil
+	}
 	p.staleMu.Unlock()
 	key := scope
 	if forceRefresh {
@@ -290,8 +299,31 @@ func (p *Provider) Token(ctx context.Context, scope string, forceRefresh bool) (
 		if r.Err != nil {
 			return Token{}, r.Err
 		}
-		return r.Val.(Token), nil
+		t := r.Val.(Token)
+		p.staleMu.Lock()
+		if p.memo == nil {
+			p.memo = map[string]Token{}
+		}
+		p.memo[scope] = t
+		p.staleMu.Unlock()
+		return t, nil
 	}
+}
+
+// fresh reports whether a token handed out before may be handed out
+// again: it is valid for more than five minutes, and MSAL would not renew
+// it yet (RefreshOn).
+func (p *Provider) fresh(t Token) bool {
+	now := p.now()
+	return t.ExpiresOn.After(now.Add(5*time.Minute)) && (t.RefreshOn.IsZero() || now.Before(t.RefreshOn))
+}
+
+// forget drops the tokens handed out, so that the next Token call asks
+// MSAL (after a credential change).
+func (p *Provider) forget() {
+	p.staleMu.Lock()
+	p.memo = nil
+	p.staleMu.Unlock()
 }
 
 func (p *Provider) acquire(ctx context.Context, scope string, forceRefresh bool) (Token, error) {
@@ -324,6 +356,7 @@ func (p *Provider) Invalidate(scope string) {
 		p.stale = map[string]bool{}
 	}
 	p.stale[scope] = true
+	delete(p.memo, scope)
 }
 
 // TenantID returns the tenant the provider authenticates against.

@@ -406,6 +406,7 @@ func (p *Provider) ReloadCredentials(force bool) (changed bool, err error) {
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.cmu.Unlock()
+	p.forget()
 	ids := make([]string, len(slots))
 	for i, s := range slots {
 		ids[i] = s.cred.id()
