@@ -54,6 +54,15 @@ type Serve struct {
 	// of a message, like Postfix's smtpd_timeout (serve.command_timeout,
 	// default 5m).
 	CommandTimeout time.Duration
+	// ProxyProtocol makes every connection to the listeners begin with a
+	// PROXY protocol v1 or v2 header from a load balancer
+	// (serve.proxy_protocol, default false): the client address it names
+	// is the one allow_nets, the per-client limits and the log see.
+	ProxyProtocol bool
+	// ProxyTrustedNets are the load balancers' networks
+	// (serve.proxy_trusted_nets); a connection from elsewhere is closed.
+	// Required with ProxyProtocol.
+	ProxyTrustedNets []netip.Prefix
 	// MetricsListen is the HTTP address of /healthz, /readyz and /metrics
 	// (serve.metrics_listen; empty: off).
 	MetricsListen string
@@ -191,6 +200,10 @@ func (l *loader) validateDaemon(c *Config) {
 	}
 	if !l.bad["serve.command_timeout"] && c.Serve.CommandTimeout < time.Second {
 		l.fail("serve.command_timeout", "must be at least 1s", "the default is 5m, like Postfix's smtpd_timeout", nil)
+	}
+	if !l.bad["serve.proxy_protocol"] && !l.bad["serve.proxy_trusted_nets"] && c.Serve.ProxyProtocol && len(c.Serve.ProxyTrustedNets) == 0 {
+		l.fail("serve.proxy_trusted_nets", "must list the load balancers' networks when serve.proxy_protocol is on",
+			"name the balancers' addresses, e.g. [10.0.0.0/24]; a header from any other peer is never trusted", nil)
 	}
 	if !l.bad["spool.workers"] && (c.Spool.Workers < 1 || c.Spool.Workers > 64) {
 		l.fail("spool.workers", "must be between 1 and 64", "Graph allows 4 concurrent requests per mailbox; 4 is the default", nil)

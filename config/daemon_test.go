@@ -16,7 +16,7 @@ func TestDaemonDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Serve.Listen != "127.0.0.1:2525" || !reflect.DeepEqual(c.Serve.AllowNets, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}) ||
-		c.Serve.MaxMessageSize != 35<<20 || c.Serve.MaxRecipients != 500 || c.Serve.MaxConnections != 100 || c.Serve.CommandTimeout != 5*time.Minute || c.Spool.MaxAge != 120*time.Hour || c.Spool.Workers != 4 || c.Sendmail.Spool {
+		c.Serve.MaxMessageSize != 35<<20 || c.Serve.MaxRecipients != 500 || c.Serve.MaxConnections != 100 || c.Serve.CommandTimeout != 5*time.Minute || c.Serve.ProxyProtocol || c.Serve.ProxyTrustedNets != nil || c.Spool.MaxAge != 120*time.Hour || c.Spool.Workers != 4 || c.Sendmail.Spool {
 		t.Errorf("defaults = %+v %+v %+v", c.Serve, c.Spool, c.Sendmail)
 	}
 }
@@ -30,6 +30,8 @@ serve:
   allowed_from: ["@contoso.com"]
   max_connections: 20
   command_timeout: 90s
+  proxy_protocol: true
+  proxy_trusted_nets: [10.9.0.0/16, 10.8.0.5]
   tls_cert: relay.pem
   tls_key: relay.key
   accounts:
@@ -60,6 +62,9 @@ spool:
 	}
 	if !reflect.DeepEqual(c.Serve.AllowedFrom, []string{"a@contoso.com", "b@contoso.com"}) || c.Sources["serve.allowed_from"] != SourceEnv {
 		t.Errorf("env list = %v from %s", c.Serve.AllowedFrom, c.Sources["serve.allowed_from"])
+	}
+	if !c.Serve.ProxyProtocol || !reflect.DeepEqual(c.Serve.ProxyTrustedNets, []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("10.8.0.5/32")}) {
+		t.Errorf("proxy_protocol %v proxy_trusted_nets %v", c.Serve.ProxyProtocol, c.Serve.ProxyTrustedNets)
 	}
 	if c.Serve.MaxConnections != 20 || c.Serve.CommandTimeout != 90*time.Second {
 		t.Errorf("max_connections %d command_timeout %v, want 20 and 90s", c.Serve.MaxConnections, c.Serve.CommandTimeout)
@@ -112,6 +117,8 @@ func TestDaemonValidation(t *testing.T) {
 		{"rewrite reply_to alone", "serve: {rewrite: [{reply_to: true}]}", "serve.rewrite", "rule 1: reply_to needs from: mailbox"},
 		{"zero connections", "serve: {max_connections: 0}", "serve.max_connections", "must be at least 1"},
 		{"tiny command timeout", "serve: {command_timeout: 10ms}", "serve.command_timeout", "must be at least 1s"},
+		{"proxy protocol without trusted nets", "serve: {proxy_protocol: true}", "serve.proxy_trusted_nets", "must list the load balancers' networks when serve.proxy_protocol is on"},
+		{"bad proxy trusted net", "serve: {proxy_protocol: true, proxy_trusted_nets: [10.0.0.0/33]}", "serve.proxy_trusted_nets", `"10.0.0.0/33" is not a network`},
 		{"zero workers", "spool: {workers: 0}", "spool.workers", "must be between 1 and 64"},
 		{"short max age", "spool: {max_age: 10s}", "spool.max_age", "must be at least 1m"},
 	}

@@ -238,6 +238,17 @@
 //	    each read of a message (then 421 4.4.2); NOOP and other commands
 //	    that do nothing do not extend it; a message may take this plus 1 s
 //	    per KiB received; default 5m
+//	serve.proxy_protocol
+//	    behind an L4 load balancer: every connection begins with a PROXY
+//	    protocol v1 or v2 header (HAProxy send-proxy/send-proxy-v2, AWS NLB,
+//	    nginx proxy_protocol on) whose client address is the one
+//	    serve.allow_nets, the per-client limits and the log see; needs
+//	    serve.proxy_trusted_nets; a restart applies a change; default false
+//	serve.proxy_trusted_nets
+//	    the load balancers' networks (CIDR; a bare address is one host);
+//	    with serve.proxy_protocol a connection from elsewhere, or without a
+//	    valid header within serve.command_timeout (10 s at most), is closed;
+//	    unset: none
 //	serve.metrics_listen
 //	    HTTP /healthz, /readyz, /metrics (Prometheus); unset: off
 //	spool.dir

@@ -296,6 +296,10 @@ func (d *Daemon) reload() {
 		return
 	}
 	d.creds.reconfigure(cfg)
+	if cfg.Serve.ProxyProtocol != d.cfg.Serve.ProxyProtocol {
+		d.log.Warn("serve.proxy_protocol changed; restart graphmail serve to apply it (serve.proxy_trusted_nets is applied now)",
+			"running", d.cfg.Serve.ProxyProtocol)
+	}
 	d.log.Info("configuration reloaded", "allow_nets", len(opts.AllowNets), "accounts", len(opts.Accounts))
 }
 
@@ -330,6 +334,8 @@ func (d *Daemon) relayOptions(cfg *config.Config) (relay.Options, error) {
 		ConnsPerMinute:       cfg.Serve.ConnectionsPerMinute,
 		MaxConnections:       cfg.Serve.MaxConnections,
 		CommandTimeout:       cfg.Serve.CommandTimeout,
+		ProxyProtocol:        cfg.Serve.ProxyProtocol,
+		ProxyTrustedNets:     cfg.Serve.ProxyTrustedNets,
 		Logger:               d.log,
 		Submit: func(ctx context.Context, env relay.Envelope, r io.Reader) error {
 			client := env.ClientAddr.String()

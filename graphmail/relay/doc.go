@@ -67,6 +67,20 @@
 // quoted-printable bodies reach Submit exactly as the client sent them
 // (only the SMTP dot-stuffing is undone).
 //
+// # Behind a load balancer
+//
+// With ProxyProtocol, every connection must begin with a PROXY protocol v1
+// or v2 header (HAProxy's send-proxy, send-proxy-v2) from a peer in
+// ProxyTrustedNets, within CommandTimeout and at most 10 s; anything else
+// is closed before the greeting, with a log line (at most ten a minute,
+// shared with the other refused connections). The header is read to its
+// last byte and not one more, in a goroutine per connection so a slow peer
+// holds up no other, and on the implicit-TLS listener before the
+// handshake. The client address it names is the one AllowNets, the
+// per-client limits, the log and Envelope.ClientAddr see; a v2 LOCAL or v1
+// UNKNOWN header keeps the balancer's address. A header that cannot be
+// used is a *ProxyHeaderError in the log.
+//
 // # Operations
 //
 // Reload swaps allow-lists, accounts and limits without dropping

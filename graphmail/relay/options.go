@@ -92,6 +92,20 @@ type Options struct {
 	// times) and is forgotten after 15 minutes without one. 0 means 1 s.
 	AuthFailureDelay time.Duration
 
+	// ProxyProtocol makes every connection begin with a PROXY protocol
+	// header, v1 or v2, from a load balancer in ProxyTrustedNets: the
+	// client address it names is the one AllowNets, the per-client
+	// limits, the log and Envelope.ClientAddr see. A connection from
+	// elsewhere, or whose header is missing, malformed or not complete
+	// within CommandTimeout (10 s at most), is closed. A v1 UNKNOWN or v2
+	// LOCAL header (the balancer's own health check) keeps the
+	// balancer's address. On the implicit-TLS listener the header comes
+	// before the handshake. Reload does not change it.
+	ProxyProtocol bool
+	// ProxyTrustedNets lists the load balancers' networks; required with
+	// ProxyProtocol.
+	ProxyTrustedNets []netip.Prefix
+
 	// Submit stores an accepted message, durably: the client gets 250
 	// only after it returns nil. r yields the message exactly as received
 	// (dots unstuffed) as it arrives, so that a large message is never
@@ -115,6 +129,9 @@ type Options struct {
 	// passwordCheckWait (tests).
 	maxChecks int
 	checkWait time.Duration
+	// proxyTimeout bounds the wait for a PROXY header; 0 means
+	// CommandTimeout, at most proxyHeaderTimeout (tests set it).
+	proxyTimeout time.Duration
 	// lingerTimeout and minDataRate override the package's constants
 	// (tests).
 	lingerTimeout time.Duration
@@ -168,6 +185,9 @@ func (o *Options) defaults() {
 	if o.checkWait <= 0 {
 		o.checkWait = passwordCheckWait
 	}
+	if o.proxyTimeout <= 0 {
+		o.proxyTimeout = min(o.CommandTimeout, proxyHeaderTimeout)
+	}
 	if o.lingerTimeout <= 0 {
 		o.lingerTimeout = lingerTimeout
 	}
@@ -211,6 +231,14 @@ func (o *Options) validate() error {
 	for _, p := range o.AllowNets {
 		if !p.IsValid() {
 			return &ConfigError{Field: "AllowNets", Problem: "invalid prefix"}
+		}
+	}
+	if o.ProxyProtocol && len(o.ProxyTrustedNets) == 0 {
+		return &ConfigError{Field: "ProxyTrustedNets", Problem: "is required with ProxyProtocol"}
+	}
+	for _, p := range o.ProxyTrustedNets {
+		if !p.IsValid() {
+			return &ConfigError{Field: "ProxyTrustedNets", Problem: "invalid prefix"}
 		}
 	}
 	return nil

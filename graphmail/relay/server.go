@@ -54,9 +54,11 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	// Fixed at New: the command timeout and the name in replies.
+	// Fixed at New: the command timeout, the name in replies and whether
+	// connections begin with a PROXY header.
 	timeout time.Duration
 	domain  string
+	proxy   bool
 	// refusedLog and errorLog keep refused connections and go-smtp's
 	// errors (failed TLS handshakes…) from flooding the log.
 	refusedLog, errorLog quietLog
@@ -72,7 +74,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{lim: newLimiter(cfg.now), log: cfg.Logger, now: cfg.now, checks: make(chan struct{}, cfg.maxChecks), timeout: cfg.CommandTimeout, domain: cfg.Domain}
+	s := &Server{lim: newLimiter(cfg.now), log: cfg.Logger, now: cfg.now, checks: make(chan struct{}, cfg.maxChecks), timeout: cfg.CommandTimeout, domain: cfg.Domain, proxy: cfg.ProxyProtocol}
 	s.cfg.Store(cfg)
 	mk := func() *smtp.Server {
 		srv := smtp.NewServer(backend{s})
@@ -96,8 +98,8 @@ func New(opts Options) (*Server, error) {
 
 // Reload replaces the allow-lists, accounts, sender lists and limits. Open
 // connections stay open and see the new rules from their next command.
-// Addr, TLSAddr, TLSConfig, Domain and CommandTimeout keep the values given to
-// New, and so does the SIZE announced in EHLO: MaxMessageBytes can be
+// Addr, TLSAddr, TLSConfig, Domain, CommandTimeout and ProxyProtocol keep the
+// values given to New (ProxyTrustedNets is reloaded), and so does the SIZE announced in EHLO: MaxMessageBytes can be
 // lowered by Reload but not raised above it without a restart.
 func (s *Server) Reload(opts Options) error {
 	cfg, err := newConfig(opts)
@@ -135,7 +137,7 @@ func (s *Server) ListenAndServe() error {
 // Options.TLSConfig is set) until Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.track(ln)
-	return s.plain.Serve(&limitListener{Listener: ln, s: s, plain: true})
+	return s.plain.Serve(newLimitListener(ln, s, true))
 }
 
 // ServeTLS accepts implicit-TLS connections on ln until Close.
@@ -145,7 +147,7 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 		return &ConfigError{Field: "TLSConfig", Problem: "is required for ServeTLS"}
 	}
 	s.track(ln)
-	return s.tls.Serve(tls.NewListener(&limitListener{Listener: ln, s: s}, cfg.TLSConfig))
+	return s.tls.Serve(tls.NewListener(newLimitListener(ln, s, false), cfg.TLSConfig))
 }
 
 func (s *Server) track(ln net.Listener) {
@@ -171,37 +173,49 @@ func (s *Server) Shutdown(ctx context.Context) error {
 type limitListener struct {
 	net.Listener
 	s     *Server
-	plain bool // not implicit TLS: refused connections get a 421
+	plain bool        // not implicit TLS: refused connections get a 421
+	px    *proxyState // when the PROXY protocol is on
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
+	if l.s.proxy {
+		return l.acceptProxied()
+	}
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		cfg := l.s.config()
-		ip := clientIP(c.RemoteAddr(), cfg)
-		var reply, why string
-		switch l.s.lim.openConn(ip, cfg.MaxConnections, cfg.MaxConnsPerClient, cfg.ConnsPerMinute) {
-		case connOK:
-			return l.s.newConn(c, ip, l.plain), nil
-		case connTooMany:
-			reply, why = "Too many connections, try again later", "too many connections (max_connections)"
-		case connFromIP:
-			reply, why = "Too many connections from your address, try again later", "too many from client"
-		case connRateOfIP:
-			reply, why = "Too many connections from your address, try again later", "connection rate of client"
+		if lc := l.admit(c, clientIP(c.RemoteAddr(), l.s.config())); lc != nil {
+			return lc, nil
 		}
-		if ok, dropped := l.s.refusedLog.allow(l.s.now()); ok {
-			l.s.log.Warn("relay: connection refused: "+why, withDropped([]any{"client", ip}, "refusals_not_logged", dropped)...)
-		}
-		if l.plain {
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			fmt.Fprintf(c, "421 4.7.0 %s %s\r\n", cfg.Domain, reply)
-		}
-		c.Close()
 	}
+}
+
+// admit counts c as a connection from ip and wraps it in a conn, or
+// refuses it (a 421 on the plain listener), closes it and returns nil.
+func (l *limitListener) admit(c net.Conn, ip netip.Addr) net.Conn {
+	cfg := l.s.config()
+	var reply, why string
+	switch l.s.lim.openConn(ip, cfg.MaxConnections, cfg.MaxConnsPerClient, cfg.ConnsPerMinute) {
+	case connOK:
+		return l.s.newConn(c, ip, l.plain)
+	case connTooMany:
+		reply, why = "Too many connections, try again later", "too many connections (max_connections)"
+	case connFromIP:
+		reply, why = "Too many connections from your address, try again later", "too many from client"
+	case connRateOfIP:
+		reply, why = "Too many connections from your address, try again later", "connection rate of client"
+	}
+	if ok, dropped := l.s.refusedLog.allow(l.s.now()); ok {
+		l.s.log.Warn("relay: connection refused: "+why, withDropped([]any{"client", ip}, "refusals_not_logged", dropped)...)
+	}
+	if l.plain {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(c, "421 4.7.0 %s %s\r\n", cfg.Domain, reply)
+	}
+	c.Close()
+	return nil
 }
 
 // clientIP returns the address the rules apply to.
