@@ -250,6 +250,12 @@ func validID(id ID) bool {
 // survives a crash or power loss (on a file system that honours fsync), so
 // an SMTP server may answer 250. raw is stored unchanged.
 func (s *Spool) Enqueue(ctx context.Context, env Envelope, raw []byte, meta Meta) (ID, error) {
+	return s.enqueue(ctx, env, func(id ID) (Meta, error) { return s.store(id, env, raw, meta, string(id)+".msg") })
+}
+
+// enqueue is Enqueue and EnqueueFrom around write, which stores the
+// message under its new ID durably.
+func (s *Spool) enqueue(ctx context.Context, env Envelope, write func(id ID) (Meta, error)) (ID, error) {
 	if len(env.To) == 0 {
 		return "", &Error{Op: "enqueue", Err: errNoRecipients}
 	}
@@ -257,7 +263,7 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, raw []byte, meta Meta
 		return "", &Error{Op: "enqueue", Err: err}
 	}
 	id := newID(s.now())
-	meta, err := s.store(id, env, raw, meta, string(id)+".msg")
+	meta, err := write(id)
 	if err != nil {
 		return "", &Error{Op: "enqueue", ID: id, Err: err}
 	}

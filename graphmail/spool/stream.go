@@ -41,24 +41,7 @@ const sizePad = 20
 // small buffer, with the same durability as Enqueue. When reading r
 // fails, nothing is stored and the error (wrapped) is returned.
 func (s *Spool) EnqueueFrom(ctx context.Context, env Envelope, r io.Reader, meta Meta) (ID, error) {
-	if len(env.To) == 0 {
-		return "", &Error{Op: "enqueue", Err: errNoRecipients}
-	}
-	if err := ctx.Err(); err != nil {
-		return "", &Error{Op: "enqueue", Err: err}
-	}
-	id := newID(s.now())
-	meta, err := s.storeFrom(id, env, r, meta)
-	if err != nil {
-		return "", &Error{Op: "enqueue", ID: id, Err: err}
-	}
-	s.mu.Lock()
-	if _, known := s.index[id]; s.running && !known {
-		s.index[id] = &entry{meta: meta}
-	}
-	s.mu.Unlock()
-	s.poke()
-	return id, nil
+	return s.enqueue(ctx, env, func(id ID) (Meta, error) { return s.storeFrom(id, env, r, meta) })
 }
 
 // storeFrom is store for a message read from r.
