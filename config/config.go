@@ -93,6 +93,8 @@ type Config struct {
 	Serve Serve
 	// Spool configures the durable queue.
 	Spool Spool
+	// NATS configures the NATS JetStream backend (spool.backend: nats).
+	NATS NATS
 	// Sendmail configures the sendmail drop-in.
 	Sendmail Sendmail
 	// Aliases is the aliases(5) file (aliases) that maps local recipient

@@ -140,6 +140,47 @@ type Spool struct {
 	// KeepDone keeps delivered messages in done/ instead of deleting them
 	// (spool.keep_done).
 	KeepDone bool
+	// Backend is where the queue lives (spool.backend): the directory
+	// spool (SpoolDir, the default) or a NATS JetStream stream shared by
+	// several relays (SpoolNATS, configured by the nats section).
+	Backend SpoolBackend
+}
+
+// SpoolBackend is where the durable queue lives (spool.backend).
+type SpoolBackend string
+
+// The spool backends.
+const (
+	// SpoolDir is the fsynced directory spool in spool.dir: one relay
+	// delivers from it; it needs nothing else.
+	SpoolDir SpoolBackend = "dir"
+	// SpoolNATS is a JetStream stream (nats.*): every relay on it accepts
+	// and delivers, and the per-mailbox budget holds across them.
+	SpoolNATS SpoolBackend = "nats"
+)
+
+// NATS configures the NATS JetStream backend of the spool
+// (spool.backend: nats) and of the cluster-wide mailbox budget.
+type NATS struct {
+	// URL lists the servers, comma-separated (nats.url), for example
+	// "nats://n1:4222,nats://n2:4222".
+	URL string
+	// CredsFile is a NATS credentials file (nats.creds_file: a user JWT
+	// and its NKey seed); "" means none.
+	CredsFile string
+	// CAFile is the CA bundle that signs the servers' certificates
+	// (nats.ca_file); "" means the system roots when TLS is used.
+	CAFile string
+	// TLSCert and TLSKey are a client certificate and its key for
+	// mutual TLS (nats.tls_cert, nats.tls_key).
+	TLSCert, TLSKey string
+	// Stream is the JetStream stream's name (nats.stream, default
+	// GRAPHMAIL); the dead letters, the KV buckets and the object store
+	// are named after it.
+	Stream string
+	// Replicas is the stream's replica count (nats.replicas, default 1;
+	// 3 on a cluster, so that the 250 waits for a quorum).
+	Replicas int
 }
 
 // Sendmail configures the sendmail drop-in.
@@ -157,6 +198,20 @@ func (l *loader) validateDaemon(c *Config) {
 		}
 		if _, port, err := net.SplitHostPort(k.v); err != nil || port == "" {
 			l.fail(k.key, "not a host:port address", "write e.g. 127.0.0.1:2525 (loopback) or 0.0.0.0:587 (all interfaces)", nil)
+		}
+	}
+	if c.Spool.Backend == SpoolNATS {
+		if strings.TrimSpace(c.NATS.URL) == "" {
+			l.fail("nats.url", "spool.backend: nats needs the NATS servers", "write e.g. nats://127.0.0.1:4222, or several comma-separated for a cluster", nil)
+		}
+		if !l.bad["nats.replicas"] && (c.NATS.Replicas < 1 || c.NATS.Replicas > 5) {
+			l.fail("nats.replicas", "must be between 1 and 5", "1 on a single NATS server, 3 on a three-node cluster", nil)
+		}
+		if (c.NATS.TLSCert == "") != (c.NATS.TLSKey == "") {
+			l.fail("nats.tls_cert", "nats.tls_cert and nats.tls_key must be set together", "give the client certificate and its key, or neither", nil)
+		}
+		if !validStreamName(c.NATS.Stream) {
+			l.fail("nats.stream", "not a JetStream stream name", "use letters, digits, - and _ only (for example GRAPHMAIL)", nil)
 		}
 	}
 	if (c.Serve.TLSCert == "") != (c.Serve.TLSKey == "") {
@@ -262,4 +317,18 @@ func (r Rewrite) Matches(user string, addr netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// validStreamName reports whether name can name a JetStream stream, and
+// the buckets named after it: letters, digits, "-" and "_", at most 32.
+func validStreamName(name string) bool {
+	if name == "" || len(name) > 32 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -266,6 +266,33 @@
 //	    parallel deliveries (1 to 64); default 4
 //	spool.keep_done
 //	    keep delivered messages in done/; default false
+//	spool.backend
+//	    dir: the fsynced directory in spool.dir, one relay delivers from it;
+//	    nats: a NATS JetStream stream (the nats.* keys) that every relay on
+//	    it accepts into and delivers from, with one per-mailbox budget
+//	    across them; default dir
+//	nats.url
+//	    the NATS servers, comma-separated (nats://n1:4222,nats://n2:4222;
+//	    tls:// for TLS); unset: required with spool.backend: nats
+//	nats.creds_file
+//	    a NATS credentials file (user JWT and NKey seed), kept out of the
+//	    config like a client secret; unset: none
+//	nats.ca_file
+//	    the CA bundle that signs the NATS servers' certificates; unset:
+//	    system roots
+//	nats.tls_cert
+//	    client certificate (PEM) for mutual TLS with the NATS servers; needs
+//	    nats.tls_key; unset: none
+//	nats.tls_key
+//	    the key of nats.tls_cert; unset: none
+//	nats.stream
+//	    the JetStream stream of queued messages; the dead letters
+//	    (<stream>_DEAD), the KV buckets and the object store are named after
+//	    it; default GRAPHMAIL
+//	nats.replicas
+//	    replicas of the stream, the dead letters, the buckets and the object
+//	    store: 1 on a single server, 3 on a cluster (the 250 then waits for
+//	    a quorum); default 1
 //	aliases
 //	    aliases(5) file such as /etc/aliases (root: ops@contoso.com, comma
 //	    lists, a default: entry for every other local name); local
