@@ -16,7 +16,8 @@ func TestDaemonDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Serve.Listen != "127.0.0.1:2525" || !reflect.DeepEqual(c.Serve.AllowNets, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}) ||
-		c.Serve.MaxMessageSize != 35<<20 || c.Serve.MaxRecipients != 500 || c.Serve.MaxConnections != 100 || c.Serve.CommandTimeout != 5*time.Minute || c.Serve.ProxyProtocol || c.Serve.ProxyTrustedNets != nil || c.Spool.MaxAge != 120*time.Hour || c.Spool.Workers != 4 || c.Sendmail.Spool {
+		c.Serve.MaxMessageSize != 35<<20 || c.Serve.MaxRecipients != 500 || c.Serve.MaxConnections != 100 || c.Serve.CommandTimeout != 5*time.Minute || c.Serve.ProxyProtocol || c.Serve.ProxyTrustedNets != nil || c.Spool.MaxAge != 120*time.Hour || c.Spool.Workers != 4 || c.Sendmail.Spool ||
+		c.Spool.Backend != SpoolDir || c.NATS.Stream != "GRAPHMAIL" || c.NATS.Replicas != 1 || c.NATS.URL != "" {
 		t.Errorf("defaults = %+v %+v %+v", c.Serve, c.Spool, c.Sendmail)
 	}
 }
@@ -121,6 +122,11 @@ func TestDaemonValidation(t *testing.T) {
 		{"bad proxy trusted net", "serve: {proxy_protocol: true, proxy_trusted_nets: [10.0.0.0/33]}", "serve.proxy_trusted_nets", `"10.0.0.0/33" is not a network`},
 		{"zero workers", "spool: {workers: 0}", "spool.workers", "must be between 1 and 64"},
 		{"short max age", "spool: {max_age: 10s}", "spool.max_age", "must be at least 1m"},
+		{"bad backend", "spool: {backend: redis}", "spool.backend", "not one of dir, nats"},
+		{"nats without url", "spool: {backend: nats}", "nats.url", "spool.backend: nats needs the NATS servers"},
+		{"nats zero replicas", "spool: {backend: nats}\nnats: {url: nats://127.0.0.1:4222, replicas: 0}", "nats.replicas", "must be between 1 and 5"},
+		{"nats cert without key", "spool: {backend: nats}\nnats: {url: nats://127.0.0.1:4222, tls_cert: c.pem}", "nats.tls_cert", "nats.tls_cert and nats.tls_key must be set together"},
+		{"nats bad stream", "spool: {backend: nats}\nnats: {url: nats://127.0.0.1:4222, stream: a.b}", "nats.stream", "not a JetStream stream name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
