@@ -34,7 +34,7 @@ taking dead letters back into the queue; purge deletes one.`,
 		Args: unknownCommand,
 		RunE: groupHelp,
 	}
-	open := func(cmd *cobra.Command) (*spool.Spool, error) {
+	open := func(cmd *cobra.Command) (spool.Queue, error) {
 		cfg, err := loadConfig(cmd, env, false)
 		if err != nil {
 			return nil, err
@@ -76,6 +76,7 @@ does the same.`,
 			if err != nil {
 				return err
 			}
+			defer sp.Close()
 			if listJSON {
 				return printQueueJSON(env, sp)
 			}
@@ -97,6 +98,7 @@ does the same.`,
 			if err != nil {
 				return err
 			}
+			defer sp.Close()
 			it, raw, err := sp.Show(id)
 			if err != nil {
 				return queueErr(err)
@@ -146,6 +148,7 @@ does the same.`,
 			if err != nil {
 				return err
 			}
+			defer sp.Close()
 			if args[0] == "all" {
 				n, err := sp.RetryAll()
 				if err != nil {
@@ -174,6 +177,7 @@ does the same.`,
 			if err != nil {
 				return err
 			}
+			defer sp.Close()
 			if err := sp.Purge(id); err != nil {
 				return queueErr(err)
 			}
@@ -229,7 +233,7 @@ func quoteControls(b []byte) string {
 
 // printQueue lists the queued and dead messages of sp (queue list, and
 // sendmail -bp like mailq).
-func printQueue(env *environment, sp *spool.Spool) error {
+func printQueue(env *environment, sp spool.Queue) error {
 	items, err := sp.List()
 	if err != nil {
 		return err
@@ -278,8 +282,8 @@ func runQueue(ctx context.Context, env *environment, cfg *config.Config) error {
 // openExistingSpool opens spool.dir for a command that only reads or
 // edits it (list, show, retry, purge, sendmail -bp): it never creates a
 // spool where there is none, and says where it looked.
-func openExistingSpool(env *environment, cfg *config.Config) (*spool.Spool, error) {
-	if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, fs.ErrNotExist) {
+func openExistingSpool(env *environment, cfg *config.Config) (spool.Queue, error) {
+	if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, fs.ErrNotExist) && cfg.Spool.Backend != config.SpoolNATS {
 		return nil, &config.Error{Key: "spool.dir", Problem: "there is no spool at " + cfg.Spool.Dir + " (nothing was ever queued there)",
 			Hint: "check spool.dir (and --config): graphmail serve and the sendmail drop-in create the spool when they first queue a message"}
 	}

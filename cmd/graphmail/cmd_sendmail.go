@@ -73,6 +73,7 @@ func runSendmail(cmd *cobra.Command, env *environment, args []string) error {
 		if err != nil {
 			return err
 		}
+		defer sp.Close()
 		return printQueue(env, sp)
 	case sendmailcompat.ModeRunQueue:
 		if cfg, err = loadSendmailConfig(env, opts, true); err != nil {

@@ -81,6 +81,7 @@ func completeQueueID(env *environment, all bool) cobra.CompletionFunc {
 		if err != nil {
 			return out, cobra.ShellCompDirectiveNoFileComp
 		}
+		defer sp.Close()
 		items, err := sp.List()
 		if err != nil {
 			return out, cobra.ShellCompDirectiveNoFileComp

@@ -72,7 +72,7 @@ func newQueueMessage(it spool.Item, header []byte) queueMessage {
 
 // printQueueJSON is "queue list --json": the spool directory and its
 // queued and dead messages, oldest first.
-func printQueueJSON(env *environment, sp *spool.Spool) error {
+func printQueueJSON(env *environment, sp spool.Queue) error {
 	items, err := sp.List()
 	if err != nil {
 		return err

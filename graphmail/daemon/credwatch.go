@@ -31,7 +31,7 @@ import (
 type credWatch struct {
 	st       *setup.Stack
 	tokens   *auth.Provider // nil: no client credential (dry run, tests)
-	sp       *spool.Spool
+	sp       spool.Queue
 	log      *slog.Logger
 	cfg      *config.Config // mu: replaced by a reload
 	interval time.Duration
@@ -47,7 +47,7 @@ type credWatch struct {
 	pollErr  string // the last poll error, logged once
 }
 
-func newCredWatch(st *setup.Stack, sp *spool.Spool, log *slog.Logger, interval time.Duration, now func() time.Time) *credWatch {
+func newCredWatch(st *setup.Stack, sp spool.Queue, log *slog.Logger, interval time.Duration, now func() time.Time) *credWatch {
 	if interval <= 0 {
 		interval = TokenWatchInterval
 	}

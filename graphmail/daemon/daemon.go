@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
+	"github.com/graphmail/graphmail/graphmail/natsspool"
 	"github.com/graphmail/graphmail/graphmail/relay"
 	"github.com/graphmail/graphmail/graphmail/setup"
 	"github.com/graphmail/graphmail/graphmail/spool"
@@ -47,7 +49,7 @@ type Daemon struct {
 	o       Options
 	cfg     *config.Config
 	log     *slog.Logger
-	sp      *spool.Spool
+	sp      spool.Queue
 	m       *Metrics
 	srv     *relay.Server
 	ln, tln net.Listener
@@ -118,7 +120,7 @@ func acceptedSize(cfg *config.Config, policy graphmail.Policy) int64 {
 }
 
 // Spool returns the daemon's spool.
-func (d *Daemon) Spool() *spool.Spool { return d.sp }
+func (d *Daemon) Spool() spool.Queue { return d.sp }
 
 // Metrics returns the daemon's counters.
 func (d *Daemon) Metrics() *Metrics { return d.m }
@@ -210,7 +212,11 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	}()
 	var metricsSrv *http.Server
 	if d.mln != nil {
-		metricsSrv = &http.Server{Handler: d.m.handler(d.sp, d.cfg.Spool.Dir, watch, d.creds), ReadHeaderTimeout: 10 * time.Second}
+		dir := d.cfg.Spool.Dir
+		if d.cfg.Spool.Backend == config.SpoolNATS {
+			dir = "" // nothing to write locally: the stream's health says it
+		}
+		metricsSrv = &http.Server{Handler: d.m.handler(d.sp, dir, watch, d.creds), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = metricsSrv.Serve(d.mln) }()
 		d.log.Info("metrics listening", "addr", d.mln.Addr().String())
 	}
@@ -231,7 +237,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		o, del := newBouncer(d.sp, cfg, d.log, d.m).wrap(o, NewDeliverer(d.o.Stack.Mail))
 		runDone <- d.sp.Run(runCtx, del, o)
 	}()
-	d.log.Info("serving", "smtp", d.ln.Addr().String(), "spool", cfg.Spool.Dir, "sender", cfg.Sender)
+	defer d.sp.Close()
+	d.log.Info("serving", "smtp", d.ln.Addr().String(), "spool", d.sp.Dir(), "sender", cfg.Sender)
 
 	for {
 		select {
@@ -422,8 +429,12 @@ func SubmitReply(err error) *smtp.SMTPError {
 	return relay.ErrNotQueued
 }
 
-// OpenSpool opens spool.dir.
-func OpenSpool(cfg *config.Config, log *slog.Logger) (*spool.Spool, error) {
+// OpenSpool opens the queue of spool.backend: spool.dir, or the NATS
+// stream of the nats section. Close it when done.
+func OpenSpool(cfg *config.Config, log *slog.Logger) (spool.Queue, error) {
+	if cfg.Spool.Backend == config.SpoolNATS {
+		return openNATS(cfg, log)
+	}
 	sp, err := spool.Open(cfg.Spool.Dir, spool.Options{DeleteDone: !cfg.Spool.KeepDone, Logger: log, Hostname: setup.MailDomain(cfg.Sender)})
 	if err != nil {
 		var se *spool.Error
@@ -433,6 +444,27 @@ func OpenSpool(cfg *config.Config, log *slog.Logger) (*spool.Spool, error) {
 		return nil, err
 	}
 	return sp, nil
+}
+
+// openNATS connects to the stream of the nats section. A message from the
+// object store is spooled to spool.dir/scratch while it is delivered (not
+// to a tmpfs /tmp: a scan can be large).
+func openNATS(cfg *config.Config, log *slog.Logger) (spool.Queue, error) {
+	scratch := filepath.Join(cfg.Spool.Dir, "scratch")
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		scratch = ""
+	}
+	q, err := natsspool.Open(context.Background(), natsspool.Options{
+		URL: cfg.NATS.URL, CredsFile: cfg.NATS.CredsFile, CAFile: cfg.NATS.CAFile,
+		TLSCert: cfg.NATS.TLSCert, TLSKey: cfg.NATS.TLSKey,
+		Stream: cfg.NATS.Stream, Replicas: cfg.NATS.Replicas,
+		Hostname: setup.MailDomain(cfg.Sender), ScratchDir: scratch, Logger: log,
+	})
+	if err != nil {
+		return nil, &config.Error{Key: "nats.url", Problem: err.Error(),
+			Hint: "check that the NATS servers run with JetStream enabled and are reachable, and nats.creds_file / nats.ca_file"}
+	}
+	return q, nil
 }
 
 func hostname() string {

@@ -30,7 +30,7 @@ const dsnClient = "dsn"
 // a message with a null sender and an auto-submitted message are never
 // bounced (no loops).
 type bouncer struct {
-	sp         *spool.Spool // nil: enqueue alone
+	sp         spool.Queue // nil: enqueue alone
 	enqueue    func(env spool.Envelope, raw []byte) (spool.ID, error)
 	sender     string // the mailbox the bounce is sent from
 	postmaster string
@@ -41,7 +41,7 @@ type bouncer struct {
 	now        func() time.Time
 }
 
-func newBouncer(sp *spool.Spool, cfg *config.Config, log *slog.Logger, m *Metrics) *bouncer {
+func newBouncer(sp spool.Queue, cfg *config.Config, log *slog.Logger, m *Metrics) *bouncer {
 	b := newNotifier(cfg, log, m)
 	b.sp = sp
 	b.enqueue = func(env spool.Envelope, raw []byte) (spool.ID, error) {

@@ -117,7 +117,7 @@ type TokenSource interface {
 // serveMetrics is the HTTP handler for /healthz, /readyz and /metrics.
 type serveMetrics struct {
 	m      *Metrics
-	sp     *spool.Spool
+	sp     spool.Queue
 	dir    string
 	tokens *tokenWatch
 	creds  *credWatch
@@ -126,7 +126,7 @@ type serveMetrics struct {
 // handler serves /healthz (the process runs), /readyz (the listener is
 // up, the last token check succeeded, the spool in dir is writable) and
 // /metrics (Prometheus text format) for the daemon around sp.
-func (m *Metrics) handler(sp *spool.Spool, dir string, tokens *tokenWatch, creds *credWatch) http.Handler {
+func (m *Metrics) handler(sp spool.Queue, dir string, tokens *tokenWatch, creds *credWatch) http.Handler {
 	return (&serveMetrics{m: m, sp: sp, dir: dir, tokens: tokens, creds: creds}).routes()
 }
 
@@ -161,12 +161,14 @@ func (s *serveMetrics) readyz(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		problems = append(problems, "no token at the last check: "+err.Error())
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), ".readyz-*")
-	if err != nil {
-		problems = append(problems, "spool not writable: "+err.Error())
-	} else {
-		f.Close()
-		os.Remove(f.Name())
+	if s.dir != "" {
+		f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), ".readyz-*")
+		if err != nil {
+			problems = append(problems, "spool not writable: "+err.Error())
+		} else {
+			f.Close()
+			os.Remove(f.Name())
+		}
 	}
 	if err := s.sp.Health(); err != nil {
 		problems = append(problems, err.Error())

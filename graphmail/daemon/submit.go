@@ -163,12 +163,15 @@ func queue(ctx context.Context, cfg *config.Config, log *slog.Logger, s Submissi
 	sp, err := OpenSpool(cfg, log)
 	if err == nil {
 		id, err := sp.Enqueue(ctx, s.Envelope, s.Raw, spool.Meta{Client: "sendmail"})
+		sp.Close()
 		if err == nil {
 			return id, nil
 		}
-		if !errors.Is(err, os.ErrPermission) {
+		if !errors.Is(err, os.ErrPermission) || cfg.Spool.Backend == config.SpoolNATS {
 			return "", &queueError{err}
 		}
+	} else if cfg.Spool.Backend == config.SpoolNATS {
+		return "", &queueError{err}
 	}
 	id, derr := spool.Drop(cfg.Spool.Dir, s.Envelope, s.Raw, spool.DropOptions{MaxSize: int(acceptedSize(cfg, ""))})
 	if derr != nil {
@@ -185,6 +188,9 @@ func queue(ctx context.Context, cfg *config.Config, log *slog.Logger, s Submissi
 // does). It never creates a spool and never fails the caller.
 func flush(ctx context.Context, st *setup.Stack) {
 	cfg, log := st.Config, st.Log
+	if cfg.Spool.Backend == config.SpoolNATS {
+		return // the relays on the stream deliver
+	}
 	if _, err := os.Stat(cfg.Spool.Dir); err != nil {
 		return
 	}
@@ -192,6 +198,7 @@ func flush(ctx context.Context, st *setup.Stack) {
 	if err != nil {
 		return
 	}
+	defer sp.Close()
 	ctx, cancel := context.WithTimeout(ctx, FlushBudget)
 	defer cancel()
 	o, del := newBouncer(sp, cfg, log, nil).wrap(RunOptions(cfg), NewDeliverer(st.Mail))
@@ -218,6 +225,7 @@ func RunQueue(ctx context.Context, st *setup.Stack) (spool.RunStats, error) {
 	if err != nil {
 		return spool.RunStats{}, err
 	}
+	defer sp.Close()
 	o, del := newBouncer(sp, st.Config, st.Log, nil).wrap(RunOptions(st.Config), NewDeliverer(st.Mail))
 	return sp.RunOnce(ctx, del, o)
 }

@@ -42,6 +42,8 @@ type Queue interface {
 	// Dir says where the queue lives, for people: a directory, or the
 	// NATS stream.
 	Dir() string
+	// Close releases what the queue holds open (a connection).
+	Close() error
 }
 
 var _ Queue = (*Spool)(nil)
@@ -59,3 +61,7 @@ func ValidID(id ID) bool { return validID(id) }
 // the header's size) from a message's header section, with the parser
 // delivery uses.
 func ReadHeader(raw []byte) HeaderInfo { return readHeader(raw) }
+
+// Close does nothing: a Spool holds nothing open between calls. It is
+// there for Queue.
+func (s *Spool) Close() error { return nil }
