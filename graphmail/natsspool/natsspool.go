@@ -68,6 +68,9 @@ const (
 	DefaultStream     = "GRAPHMAIL"
 	DefaultAckWait    = 60 * time.Second
 	DefaultMaxDeliver = 10000
+	// PublishTimeout bounds the wait for the stream to store a message
+	// (Enqueue): the relay answers 451 when it passes.
+	PublishTimeout = 15 * time.Second
 	// StateTTL is how long a message's state record is kept after its
 	// last change; delivered messages' submitted records go with it.
 	StateTTL = 14 * 24 * time.Hour
@@ -435,7 +438,11 @@ func (q *Queue) EnqueueFrom(ctx context.Context, env spool.Envelope, r io.Reader
 	if msg.Header, err = rec.header(); err != nil {
 		return "", &Error{Op: "enqueue", ID: rec.id, Err: err}
 	}
-	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID(rec.id, rec.gen)), jetstream.WithExpectStream(q.o.Stream), jetstream.WithRetryAttempts(5)); err != nil {
+	// A client waits for the answer: while no server takes the publish
+	// (a lost quorum), it gets a 451 after PublishTimeout, not a hang.
+	pctx, cancel := context.WithTimeout(ctx, PublishTimeout)
+	defer cancel()
+	if _, err := q.js.PublishMsg(pctx, msg, jetstream.WithMsgID(msgID(rec.id, rec.gen)), jetstream.WithExpectStream(q.o.Stream), jetstream.WithRetryAttempts(5)); err != nil {
 		if rec.object != "" {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			q.bodies.Delete(dctx, rec.object)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -106,6 +107,11 @@ func (c *Cluster) start(i int) {
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		c.t.Fatalf("nats server %s: %v", nd.name, err)
+	}
+	if os.Getenv("NATSTEST_LOG") != "" { // the servers' own log, to debug a test
+		opts.NoLog = false
+		opts.Debug = true
+		srv.ConfigureLogger()
 	}
 	srv.Start()
 	if !srv.ReadyForConnections(c.o.ReadyTimeout) {
