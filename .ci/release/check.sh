@@ -41,8 +41,19 @@ echo "snapshot took $(($(date +%s) - start))s"
 commit=$(git rev-parse HEAD)
 deb=$(ls dist/graphmail_*_linux_amd64.deb)
 ls dist/graphmail_*_linux_amd64.rpm dist/graphmail_*_linux_amd64.tar.gz dist/checksums.txt >/dev/null
-tar -tzf dist/graphmail_*_linux_amd64.tar.gz | grep -qx LICENSE || fail "the archive has no LICENSE"
-tar -tzf dist/graphmail_*_linux_amd64.tar.gz | grep -qx README.md || fail "the archive has no README.md"
+# (listings are read whole: grep -q quitting early would SIGPIPE the
+# writer and fail the pipeline under pipefail)
+listing=$(tar -tzf dist/graphmail_*_linux_amd64.tar.gz)
+grep -qx LICENSE <<<"$listing" || fail "the archive has no LICENSE"
+grep -qx README.md <<<"$listing" || fail "the archive has no README.md"
+# graphmail coexists with another MTA; graphmail-mta is the MTA package
+fields=$(dpkg-deb -f "$(ls dist/graphmail_*_linux_amd64.deb)" Provides Conflicts)
+[ -z "$fields" ] || fail "graphmail declares $fields: it could not be installed beside exim4 or postfix"
+mta=$(ls dist/graphmail-mta_*.deb)
+for f in Provides Conflicts Replaces; do
+  [ "$(dpkg-deb -f "$mta" "$f")" = mail-transport-agent ] || fail "graphmail-mta: $f: $(dpkg-deb -f "$mta" "$f")"
+done
+[ "$(dpkg-deb -f "$mta" Depends)" = graphmail ] || fail "graphmail-mta: Depends: $(dpkg-deb -f "$mta" Depends)"
 out=$(dist/graphmail_linux_amd64_v1/graphmail version)
 echo "$out"
 grep -q "^graphmail [0-9.]*-snapshot\.[0-9a-f]* " <<<"$out" || fail "graphmail version shows no stamped snapshot version"
@@ -85,7 +96,7 @@ if [ -n "$sendmail_before" ] && [ "$sendmail_before" != /etc/alternatives/mta ];
   sendmail=/usr/lib/graphmail/sendmail mailq=/usr/lib/graphmail/mailq
 else
   [ "$(readlink -f /usr/sbin/sendmail)" = /usr/bin/graphmail ] || fail "/usr/sbin/sendmail is not graphmail's"
-  update-alternatives --list mta | grep -qx /usr/lib/graphmail/sendmail || fail "no mta alternative"
+  grep -qx /usr/lib/graphmail/sendmail <<<"$(update-alternatives --list mta)" || fail "no mta alternative"
   sendmail=/usr/sbin/sendmail mailq=/usr/bin/mailq
 fi
 echo "sendmail is $sendmail"
@@ -111,7 +122,7 @@ for f in /usr/bin/graphmail /usr/lib/graphmail /usr/lib/systemd/system/graphmail
   [ ! -e "$f" ] || fail "left after dpkg -r: $f"
 done
 [ -f /etc/graphmail/config.yaml ] && [ -f /etc/graphmail/secret ] || fail "dpkg -r removed the configuration"
-! update-alternatives --list mta 2>/dev/null | grep -qx /usr/lib/graphmail/sendmail || fail "the mta alternative is still there"
+! grep -qx /usr/lib/graphmail/sendmail <<<"$(update-alternatives --list mta 2>/dev/null || true)" || fail "the mta alternative is still there"
 [ "$(readlink /usr/sbin/sendmail || true)" = "$sendmail_before" ] || fail "/usr/sbin/sendmail changed: $(readlink /usr/sbin/sendmail || true)"
 
 echo "== dpkg --purge graphmail"
