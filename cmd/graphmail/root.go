@@ -47,7 +47,7 @@ AZURE_* variables azidentity uses. Try it without a tenant:
 	root.PersistentFlags().String("config", "", "config file (YAML, TOML or JSON); default: $GRAPHMAIL_CONFIG, ./graphmail.yaml, $XDG_CONFIG_HOME/graphmail/config.yaml, /etc/graphmail/config.yaml")
 	root.PersistentFlags().StringArray("set", nil, "set a config key, highest precedence: --set smtp.fallback=never (repeat for more)")
 	root.PersistentFlags().BoolP("verbose", "v", false, "log at info on standard error (unless log.level is set); send also prints its summary line")
-	root.AddCommand(newSendCommand(env), newSendmailCommand(env), newServeCommand(env), newQueueCommand(env), newDoctorCommand(env), newTokenCommand(env), newConfigCommand(env), newVersionCommand(env), newSandboxCommand(env), newLoginCommand(env), newLogoutCommand(env))
+	root.AddCommand(newSendCommand(env), newSendmailCommand(env), newServeCommand(env), newQueueCommand(env), newDoctorCommand(env), newTokenCommand(env), newConfigCommand(env), newVersionCommand(env), newSandboxCommand(env), newLoginCommand(env), newLogoutCommand(env), newHealthzCommand(env), newServiceCommand(env))
 	addCompletions(root, env)
 	return root
 }
