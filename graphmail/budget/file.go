@@ -167,6 +167,9 @@ func (f *File) lock() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi, err := lf.Stat(); err == nil && fi.Mode().Perm() != perm {
+		lf.Chmod(perm) // past the umask; fails harmlessly if another user's
+	}
 	if err := lockFile(lf); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("budget: locking %s: %w", name, err)
