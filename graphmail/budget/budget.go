@@ -57,6 +57,9 @@ type Budget struct {
 	holder  string
 	log     *slog.Logger
 	maxPoll time.Duration
+
+	mu    sync.Mutex
+	freed map[string]chan struct{} // closed when this Budget ends a message of the mailbox
 }
 
 // New returns a Budget over store with the limits l, the same for every
@@ -97,8 +100,11 @@ func (b *Budget) Acquire(ctx context.Context, mailbox string) (release func(), e
 			return nil, err
 		}
 		// Subscribe before looking, so that a change between the look
-		// and the wait is not missed.
+		// and the wait is not missed. A Store that cannot tell of changes
+		// is polled, but this Budget's own releases wake its waiters at
+		// once.
 		changed, stop := b.store.Changed(ctx, mailbox)
+		freed := b.freedChan(mailbox)
 		var (
 			took  bool
 			retry time.Time
@@ -134,7 +140,7 @@ func (b *Budget) Acquire(ctx context.Context, mailbox string) (release func(), e
 		if changed == nil {
 			wait = min(wait, b.maxPoll)
 		}
-		err = b.wait(ctx, wait, changed)
+		err = b.wait(ctx, wait, changed, freed)
 		if stop != nil {
 			stop()
 		}
@@ -144,8 +150,9 @@ func (b *Budget) Acquire(ctx context.Context, mailbox string) (release func(), e
 	}
 }
 
-// wait waits for d, a signal on changed (nil: none) or the end of ctx.
-func (b *Budget) wait(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
+// wait waits for d, a signal on changed (nil: none) or freed, or the
+// end of ctx.
+func (b *Budget) wait(ctx context.Context, d time.Duration, changed, freed <-chan struct{}) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -154,10 +161,37 @@ func (b *Budget) wait(ctx context.Context, d time.Duration, changed <-chan struc
 	select {
 	case <-t.C:
 	case <-changed:
+	case <-freed:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	return nil
+}
+
+// freedChan returns the channel closed when this Budget next ends a
+// message of mailbox.
+func (b *Budget) freedChan(mailbox string) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.freed == nil {
+		b.freed = map[string]chan struct{}{}
+	}
+	ch := b.freed[mailbox]
+	if ch == nil {
+		ch = make(chan struct{})
+		b.freed[mailbox] = ch
+	}
+	return ch
+}
+
+// signalFreed wakes the waiters of mailbox in this Budget.
+func (b *Budget) signalFreed(mailbox string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ch := b.freed[mailbox]; ch != nil {
+		close(ch)
+		delete(b.freed, mailbox)
+	}
 }
 
 // hold renews the lease of entry id of mailbox until the returned
@@ -198,6 +232,7 @@ func (b *Budget) hold(mailbox, id string) func() {
 			if err != nil && !errors.Is(err, ErrNoChange) {
 				b.log.Warn("budget: ending an entry failed; its lease ends it", "mailbox", mailbox, "error", err.Error())
 			}
+			b.signalFreed(mailbox)
 		})
 	}
 }

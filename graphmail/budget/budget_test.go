@@ -172,3 +172,47 @@ func TestHolder(t *testing.T) {
 		}
 	}
 }
+
+// blind is a Memory that cannot tell of changes, like File; refused
+// receives each time an Update leaves the state as it was.
+type blind struct {
+	Memory
+	refused chan struct{}
+}
+
+func (b *blind) Update(ctx context.Context, key string, f func(State) (State, error)) error {
+	return b.Memory.Update(ctx, key, func(s State) (State, error) {
+		ns, err := f(s)
+		if errors.Is(err, ErrNoChange) {
+			b.refused <- struct{}{}
+		}
+		return ns, err
+	})
+}
+
+func (*blind) Changed(ctx context.Context, key string) (<-chan struct{}, func()) { return nil, nil }
+
+// TestAcquireWokenByOwnRelease: with a Store that must be polled, a
+// waiter is woken by a release of its own Budget without waiting for the
+// poll (an hour here).
+func TestAcquireWokenByOwnRelease(t *testing.T) {
+	store := &blind{refused: make(chan struct{}, 1)}
+	b := New(store, Limits{InFlight: 1, Lease: time.Hour}, Options{MaxPoll: time.Hour})
+	release, err := b.Acquire(t.Context(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		r, err := b.Acquire(t.Context(), "m")
+		if err == nil {
+			r()
+		}
+		got <- err
+	}()
+	<-store.refused // the second one waits
+	release()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
