@@ -127,6 +127,11 @@ type Limits struct {
 	// and sending mailbox (limits.messages_per_minute, default 30,
 	// Exchange Online's limit); 0 means unlimited.
 	MessagesPerMinute int
+	// BudgetFile is the state file through which the processes of the
+	// host share each mailbox's limits (limits.budget_file; default
+	// budget.json beside the token cache, see setup.BudgetPath), or
+	// "none" to keep them per process.
+	BudgetFile string
 }
 
 // SMTP configures the SMTP fallback.

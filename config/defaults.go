@@ -36,6 +36,13 @@ func defaultTokenCache(d defaultEnv) any {
 	return tokencache.DefaultPath(d.lookupEnv, d.euid)
 }
 
+// defaultBudgetFile is the default of limits.budget_file: budget.json in
+// the default token cache's directory (setup.BudgetPath moves it beside
+// a token_cache.path set explicitly, and drops it when that is "none").
+func defaultBudgetFile(d defaultEnv) any {
+	return filepath.Join(filepath.Dir(tokencache.DefaultPath(d.lookupEnv, d.euid)), "budget.json")
+}
+
 // defaultKeyFile is the default of token_cache.key_file. The key sits in
 // the configuration directory, not next to the cache, so that a copy of
 // the cache alone cannot be decrypted; for root and accounts without a

@@ -161,10 +161,20 @@
 //	    spool file (a 100 MB scan in under 64 MiB of memory), while send
 //	    --mime and sendmail hold their input in memory
 //	limits.messages_per_minute
-//	    messages one process starts per minute and mailbox, spaced evenly
-//	    (Exchange Online delays more than 30); 0: unlimited. Independently,
-//	    at most 4 Graph requests per mailbox are ever in flight (Graph's
-//	    MailboxConcurrency limit); default 30
+//	    messages started per minute and mailbox, spaced evenly within a
+//	    process and counted across the host's processes through
+//	    limits.budget_file (Exchange Online delays more than 30); 0:
+//	    unlimited. Independently, at most 4 Graph requests per mailbox are
+//	    ever in flight (Graph's MailboxConcurrency limit); default 30
+//	limits.budget_file
+//	    state file (mode 0600, 0660 in a setgid directory; locked with
+//	    flock) through which every send, sendmail and serve process of the
+//	    host shares each mailbox's limits.messages_per_minute in any sliding
+//	    minute and its 4 messages in flight, so cron bursts do not multiply
+//	    the rate; processes of different users share it only when they name
+//	    one file in a group-shared directory; none: each process keeps to
+//	    its own limits; default budget.json beside the token cache
+//	    (token_cache.path); none when that is none
 //	retry.max_attempts
 //	    tries, including the first, for temporary Graph failures (429, 503,
 //	    504, network); 1: no retry; default 4

@@ -87,6 +87,11 @@ type Config struct {
 	MaxFallbackBytes int64
 	// Progress, if set, is told how an upload session advances.
 	Progress ProgressFunc
+	// Budget, when set, is the mailbox's budget shared with other
+	// processes and hosts: each message waits for it after the process's
+	// own pacing, and holds it until its delivery (Graph and any
+	// fallback) ends. nil keeps the limits within this process only.
+	Budget MailboxBudget
 
 	// Set by tests only (export_test.go).
 	now   func() time.Time                           // nil means time.Now
@@ -112,6 +117,7 @@ type Client struct {
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
 	gov      *governor
+	budget   MailboxBudget // nil: none beyond the governor
 	mailbox  string        // the governor's key for the mailbox
 	endpoint string        // Graph's base URL without the version
 	interval time.Duration // between message starts; 0: no pacing
@@ -151,6 +157,7 @@ func New(cfg Config) (*Client, error) {
 		now:           cfg.now,
 		sleep:         cfg.sleep,
 		gov:           cfg.gov,
+		budget:        cfg.Budget,
 		mailbox:       mailboxKey(endpoint, cfg.Sender),
 		endpoint:      endpoint,
 		raw:           cfg.HTTPClient,

@@ -201,13 +201,20 @@ func prepareMIME(raw []byte, extra []Address) (*outgoing, error) {
 	return &outgoing{id: h.MessageID(), rcpts: rcpts, raw: rfc5322.RemoveFields(raw, "Bcc", "Resent-Bcc"), graph: rfc5322.AddBcc(raw, add)}, nil
 }
 
-// deliver is the one send pipeline: pace the mailbox's messages, size the
-// Graph request, route by policy × size × large-message mode to a
-// transport, and write the audit line.
+// deliver is the one send pipeline: pace the mailbox's messages, wait for
+// its shared budget, size the Graph request, route by policy × size ×
+// large-message mode to a transport, and write the audit line.
 func (c *Client) deliver(ctx context.Context, o *outgoing) (Result, error) {
 	start := c.now()
 	if err := c.gov.pace(ctx, c.mailbox, c.interval, c.now, c.sleep); err != nil {
 		return Result{}, fmt.Errorf("graphmail: waiting for the mailbox's message rate: %w", err)
+	}
+	if c.budget != nil {
+		release, err := c.budget.Acquire(ctx, c.mailbox)
+		if err != nil {
+			return Result{}, fmt.Errorf("graphmail: waiting for the mailbox's shared budget: %w", err)
+		}
+		defer release()
 	}
 	var size int64
 	if c.policy != PolicyOnly {

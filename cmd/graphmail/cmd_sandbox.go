@@ -37,6 +37,8 @@ beside it). Stop it with Ctrl-C.`,
 			env.printf("# save this as a config file and pass it with --config\n")
 			settings := b.settings()
 			settings["token_cache.path"] = filepath.Join(b.dir, "tokens.bin")
+			// Its directory is for messages: no budget file beside the cache.
+			settings["limits.budget_file"] = "none"
 			env.printf("%s", configYAML(settings))
 			<-cmd.Context().Done()
 			fmt.Fprintln(env.stderr, "graphmail: sandbox stopped")

@@ -52,7 +52,9 @@ func newCacheFixture(t *testing.T) *cacheFixture {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "graphmail.yaml")
-	if err := writeSandboxFiles(srv, config, map[string]any{"token_cache.path": filepath.Join(dir, "cache", "tokens.bin")}); err != nil {
+	// No rate limit: a hundred runs within a minute would otherwise wait
+	// for the mailbox's budget, which the processes share.
+	if err := writeSandboxFiles(srv, config, map[string]any{"token_cache.path": filepath.Join(dir, "cache", "tokens.bin"), "limits.messages_per_minute": 0}); err != nil {
 		t.Fatal(err)
 	}
 	return &cacheFixture{srv: srv, bin: bin, config: config, env: []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}}

@@ -98,7 +98,8 @@
 // Every request of the API gzip-decodes its body, as Graph does. More than
 // Options.MailboxConcurrency (4) requests in flight for one mailbox get 429
 // ApplicationThrottled ("MailboxConcurrency"); MaxInFlight reports the
-// most seen, SetLatency and HoldGraph make requests overlap, GraphRequests
+// most seen, MaxPerWindow the most messages that arrived in any sliding
+// window, SetLatency and HoldGraph make requests overlap, GraphRequests
 // counts them.
 //
 // # Injecting failures

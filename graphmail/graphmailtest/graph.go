@@ -64,6 +64,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 			ge = &graphError{status: http.StatusTooManyRequests, code: "ApplicationThrottled", message: "Application is over its MailboxConcurrency limit."}
 		} else {
 			defer release()
+			if rt.op == opSendMail || rt.op == opSendDraft {
+				s.mail.arrive(rt.mailbox)
+			}
 			s.mail.hold(r)
 			ge = s.dispatch(w, r, gr, rt)
 		}

@@ -2,6 +2,7 @@ package graphmailtest
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,11 +15,12 @@ type mailState struct {
 
 	mu        sync.Mutex
 	latency   time.Duration
-	gate      chan struct{}  // when set, admitted requests wait for it to close
-	inFlight  map[string]int // lower-case mailbox → requests now
-	highWater map[string]int // lower-case mailbox → most at once
-	throttled int            // 429 MailboxConcurrency answers
-	requests  map[string]int // "METHOD op" → count; "" → all Graph API requests
+	gate      chan struct{}          // when set, admitted requests wait for it to close
+	inFlight  map[string]int         // lower-case mailbox → requests now
+	highWater map[string]int         // lower-case mailbox → most at once
+	arrivals  map[string][]time.Time // lower-case mailbox → when each send request arrived
+	throttled int                    // 429 MailboxConcurrency answers
+	requests  map[string]int         // "METHOD op" → count; "" → all Graph API requests
 	drafts    map[string]*draft
 	sessions  map[string]*uploadSession
 	deleted   int
@@ -37,6 +39,7 @@ func (st *mailState) reset() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.inFlight, st.highWater = map[string]int{}, map[string]int{}
+	st.arrivals = map[string][]time.Time{}
 	st.requests = map[string]int{}
 	st.drafts, st.sessions = map[string]*draft{}, map[string]*uploadSession{}
 	st.throttled, st.deleted = 0, 0
@@ -75,6 +78,16 @@ func (st *mailState) enter(mailbox string) (release func(), ok bool) {
 			st.mu.Unlock()
 		})
 	}, true
+}
+
+// arrive records that a request sending a message (sendMail, or a
+// draft's send) for mailbox was admitted now.
+func (st *mailState) arrive(mailbox string) {
+	k := strings.ToLower(mailbox)
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.arrivals[k] = append(st.arrivals[k], now)
 }
 
 // hold keeps an admitted request in flight while HoldGraph holds them and
@@ -135,6 +148,34 @@ func (s *Server) MaxInFlight(mailbox string) int {
 	s.mail.mu.Lock()
 	defer s.mail.mu.Unlock()
 	return s.mail.highWater[strings.ToLower(mailbox)]
+}
+
+// MaxPerWindow returns the most requests sending a message (sendMail, or
+// a draft's send: each is a message as Exchange counts them) that arrived
+// for the mailbox within any window of length window — any [t, t+window)
+// — since the start or Reset. Requests turned away with 429
+// MailboxConcurrency did not arrive; those that failed later did.
+func (s *Server) MaxPerWindow(mailbox string, window time.Duration) int {
+	s.mail.mu.Lock()
+	times := slices.Clone(s.mail.arrivals[strings.ToLower(mailbox)])
+	s.mail.mu.Unlock()
+	return mostInWindow(times, window)
+}
+
+// mostInWindow returns the most of times within any [t, t+window).
+func mostInWindow(times []time.Time, window time.Duration) int {
+	if window <= 0 {
+		return 0
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	most := 0
+	for i, j := 0, 0; j < len(times); j++ {
+		for times[j].Sub(times[i]) >= window {
+			i++
+		}
+		most = max(most, j-i+1)
+	}
+	return most
 }
 
 // Throttled returns how many requests got 429 MailboxConcurrency.

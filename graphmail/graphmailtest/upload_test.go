@@ -264,4 +264,7 @@ func TestMailboxConcurrency(t *testing.T) {
 	if statuses[202] != 4 || statuses[429] != 2 || c.srv.MaxInFlight(DefaultMailbox) != 4 || c.srv.Throttled() != 2 {
 		t.Errorf("statuses %v, max in flight %d, throttled %d; want 4×202, 2×429", statuses, c.srv.MaxInFlight(DefaultMailbox), c.srv.Throttled())
 	}
+	if got := c.srv.MaxPerWindow(DefaultMailbox, time.Hour); got != 4 {
+		t.Errorf("MaxPerWindow = %d, want 4: those turned away did not arrive", got)
+	}
 }

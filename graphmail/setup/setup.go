@@ -48,6 +48,10 @@ type Stack struct {
 	// Sinks are the log's file and syslog sinks when the stack was given
 	// them (Options.Sinks): the daemon reopens the file on SIGHUP.
 	Sinks *Log
+	// Budget is the per-mailbox budget the Graph client shares with the
+	// host's other processes (limits.budget_file) or with a cluster
+	// (Options.Budget); nil with none or Options.DryRun.
+	Budget graphmail.MailboxBudget
 
 	closers []func() error
 }
@@ -68,6 +72,9 @@ type Options struct {
 	// Sinks, if set, are closed with the stack (see OpenLog); New logs
 	// through Sinks.Logger when its log argument is nil.
 	Sinks *Log
+	// Budget replaces the per-mailbox budget shared through
+	// limits.budget_file (for example with a cluster's); nil keeps it.
+	Budget graphmail.MailboxBudget
 }
 
 // New wires the token provider, the Graph client and the fallback from cfg,
@@ -150,6 +157,13 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 			gcfg.Fallback = fb
 			a.closers = append(a.closers, closeFn)
 		}
+	}
+	if !dryRun {
+		// The host's processes (or a cluster) share the mailbox's limits.
+		if a.Budget = o.Budget; a.Budget == nil {
+			a.Budget = newBudget(cfg, a.Log)
+		}
+		gcfg.Budget = a.Budget
 	}
 	if dryRun {
 		dryRunConfig(cfg, a.Policy, &gcfg)
