@@ -78,6 +78,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.sp = sp
+	shareBudget(o.Stack, sp)
 	opts, err := d.relayOptions(d.cfg)
 	if err != nil {
 		return nil, err
@@ -465,6 +466,15 @@ func openNATS(cfg *config.Config, log *slog.Logger) (spool.Queue, error) {
 			Hint: "check that the NATS servers run with JetStream enabled and are reachable, and nats.creds_file / nats.ca_file"}
 	}
 	return q, nil
+}
+
+// shareBudget makes st keep each mailbox's budget where every relay on
+// the queue sees it, when the queue is shared (the nats backend's KV
+// bucket); with the directory spool the host's budget file stays.
+func shareBudget(st *setup.Stack, q spool.Queue) {
+	if nq, ok := q.(*natsspool.Queue); ok {
+		st.UseBudgetStore(nq.BudgetStore())
+	}
 }
 
 func hostname() string {

@@ -226,6 +226,7 @@ func RunQueue(ctx context.Context, st *setup.Stack) (spool.RunStats, error) {
 		return spool.RunStats{}, err
 	}
 	defer sp.Close()
+	shareBudget(st, sp)
 	o, del := newBouncer(sp, st.Config, st.Log, nil).wrap(RunOptions(st.Config), NewDeliverer(st.Mail))
 	return sp.RunOnce(ctx, del, o)
 }

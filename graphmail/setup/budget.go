@@ -1,8 +1,10 @@
 package setup
 
 import (
+	"context"
 	"log/slog"
 	"path/filepath"
+	"sync"
 
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
@@ -42,4 +44,45 @@ func newBudget(cfg *config.Config, log *slog.Logger) graphmail.MailboxBudget {
 	}
 	store := budget.NewFile(path, budget.FileOptions{Logger: log})
 	return budget.New(store, budget.Limits{PerWindow: cfg.Limits.MessagesPerMinute, InFlight: mailboxConcurrency}, budget.Options{Logger: log})
+}
+
+// switchBudget is the budget the Stack's Graph client waits for: the
+// host's (Stack.Budget, possibly none) until UseBudgetStore moves every
+// later message to a store shared wider, such as the KV bucket of the
+// relays on a NATS stream.
+type switchBudget struct {
+	local  graphmail.MailboxBudget
+	limits budget.Limits
+	log    *slog.Logger
+
+	mu     sync.RWMutex
+	shared graphmail.MailboxBudget
+}
+
+func (s *switchBudget) Acquire(ctx context.Context, mailbox string) (func(), error) {
+	s.mu.RLock()
+	b := s.shared
+	s.mu.RUnlock()
+	if b == nil {
+		b = s.local
+	}
+	if b == nil {
+		return func() {}, nil
+	}
+	return b.Acquire(ctx, mailbox)
+}
+
+// UseBudgetStore makes the Stack's Graph client keep each mailbox's budget
+// (limits.messages_per_minute, 4 in flight) in store from now on, shared
+// with every process that uses the same store — the relays of one NATS
+// stream — instead of the host's budget file. A message in flight keeps
+// what it took. It does nothing for a dry run.
+func (a *Stack) UseBudgetStore(store budget.Store) {
+	if a.budgetSwitch == nil {
+		return
+	}
+	b := budget.New(store, a.budgetSwitch.limits, budget.Options{Logger: a.Log})
+	a.budgetSwitch.mu.Lock()
+	a.budgetSwitch.shared = b
+	a.budgetSwitch.mu.Unlock()
 }

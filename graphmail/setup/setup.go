@@ -21,6 +21,7 @@ import (
 	"github.com/graphmail/graphmail/config"
 	"github.com/graphmail/graphmail/graphmail"
 	"github.com/graphmail/graphmail/graphmail/auth"
+	"github.com/graphmail/graphmail/graphmail/budget"
 )
 
 // Stack is the wired-up object graph for one command or daemon: one HTTP
@@ -53,7 +54,10 @@ type Stack struct {
 	// (Options.Budget); nil with none or Options.DryRun.
 	Budget graphmail.MailboxBudget
 
-	closers []func() error
+	// budgetSwitch is the budget the Graph client waits for
+	// (UseBudgetStore); nil for a dry run.
+	budgetSwitch *switchBudget
+	closers      []func() error
 }
 
 // Options adjust what New builds.
@@ -163,7 +167,8 @@ func New(cfg *config.Config, log *slog.Logger, o Options) (*Stack, error) {
 		if a.Budget = o.Budget; a.Budget == nil {
 			a.Budget = newBudget(cfg, a.Log)
 		}
-		gcfg.Budget = a.Budget
+		a.budgetSwitch = &switchBudget{local: a.Budget, limits: budget.Limits{PerWindow: cfg.Limits.MessagesPerMinute, InFlight: mailboxConcurrency}, log: a.Log}
+		gcfg.Budget = a.budgetSwitch
 	}
 	if dryRun {
 		dryRunConfig(cfg, a.Policy, &gcfg)

@@ -1,0 +1,114 @@
+package natsspool
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/graphmail/graphmail/graphmail/budget"
+)
+
+// BudgetStore is a budget.Store in the stream's KV bucket S_BUDGET, shared
+// by every relay on the stream: one key per mailbox, changed only with a
+// compare-and-set on its revision, so that the relays' Takes are
+// serialised as the budget's rule needs, and watched, so that a waiting
+// relay starts as soon as another one ends a message.
+type BudgetStore struct {
+	kv jetstream.KeyValue
+}
+
+var _ budget.Store = (*BudgetStore)(nil)
+
+// BudgetStore returns the Queue's per-mailbox budget store.
+func (q *Queue) BudgetStore() *BudgetStore { return &BudgetStore{kv: q.budget} }
+
+// budgetKey is the KV key of a mailbox key (which holds characters a KV
+// key may not).
+func budgetKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:12])
+}
+
+// Update implements budget.Store: read, apply f, write if the revision is
+// still the one read, else read again.
+func (s *BudgetStore) Update(ctx context.Context, key string, f func(budget.State) (budget.State, error)) error {
+	k := budgetKey(key)
+	for {
+		var (
+			st  budget.State
+			rev uint64
+		)
+		e, err := s.kv.Get(ctx, k)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return err
+		default:
+			rev = e.Revision()
+			if json.Unmarshal(e.Value(), &st) != nil {
+				st = budget.State{} // damaged: start afresh, like the File store
+			}
+		}
+		next, err := f(st)
+		if errors.Is(err, budget.ErrNoChange) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, k, data)
+		} else {
+			_, err = s.kv.Update(ctx, k, data, rev)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// Changed implements budget.Store: a KV watch on the mailbox's key.
+func (s *BudgetStore) Changed(ctx context.Context, key string) (<-chan struct{}, func()) {
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := s.kv.Watch(wctx, budgetKey(key), jetstream.UpdatesOnly())
+	if err != nil {
+		cancel()
+		return nil, func() {}
+	}
+	ch := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch, func() { cancel(); w.Stop() }
+}
