@@ -24,7 +24,7 @@ func newQueueCommand(env *environment) *cobra.Command {
 		Use:   "queue list|show ID|retry ID|all|purge ID|run",
 		Short: "Inspect and act on the spool of graphmail serve",
 		Long: `Inspect and act on the durable spool that graphmail serve delivers from
-(spool.dir). list shows queued and dead messages; show prints one with its
+(spool.dir, or the NATS stream with spool.backend: nats). list shows queued and dead messages; show prints one with its
 envelope, attempts and last error; retry makes a message (or all) due now,
 taking dead letters back into the queue; purge deletes one.`,
 		Example: `  graphmail queue list

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/graphmail/graphmail/graphmail/graphmailtest"
+	"github.com/graphmail/graphmail/graphmail/natsspool"
+	"github.com/graphmail/graphmail/graphmail/natsspool/natstest"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
 
@@ -68,5 +70,71 @@ func TestQuoteControls(t *testing.T) {
 	want := "Subject: \\x1b[2Jcleared\\x07\r\nX-Tab:\tok\r\n\\x7f"
 	if got := quoteControls(in); got != want {
 		t.Errorf("quoteControls = %q, want %q", got, want)
+	}
+}
+
+// TestQueueCommandsOnNATS: the queue commands and sendmail -bp work the
+// same on the NATS backend, against a real NATS server: list, show, retry
+// (from the dead letters too), purge, and run, which delivers.
+func TestQueueCommandsOnNATS(t *testing.T) {
+	nc := natstest.Start(t, natstest.Options{})
+	srv, err := graphmailtest.NewServer(graphmailtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	config := sandboxConfig(t, srv, map[string]any{
+		"spool.dir": filepath.Join(t.TempDir(), "spool"), "spool.backend": "nats", "nats.url": nc.URL(),
+		"smtp.fallback": "never", "limits.messages_per_minute": 0,
+	})
+	q, err := natsspool.Open(context.Background(), natsspool.Options{URL: nc.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	from := srv.Mailboxes()[0]
+	var ids []string
+	for _, subject := range []string{"first", "second"} {
+		id, err := q.Enqueue(context.Background(), spool.Envelope{From: from, To: []string{"ops@example.com", "hidden@example.com"}},
+			[]byte("From: <"+from+">\r\nTo: <ops@example.com>\r\nSubject: "+subject+"\r\nMessage-ID: <"+subject+"@example.com>\r\n\r\nbody\r\n"), spool.Meta{Client: "192.0.2.7"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, string(id))
+	}
+	run := func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := runEnv(context.Background(), append(args, "--config", config), testEnv(&out, &errOut)); code != want {
+			t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, want, out.String(), errOut.String())
+		}
+		return out.String() + errOut.String()
+	}
+	tests := []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"queue", "list"}, 0, []string{ids[0], ids[1], "queued", "2 message(s)", "nats stream GRAPHMAIL"}},
+		{[]string{"queue", "list", "--json"}, 0, []string{`"id": "` + ids[0]}},
+		{[]string{"queue", "show", ids[0]}, 0, []string{"message-id:  <first@example.com>", "recipients:  2", "Subject: first"}},
+		{[]string{"queue", "retry", ids[0]}, 0, []string{"due now"}},
+		{[]string{"queue", "show", "no-such-id"}, exitDataErr, []string{"graphmail queue list"}},
+		{[]string{"queue", "purge", ids[1]}, 0, []string{"purged"}},
+		{[]string{"sendmail", "-bp"}, 0, []string{ids[0], "1 message(s)"}},
+		{[]string{"queue", "run"}, 0, nil},
+		{[]string{"queue", "list"}, 0, []string{"0 message(s)"}},
+	}
+	for _, tt := range tests {
+		out := run(tt.code, tt.args...)
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tt.args, w, out)
+			}
+		}
+	}
+	got := srv.Messages()
+	if len(got) != 1 || got[0].MessageID != "<first@example.com>" || !strings.Contains(strings.Join(got[0].Recipients, ","), "hidden@example.com") {
+		t.Errorf("delivered %+v; want the first message only, to both envelope recipients", got)
 	}
 }
