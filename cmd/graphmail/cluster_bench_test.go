@@ -54,7 +54,7 @@ func BenchmarkServeBackends(b *testing.B) {
 			}
 			var relays []*relayProc
 			if tt.nats > 0 {
-				nc := natstest.StartCluster(b, tt.nats, natstest.Options{})
+				nc := natstest.StartCluster(b, tt.nats, natstest.Options{Binary: natstest.BuildServer(b)})
 				extra["nats.replicas"] = tt.nats
 				relays = startRelays(b, srv, nc.URL(), tt.relays, extra)
 			} else {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graphmail/graphmail/graphmail/graphmailtest"
 	"github.com/graphmail/graphmail/graphmail/natsspool/natstest"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
@@ -84,5 +85,34 @@ func waitReady(t *testing.T, r *running) {
 		if time.Now().After(deadline) {
 			t.Fatalf("/readyz never became ready again: %q", r.get(t, "/readyz"))
 		}
+	}
+}
+
+// TestNATSBackendDeadLetterBounces: a message given up on the stream goes
+// to the dead letters' stream and is bounced like on the directory spool.
+func TestNATSBackendDeadLetterBounces(t *testing.T) {
+	nc := natstest.Start(t, natstest.Options{})
+	r := startDaemon(t, map[string]any{"spool.backend": "nats", "nats.url": nc.URL(), "serve.postmaster": "pm@example.com", "smtp.fallback": "never"})
+	r.srv.Fail(graphmailtest.Failure{Endpoint: "graph", Status: 400, Code: "ErrorInvalidRecipients", Times: 1})
+	msg := "From: <printer@example.com>\r\nTo: <bad@example.com>\r\nSubject: scan 42\r\n\r\nbody\r\n"
+	if err := smtp.SendMail(r.d.Addr().String(), nil, "printer@example.com", []string{"bad@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-r.events; e.Outcome != spool.OutcomeDead {
+		t.Fatalf("first outcome %q (%v), want dead", e.Outcome, e.Err)
+	}
+	if e := <-r.events; e.Outcome != spool.OutcomeSubmitted {
+		t.Fatalf("bounce outcome %q (%v), want submitted", e.Outcome, e.Err)
+	}
+	got := r.srv.Messages()
+	if len(got) != 1 || !strings.Contains(string(got[0].MIME), "Final-Recipient: rfc822; bad@example.com") {
+		t.Fatalf("delivered %+v, want the bounce", got)
+	}
+	items, err := r.d.Spool().List()
+	if err != nil || len(items) != 1 || items[0].State != spool.StateDeadletter || items[0].Header.Subject != "scan 42" {
+		t.Fatalf("List = %+v, %v; want the dead letter", items, err)
+	}
+	if m := r.get(t, "/metrics"); !strings.Contains(m, "graphmail_dead_letters 1") {
+		t.Errorf("/metrics lacks the dead letter gauge:\n%s", m)
 	}
 }

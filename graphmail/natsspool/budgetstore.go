@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -36,6 +37,39 @@ func budgetKey(key string) string {
 // Update implements budget.Store: read, apply f, write if the revision is
 // still the one read, else read again.
 func (s *BudgetStore) Update(ctx context.Context, key string, f func(budget.State) (budget.State, error)) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := s.update(ctx, key, f)
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		// The bucket has no leader for a moment (a server stopped, an
+		// election): try again until ctx ends rather than fail a delivery.
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
+}
+
+// transient reports whether a KV error may pass by itself: anything but
+// the caller's own function failing.
+func transient(err error) bool {
+	var fe *fnError
+	return !errors.As(err, &fe)
+}
+
+// fnError carries the error of Update's function, which is not retried.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return e.err.Error() }
+func (e *fnError) Unwrap() error { return e.err }
+
+func (s *BudgetStore) update(ctx context.Context, key string, f func(budget.State) (budget.State, error)) error {
 	k := budgetKey(key)
 	for {
 		var (
@@ -58,7 +92,7 @@ func (s *BudgetStore) Update(ctx context.Context, key string, f func(budget.Stat
 			return nil
 		}
 		if err != nil {
-			return err
+			return &fnError{err}
 		}
 		data, err := json.Marshal(next)
 		if err != nil {

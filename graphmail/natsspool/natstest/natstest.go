@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,7 +29,41 @@ type Options struct {
 	// a cluster's JetStream to elect its meta leader; 0 means 2 minutes
 	// (generous: a loaded machine).
 	ReadyTimeout time.Duration
+	// Binary, when set, runs each node as a process of its own from this
+	// nats-server executable (see BuildServer) instead of inside the test
+	// process: a node then neither shares the test's race detector nor
+	// its scheduler, as in production.
+	Binary string
 }
+
+// BuildServer builds the nats-server executable of the module's
+// nats-server version into a directory of the test, once per test binary,
+// and returns its path (for Options.Binary).
+func BuildServer(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "natstest-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "nats-server")
+		out, err := exec.Command("go", "build", "-o", buildPath, "github.com/nats-io/nats-server/v2").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building nats-server: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
 
 // Cluster is a set of NATS servers with JetStream, routed to each other
 // when there are several.
@@ -44,6 +80,7 @@ type node struct {
 	name              string
 	port, clusterPort int
 	srv               *server.Server
+	proc              *exec.Cmd
 }
 
 // Start starts one server (Cluster of one). It is shut down when the test
@@ -86,6 +123,10 @@ func freePort(t testing.TB) int {
 func (c *Cluster) start(i int) {
 	c.t.Helper()
 	nd := c.nodes[i]
+	if c.o.Binary != "" {
+		c.startProcess(i)
+		return
+	}
 	opts := &server.Options{
 		ServerName: nd.name,
 		Host:       "127.0.0.1",
@@ -123,13 +164,49 @@ func (c *Cluster) start(i int) {
 	c.mu.Unlock()
 }
 
+// startProcess starts node i as a nats-server process.
+func (c *Cluster) startProcess(i int) {
+	c.t.Helper()
+	nd := c.nodes[i]
+	args := []string{"-a", "127.0.0.1", "-p", fmt.Sprint(nd.port), "-js", "-sd", filepath.Join(c.dir, nd.name), "-n", nd.name}
+	if len(c.nodes) > 1 {
+		var routes []string
+		for j, other := range c.nodes {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", other.clusterPort))
+			}
+		}
+		args = append(args, "--cluster_name", c.name, "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", nd.clusterPort), "--routes", strings.Join(routes, ","))
+	}
+	if c.o.MaxPayload > 0 {
+		// max_payload has no flag: a config file carries it.
+		conf := filepath.Join(c.dir, nd.name+".conf")
+		if err := os.WriteFile(conf, []byte(fmt.Sprintf("max_payload: %d\n", c.o.MaxPayload)), 0o600); err != nil {
+			c.t.Fatal(err)
+		}
+		args = append(args, "-c", conf)
+	}
+	cmd := exec.Command(c.o.Binary, args...)
+	cmd.SysProcAttr = dieWithTest()
+	if os.Getenv("NATSTEST_LOG") != "" {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		c.t.Fatalf("nats server %s: %v", nd.name, err)
+	}
+	c.mu.Lock()
+	nd.proc = cmd
+	c.mu.Unlock()
+}
+
 // waitReady waits until node i answers JetStream requests (a cluster has
 // elected its meta leader).
 func (c *Cluster) waitReady(i int) {
 	c.t.Helper()
 	nd := c.nodes[i]
 	deadline := time.Now().Add(c.o.ReadyTimeout)
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", nd.port))
+	// A process may take a moment to listen: connecting is retried too.
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", nd.port), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		c.t.Fatalf("connecting to %s: %v", nd.name, err)
 	}
@@ -160,12 +237,17 @@ func (c *Cluster) URL() string {
 	return strings.Join(urls, ",")
 }
 
-// Stop shuts node i down (its data stays on disk).
+// Stop shuts node i down (its data stays on disk): a process gets
+// SIGTERM, as from a service manager, and is waited for.
 func (c *Cluster) Stop(i int) {
 	c.mu.Lock()
-	srv := c.nodes[i].srv
-	c.nodes[i].srv = nil
+	srv, proc := c.nodes[i].srv, c.nodes[i].proc
+	c.nodes[i].srv, c.nodes[i].proc = nil, nil
 	c.mu.Unlock()
+	if proc != nil {
+		_ = proc.Process.Signal(syscall.SIGTERM)
+		_ = proc.Wait()
+	}
 	if srv != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
