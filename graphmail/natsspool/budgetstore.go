@@ -76,7 +76,9 @@ func (s *BudgetStore) update(ctx context.Context, key string, f func(budget.Stat
 			st  budget.State
 			rev uint64
 		)
-		e, err := s.kv.Get(ctx, k)
+		rctx, cancel := context.WithTimeout(ctx, kvTimeout)
+		e, err := s.kv.Get(rctx, k)
+		cancel()
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
@@ -98,11 +100,13 @@ func (s *BudgetStore) update(ctx context.Context, key string, f func(budget.Stat
 		if err != nil {
 			return err
 		}
+		wctx, cancel := context.WithTimeout(ctx, kvTimeout)
 		if rev == 0 {
-			_, err = s.kv.Create(ctx, k, data)
+			_, err = s.kv.Create(wctx, k, data)
 		} else {
-			_, err = s.kv.Update(ctx, k, data, rev)
+			_, err = s.kv.Update(wctx, k, data, rev)
 		}
+		cancel()
 		switch {
 		case err == nil:
 			return nil
@@ -116,16 +120,37 @@ func (s *BudgetStore) update(ctx context.Context, key string, f func(budget.Stat
 	}
 }
 
-// Changed implements budget.Store: a KV watch on the mailbox's key.
+// Changed implements budget.Store: a KV watch on the mailbox's key, set
+// up in the background (a watch whose set-up is lost while a server stops
+// must not hold a delivery), and a tick every changedTick besides, so that
+// a waiter looks again even when the watch fails.
 func (s *BudgetStore) Changed(ctx context.Context, key string) (<-chan struct{}, func()) {
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.kv.Watch(wctx, budgetKey(key), jetstream.UpdatesOnly())
-	if err != nil {
-		cancel()
-		return nil, func() {}
-	}
 	ch := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 	go func() {
+		t := time.NewTicker(changedTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				signal()
+			}
+		}
+	}()
+	go func() {
+		w, err := s.kv.Watch(wctx, budgetKey(key), jetstream.UpdatesOnly())
+		if err != nil {
+			return // the ticks remain
+		}
+		defer w.Stop()
 		for {
 			select {
 			case <-wctx.Done():
@@ -134,15 +159,20 @@ func (s *BudgetStore) Changed(ctx context.Context, key string) (<-chan struct{},
 				if !ok {
 					return
 				}
-				if e == nil {
-					continue
-				}
-				select {
-				case ch <- struct{}{}:
-				default:
+				if e != nil {
+					signal()
 				}
 			}
 		}
 	}()
-	return ch, func() { cancel(); w.Stop() }
+	return ch, cancel
 }
+
+// changedTick is how often a waiter for a mailbox's budget looks again
+// without a change seen.
+const changedTick = time.Second
+
+// kvTimeout bounds one request to the bucket: a request lost while a
+// server stops is asked again rather than waited for until the delivery's
+// own deadline.
+const kvTimeout = 5 * time.Second

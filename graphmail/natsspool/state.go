@@ -43,7 +43,9 @@ var errRetry = errors.New("retry")
 
 // getState reads id's state; a message never attempted has none (zero).
 func (q *Queue) getState(ctx context.Context, id spool.ID) (state, uint64, error) {
-	e, err := q.state.Get(ctx, string(id))
+	rctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	defer cancel()
+	e, err := q.state.Get(rctx, string(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return state{}, 0, nil
 	}
@@ -79,11 +81,13 @@ func (q *Queue) updateState(ctx context.Context, id spool.ID, f func(*state) err
 		if err != nil {
 			return st, err
 		}
+		wctx, cancel := context.WithTimeout(ctx, kvTimeout)
 		if rev == 0 {
-			_, err = q.state.Create(ctx, string(id), data)
+			_, err = q.state.Create(wctx, string(id), data)
 		} else {
-			_, err = q.state.Update(ctx, string(id), data, rev)
+			_, err = q.state.Update(wctx, string(id), data, rev)
 		}
+		cancel()
 		switch {
 		case err == nil:
 			return st, nil
