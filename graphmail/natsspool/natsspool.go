@@ -175,6 +175,10 @@ func Open(ctx context.Context, o Options) (*Queue, error) {
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		// No publish is buffered while disconnected: a message the relay
+		// answered 451 for must not reach the stream later behind its
+		// back (the client sends it again).
+		nats.ReconnectBufSize(-1),
 		nats.Timeout(o.ConnectTimeout),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
