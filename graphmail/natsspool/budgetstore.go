@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -59,65 +58,23 @@ func (s *BudgetStore) Update(ctx context.Context, key string, f func(budget.Stat
 // transient reports whether a KV error may pass by itself: anything but
 // the caller's own function failing.
 func transient(err error) bool {
-	var fe *fnError
-	return !errors.As(err, &fe)
+	_, own := errors.AsType[*fnError](err)
+	return !own
 }
 
-// fnError carries the error of Update's function, which is not retried.
-type fnError struct{ err error }
-
-func (e *fnError) Error() string { return e.err.Error() }
-func (e *fnError) Unwrap() error { return e.err }
-
 func (s *BudgetStore) update(ctx context.Context, key string, f func(budget.State) (budget.State, error)) error {
-	k := budgetKey(key)
-	for {
-		var (
-			st  budget.State
-			rev uint64
-		)
-		rctx, cancel := context.WithTimeout(ctx, kvTimeout)
-		e, err := s.kv.Get(rctx, k)
-		cancel()
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return err
-		default:
-			rev = e.Revision()
-			if json.Unmarshal(e.Value(), &st) != nil {
-				st = budget.State{} // damaged: start afresh, like the File store
-			}
-		}
-		next, err := f(st)
-		if errors.Is(err, budget.ErrNoChange) {
-			return nil
-		}
-		if err != nil {
-			return &fnError{err}
-		}
-		data, err := json.Marshal(next)
+	_, err := updateJSON(ctx, s.kv, budgetKey(key), func(st *budget.State) error {
+		next, err := f(*st)
 		if err != nil {
 			return err
 		}
-		wctx, cancel := context.WithTimeout(ctx, kvTimeout)
-		if rev == 0 {
-			_, err = s.kv.Create(wctx, k, data)
-		} else {
-			_, err = s.kv.Update(wctx, k, data, rev)
-		}
-		cancel()
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		default:
-			return err
-		}
+		*st = next
+		return nil
+	}, nil) // damaged: start afresh, like the File store
+	if errors.Is(err, budget.ErrNoChange) {
+		return nil
 	}
+	return err
 }
 
 // Changed implements budget.Store: a KV watch on the mailbox's key, set
@@ -171,8 +128,3 @@ func (s *BudgetStore) Changed(ctx context.Context, key string) (<-chan struct{},
 // changedTick is how often a waiter for a mailbox's budget looks again
 // without a change seen.
 const changedTick = time.Second
-
-// kvTimeout bounds one request to the bucket: a request lost while a
-// server stops is asked again rather than waited for until the delivery's
-// own deadline.
-const kvTimeout = 5 * time.Second

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/graphmail/graphmail/graphmail/natsspool/natstest"
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
@@ -285,13 +287,8 @@ func TestLargeMessageGoesThroughTheObjectStore(t *testing.T) {
 	}
 	rec.mu.Unlock()
 	waitFor(t, "the bodies to be deleted", func() bool {
-		n := 0
-		lister, err := q.bodies.List(context.Background())
-		if err != nil {
-			return err.Error() == "nats: no objects found" || strings.Contains(err.Error(), "no objects")
-		}
-		n = len(lister)
-		return n == 0
+		objs, err := q.bodies.List(context.Background())
+		return errors.Is(err, jetstream.ErrNoObjectsFound) || err == nil && len(objs) == 0
 	})
 }
 

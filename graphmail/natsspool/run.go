@@ -17,29 +17,6 @@ import (
 	"github.com/graphmail/graphmail/graphmail/spool"
 )
 
-// runOptions fills in RunOptions' defaults, as the directory spool does.
-func runOptions(o spool.RunOptions) spool.RunOptions {
-	if o.Workers <= 0 {
-		o.Workers = 4
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = 5 * 24 * time.Hour
-	}
-	if o.Backoff == nil {
-		o.Backoff = spool.DefaultBackoff
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Minute
-	}
-	if o.Grace <= 0 {
-		o.Grace = 30 * time.Second
-	}
-	if o.ScanInterval <= 0 {
-		o.ScanInterval = time.Second
-	}
-	return o
-}
-
 // consumer returns the durable pull consumer every relay shares.
 func (q *Queue) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	return q.js.CreateOrUpdateConsumer(ctx, q.o.Stream, jetstream.ConsumerConfig{
@@ -59,7 +36,7 @@ func (q *Queue) consumer(ctx context.Context) (jetstream.Consumer, error) {
 // the stream; then deliveries in flight get RunOptions.Grace to finish.
 // While the servers cannot be reached it waits for them.
 func (q *Queue) Run(ctx context.Context, d spool.Deliverer, o spool.RunOptions) error {
-	o = runOptions(o)
+	o = o.WithDefaults()
 	hard, stop := graceContext(ctx, o.Grace)
 	defer stop()
 	var wg sync.WaitGroup
@@ -343,16 +320,6 @@ func (q *Queue) delivery(ctx context.Context, rec *record, st state, data []byte
 	return del, cleanup, nil
 }
 
-// temporary is the directory spool's rule: an error's Temporary method
-// decides; any other error is retried.
-func temporary(err error) bool {
-	var t interface{ Temporary() bool }
-	if errors.As(err, &t) {
-		return t.Temporary()
-	}
-	return true
-}
-
 // settle records an attempt's outcome, then acknowledges, naks or
 // terminates the stream message.
 func (q *Queue) settle(ctx context.Context, m jetstream.Msg, rec *record, st state, rc spool.Receipt, derr error, delivered uint64, start time.Time, o spool.RunOptions, stats *onceStats) {
@@ -408,7 +375,7 @@ func (q *Queue) settle(ctx context.Context, m jetstream.Msg, rec *record, st sta
 			}
 			reason = ""
 			switch {
-			case !temporary(derr):
+			case !spool.Temporary(derr):
 				reason = "permanent error"
 			case now.Sub(received) >= o.MaxAge:
 				reason = fmt.Sprintf("max age %s exceeded", o.MaxAge)
@@ -575,7 +542,7 @@ func (s *onceStats) fail(err error) {
 // RunOnce delivers the messages that are due now, once each, and returns
 // (graphmail queue run). Other relays may deliver at the same time.
 func (q *Queue) RunOnce(ctx context.Context, d spool.Deliverer, o spool.RunOptions) (spool.RunStats, error) {
-	o = runOptions(o)
+	o = o.WithDefaults()
 	hard, stop := graceContext(ctx, o.Grace)
 	defer stop()
 	stats := &onceStats{}

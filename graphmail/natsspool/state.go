@@ -38,69 +38,100 @@ type claim struct {
 	Until  time.Time `json:"until"`
 }
 
-// errRetry makes updateState read the record again and call f again.
-var errRetry = errors.New("retry")
-
 // getState reads id's state; a message never attempted has none (zero).
 func (q *Queue) getState(ctx context.Context, id spool.ID) (state, uint64, error) {
-	rctx, cancel := context.WithTimeout(ctx, kvTimeout)
-	defer cancel()
-	e, err := q.state.Get(rctx, string(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return state{}, 0, nil
-	}
-	if err != nil {
-		return state{}, 0, err
-	}
-	var st state
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		// A damaged record must not stop delivery: start afresh (the
-		// message goes out at least once).
-		q.log.Warn("nats queue: unreadable state record; starting afresh", "id", id, "error", err)
-		return state{}, e.Revision(), nil
-	}
-	return st, e.Revision(), nil
+	return getJSON[state](ctx, q.state, string(id), q.damaged(id))
 }
 
 // updateState applies f to id's state with a compare-and-set, reading it
 // again and calling f again when another process changed it meanwhile.
-// f returning an error leaves the record as it was (errRetry: read again).
+// f returning an error leaves the record as it was and is returned.
 func (q *Queue) updateState(ctx context.Context, id spool.ID, f func(*state) error) (state, error) {
+	st, err := updateJSON(ctx, q.state, string(id), f, q.damaged(id))
+	if fe, ok := errors.AsType[*fnError](err); ok {
+		return st, fe.err
+	}
+	return st, err
+}
+
+// damaged logs a state record that cannot be read: delivery starts afresh
+// rather than stop (the message goes out at least once).
+func (q *Queue) damaged(id spool.ID) func(error) {
+	return func(err error) {
+		q.log.Warn("nats queue: unreadable state record; starting afresh", "id", id, "error", err)
+	}
+}
+
+// kvTimeout bounds one request to a bucket: a request lost while a server
+// stops is asked again rather than waited for until the caller's deadline.
+const kvTimeout = 5 * time.Second
+
+// getJSON reads key's JSON value and its revision: zero and 0 when the key
+// has none, zero and the revision (after calling damaged) when the value
+// cannot be decoded.
+func getJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string, damaged func(error)) (T, uint64, error) {
+	var v T
+	rctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	defer cancel()
+	e, err := kv.Get(rctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return v, 0, nil
+	}
+	if err != nil {
+		return v, 0, err
+	}
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		if damaged != nil {
+			damaged(err)
+		}
+		var zero T
+		return zero, e.Revision(), nil
+	}
+	return v, e.Revision(), nil
+}
+
+// updateJSON is the compare-and-set loop of both buckets: read key, apply
+// f, write the result if the revision is still the one read, else read
+// again. An error of f is returned as an *fnError, with nothing written.
+func updateJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string, f func(*T) error, damaged func(error)) (T, error) {
 	for {
-		st, rev, err := q.getState(ctx, id)
+		v, rev, err := getJSON[T](ctx, kv, key, damaged)
 		if err != nil {
-			return st, err
+			return v, err
 		}
-		if err := f(&st); err != nil {
-			if errors.Is(err, errRetry) {
-				continue
-			}
-			return st, err
+		if err := f(&v); err != nil {
+			return v, &fnError{err}
 		}
-		data, err := json.Marshal(st)
+		data, err := json.Marshal(v)
 		if err != nil {
-			return st, err
+			return v, err
 		}
 		wctx, cancel := context.WithTimeout(ctx, kvTimeout)
 		if rev == 0 {
-			_, err = q.state.Create(wctx, string(id), data)
+			_, err = kv.Create(wctx, key, data)
 		} else {
-			_, err = q.state.Update(wctx, string(id), data, rev)
+			_, err = kv.Update(wctx, key, data, rev)
 		}
 		cancel()
 		switch {
 		case err == nil:
-			return st, nil
+			return v, nil
 		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 			if err := ctx.Err(); err != nil {
-				return st, err
+				return v, err
 			}
-			continue
 		default:
-			return st, err
+			return v, err
 		}
 	}
 }
+
+// fnError carries the error of an update's own function, which is not
+// retried.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return e.err.Error() }
+func (e *fnError) Unwrap() error { return e.err }
 
 // meta merges a stream message's metadata at enqueue with its state.
 func (r *record) metaWith(st state) spool.Meta {

@@ -65,3 +65,15 @@ func ReadHeader(raw []byte) HeaderInfo { return readHeader(raw) }
 // Close does nothing: a Spool holds nothing open between calls. It is
 // there for Queue.
 func (s *Spool) Close() error { return nil }
+
+// WithDefaults returns o with its zero fields set to the defaults Run
+// uses, for other Queue implementations that follow Run's rules.
+func (o RunOptions) WithDefaults() RunOptions {
+	o.defaults()
+	return o
+}
+
+// Temporary reports whether a Deliverer's error is retried, by Run's rule:
+// an error whose chain has a Temporary() bool method decides; any other
+// is retried.
+func Temporary(err error) bool { return temporary(err) }
