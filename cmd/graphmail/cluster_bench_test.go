@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,34 +60,14 @@ func BenchmarkServeBackends(b *testing.B) {
 				extra["spool.backend"] = "dir"
 				relays = startRelays(b, srv, "", tt.relays, extra)
 			}
-			b.ResetTimer()
-			start := time.Now()
-			jobs := make(chan int)
-			var wg sync.WaitGroup
-			for range 8 {
-				wg.Go(func() {
-					for i := range jobs {
-						from := froms[i%len(froms)]
-						msg := []byte(fmt.Sprintf("From: <%s>\r\nTo: <ops@example.com>\r\nSubject: bench %d\r\n\r\nbody\r\n", from, i))
-						if ok, err := submit(relays[i%len(relays)].addr, from, "ops@example.com", msg); !ok {
-							b.Error(err)
-						}
-					}
-				})
-			}
-			for i := range b.N {
-				jobs <- i
-			}
-			close(jobs)
-			wg.Wait()
-			accepted := time.Since(start)
-			for len(srv.Messages()) < b.N && time.Since(start) < 10*time.Minute {
-				time.Sleep(5 * time.Millisecond)
-			}
-			delivered := time.Since(start)
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/accepted.Seconds(), "accepted/s")
-			b.ReportMetric(float64(len(srv.Messages()))/delivered.Seconds(), "delivered/s")
+			measureRelay(b, srv, 8, func(i int) error {
+				from := froms[i%len(froms)]
+				msg := []byte(fmt.Sprintf("From: <%s>\r\nTo: <ops@example.com>\r\nSubject: bench %d\r\n\r\nbody\r\n", from, i))
+				if ok, err := submit(relays[i%len(relays)].addr, from, "ops@example.com", msg); !ok {
+					return err
+				}
+				return nil
+			})
 		})
 	}
 }

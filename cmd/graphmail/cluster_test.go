@@ -48,36 +48,7 @@ func (r *relayProc) start() {
 	r.mu.Lock()
 	r.cmd = cmd
 	r.mu.Unlock()
-	waitTCP(r.t, r.addr)
-}
-
-// waitTCP waits until addr accepts a connection; the deadline only bounds
-// a hang.
-func waitTCP(tb testing.TB, addr string) {
-	tb.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s never accepted a connection: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// freeTCP returns a loopback address that was free a moment ago.
-func freeTCP(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	waitListening(r.t, r.addr)
 }
 
 // kill SIGKILLs the relay: no shutdown, no grace, no ack.
@@ -111,7 +82,7 @@ func startRelays(t testing.TB, srv *graphmailtest.Server, natsURL string, n int,
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		r := &relayProc{t: t, bin: bin, config: filepath.Join(dir, "graphmail.yaml"), addr: freeTCP(t), log: filepath.Join(dir, "serve.log")}
+		r := &relayProc{t: t, bin: bin, config: filepath.Join(dir, "graphmail.yaml"), addr: freeAddr(t), log: filepath.Join(dir, "serve.log")}
 		values := map[string]any{
 			"token_cache.path": "none",
 			"serve.listen":     r.addr,

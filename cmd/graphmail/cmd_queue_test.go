@@ -32,19 +32,7 @@ func TestQueueCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(want int, args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := runEnv(context.Background(), append(args, "--config", config), testEnv(&out, &errOut)); code != want {
-			t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, want, out.String(), errOut.String())
-		}
-		return out.String() + errOut.String()
-	}
-	tests := []struct {
-		args []string
-		code int
-		want []string
-	}{
+	runQueueSteps(t, config, []queueStep{
 		{[]string{"queue", "list"}, 0, []string{string(id), "queued", "1 message(s)"}},
 		{[]string{"queue", "show", string(id)}, 0, []string{"message-id:  <q-1@example.com>", "recipients:  2", "Subject: queued"}},
 		{[]string{"queue", "retry", string(id)}, 0, []string{"due now"}},
@@ -52,15 +40,7 @@ func TestQueueCommands(t *testing.T) {
 		{[]string{"queue", "purge", string(id)}, 0, []string{"purged"}},
 		{[]string{"queue", "list"}, 0, []string{"0 message(s)"}},
 		{[]string{"queue", "show"}, exitUsage, []string{"exactly one message ID"}},
-	}
-	for _, tt := range tests {
-		out := run(tt.code, tt.args...)
-		for _, w := range tt.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("%v: output lacks %q:\n%s", tt.args, w, out)
-			}
-		}
-	}
+	})
 }
 
 // TestQuoteControls: queue show never writes a header's escape sequences
@@ -102,19 +82,7 @@ func TestQueueCommandsOnNATS(t *testing.T) {
 		}
 		ids = append(ids, string(id))
 	}
-	run := func(want int, args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := runEnv(context.Background(), append(args, "--config", config), testEnv(&out, &errOut)); code != want {
-			t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, want, out.String(), errOut.String())
-		}
-		return out.String() + errOut.String()
-	}
-	tests := []struct {
-		args []string
-		code int
-		want []string
-	}{
+	runQueueSteps(t, config, []queueStep{
 		{[]string{"queue", "list"}, 0, []string{ids[0], ids[1], "queued", "2 message(s)", "nats stream GRAPHMAIL"}},
 		{[]string{"queue", "list", "--json"}, 0, []string{`"id": "` + ids[0]}},
 		{[]string{"queue", "show", ids[0]}, 0, []string{"message-id:  <first@example.com>", "recipients:  2", "Subject: first"}},
@@ -124,17 +92,33 @@ func TestQueueCommandsOnNATS(t *testing.T) {
 		{[]string{"sendmail", "-bp"}, 0, []string{ids[0], "1 message(s)"}},
 		{[]string{"queue", "run"}, 0, nil},
 		{[]string{"queue", "list"}, 0, []string{"0 message(s)"}},
-	}
-	for _, tt := range tests {
-		out := run(tt.code, tt.args...)
-		for _, w := range tt.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("%v: output lacks %q:\n%s", tt.args, w, out)
-			}
-		}
-	}
+	})
 	got := srv.Messages()
 	if len(got) != 1 || got[0].MessageID != "<first@example.com>" || !strings.Contains(strings.Join(got[0].Recipients, ","), "hidden@example.com") {
 		t.Errorf("delivered %+v; want the first message only, to both envelope recipients", got)
+	}
+}
+
+// queueStep is one command of a queue test: its exit code and what its
+// output must contain.
+type queueStep struct {
+	args []string
+	code int
+	want []string
+}
+
+// runQueueSteps runs each step with --config config, in order.
+func runQueueSteps(t *testing.T, config string, steps []queueStep) {
+	t.Helper()
+	for _, st := range steps {
+		var out, errOut bytes.Buffer
+		if code := runEnv(context.Background(), append(st.args, "--config", config), testEnv(&out, &errOut)); code != st.code {
+			t.Fatalf("%v: exit %d, want %d\n%s%s", st.args, code, st.code, out.String(), errOut.String())
+		}
+		for _, w := range st.want {
+			if got := out.String() + errOut.String(); !strings.Contains(got, w) {
+				t.Errorf("%v: output lacks %q:\n%s", st.args, w, got)
+			}
+		}
 	}
 }

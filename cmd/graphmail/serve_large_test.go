@@ -137,7 +137,7 @@ func relayLargeScan(t *testing.T, size int) {
 
 // waitListening waits until addr accepts a connection; the deadline only
 // bounds a hang.
-func waitListening(t *testing.T, addr string) {
+func waitListening(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
