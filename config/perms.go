@@ -54,5 +54,8 @@ func (c *Config) ExposedSecrets() []ExposedSecret {
 	for _, f := range append([]string{c.ClientCertificate}, c.ClientCertificates...) {
 		check("client_certificate", f)
 	}
+	// The NATS credentials hold an NKey seed, the client key a private key.
+	check("nats.creds_file", c.NATS.CredsFile)
+	check("nats.tls_key", c.NATS.TLSKey)
 	return out
 }

@@ -13,6 +13,10 @@ func TestExposedSecrets(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("s3cr3t-value\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	natsCreds := filepath.Join(dir, "relay.creds")
+	if err := os.WriteFile(natsCreds, []byte("-----BEGIN USER NKEY SEED-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, yaml string
 		mode       os.FileMode
@@ -22,6 +26,7 @@ func TestExposedSecrets(t *testing.T) {
 		{"secret in a private config", "tenant_id: contoso.onmicrosoft.com\nclient_id: 00000000-0000-0000-0000-000000000001\nclient_secret: hunter2\nsender: a@b.c\n", 0o600, nil},
 		{"secret in a group-readable config", "tenant_id: contoso.onmicrosoft.com\nclient_id: 00000000-0000-0000-0000-000000000001\nclient_secret: hunter2\nsender: a@b.c\n", 0o640, nil},
 		{"world-readable config without a secret", "tenant_id: contoso.onmicrosoft.com\nclient_id: 00000000-0000-0000-0000-000000000001\nclient_secret_file: " + secret + "\nsender: a@b.c\n", 0o644, []string{"client_secret_file"}},
+		{"world-readable NATS credentials", "tenant_id: contoso.onmicrosoft.com\nclient_id: 00000000-0000-0000-0000-000000000001\nclient_secret_file: " + secret + "\nsender: a@b.c\nnats: {creds_file: " + natsCreds + "}\n", 0o600, []string{"client_secret_file", "nats.creds_file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
