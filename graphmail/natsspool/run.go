@@ -67,27 +67,47 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 	return hard, cancel
 }
 
+// onceTries is how many failures in a row RunOnce's worker rides out
+// (a consumer being created, a leader being elected) before it gives up.
+const onceTries = 5
+
 // worker fetches and handles one message at a time until ctx ends. With
 // stats set (RunOnce) it returns when nothing is due.
 func (q *Queue) worker(ctx, hard context.Context, d spool.Deliverer, o spool.RunOptions, stats *onceStats) {
 	var cons jetstream.Consumer
-	wait := o.ScanInterval
+	wait, failures := o.ScanInterval, 0
+	if stats != nil {
+		wait = 100 * time.Millisecond
+	}
+	// failed handles an error of the consumer: it waits and reports whether
+	// to go on. Run goes on until ctx ends; RunOnce gives up after
+	// onceTries failures in a row.
+	failed := func(err error) bool {
+		cons = nil
+		if failures++; stats != nil && failures >= onceTries {
+			stats.fail(err)
+			return false
+		}
+		q.log.Debug("nats queue: the stream's consumer failed; trying again", "error", err, "failures", failures)
+		if !sleep(ctx, wait) {
+			return false
+		}
+		wait = min(wait*2, 30*time.Second)
+		return true
+	}
 	for ctx.Err() == nil {
 		if cons == nil {
 			c, err := q.consumer(ctx)
 			if err != nil {
-				if stats != nil {
-					stats.fail(err)
+				if failures == 0 && stats == nil {
+					q.log.Warn("nats queue: cannot reach the stream's consumer; trying again", "error", err)
+				}
+				if !failed(err) {
 					return
 				}
-				q.log.Warn("nats queue: cannot reach the stream's consumer; trying again", "error", err)
-				if !sleep(ctx, wait) {
-					return
-				}
-				wait = min(wait*2, 30*time.Second)
 				continue
 			}
-			cons, wait = c, o.ScanInterval
+			cons = c
 		}
 		var batch jetstream.MessageBatch
 		var err error
@@ -97,13 +117,7 @@ func (q *Queue) worker(ctx, hard context.Context, d spool.Deliverer, o spool.Run
 			batch, err = cons.Fetch(1, jetstream.FetchMaxWait(max(o.ScanInterval, 2*time.Second)))
 		}
 		if err != nil {
-			if stats != nil {
-				stats.fail(err)
-				return
-			}
-			q.log.Debug("nats queue: fetch failed", "error", err)
-			cons = nil
-			if !sleep(ctx, wait) {
+			if !failed(err) {
 				return
 			}
 			continue
@@ -114,11 +128,14 @@ func (q *Queue) worker(ctx, hard context.Context, d spool.Deliverer, o spool.Run
 			q.handle(ctx, hard, m, d, o, stats)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			if stats != nil {
-				stats.fail(err)
+			if !failed(err) {
 				return
 			}
-			q.log.Debug("nats queue: fetch ended", "error", err)
+			continue
+		}
+		failures = 0
+		if stats == nil {
+			wait = o.ScanInterval
 		}
 		if !got && stats != nil {
 			return
